@@ -1,0 +1,128 @@
+"""gRPC transport: target parsing, channel creation, the Predict call, error mapping.
+
+gRPC's Python client blocks the whole process under gevent unless
+``grpc.experimental.gevent.init_gevent()`` runs before any channel exists
+(measured: 42 instead of 392 req/s with 10 users on a 20 ms server), so this
+module does it at import. Importing it is meant for processes that run Locust.
+"""
+
+import grpc
+import grpc.experimental.gevent
+
+from tfs_user.protos import PREDICT_METHOD, predict_pb2
+
+grpc.experimental.gevent.init_gevent()
+
+DEFAULT_PORT = 9000
+DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
+"""Send and receive limit set on every channel: 256 MiB (gRPC's default receive limit is 4 MB)."""
+
+
+class TargetError(ValueError):
+    """A ``--host`` value that is not ``[grpc://]HOST[:PORT]``."""
+
+
+def parse_target(host):
+    """Turn ``--host`` into a gRPC target ``'HOST:PORT'``.
+
+    Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``[::1]:PORT``; a missing port
+    means 9000 (the old scripts' default). Raises TargetError for any other
+    scheme or a port that is not a number in 1..65535.
+    """
+    value = host.strip()
+    if "://" in value:
+        scheme, value = value.split("://", 1)
+        if scheme != "grpc":
+            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT or grpc://HOST:PORT")
+    value = value.rstrip("/")
+    if value.startswith("["):  # [v6]:port
+        address, _, port = value[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ""
+        address = f"[{address}]"
+    elif value.count(":") == 1:
+        address, port = value.split(":")
+    else:
+        address, port = value, ""
+    if not address or "/" in address:
+        raise TargetError(f"host {host!r} is not HOST:PORT; expected e.g. localhost:9000")
+    if not port:
+        port = str(DEFAULT_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise TargetError(f"host {host!r} has port {port!r}; expected a number in 1..65535")
+    return f"{address}:{port}"
+
+
+def open_channel(target, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES):
+    """An insecure ``grpc.Channel`` to ``target`` with raised message-size limits."""
+    options = [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+    ]
+    return grpc.insecure_channel(target, options=options)
+
+
+def predict_call(channel):
+    """``PredictionService/Predict`` on ``channel`` taking and returning raw message bytes.
+
+    No (de)serializer is set, so a request body prepared once is sent as is and
+    the response length is the exact number of bytes received.
+    """
+    return channel.unary_unary(PREDICT_METHOD)
+
+
+def wait_until_reachable(target, timeout_s):
+    """Block until a channel to ``target`` is READY; raise ConnectionError (one line) after ``timeout_s`` seconds."""
+    channel = open_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise ConnectionError(f"no gRPC server answered at {target} within {timeout_s:g} s; start the model server or give its address with --host HOST:PORT") from None
+    finally:
+        channel.close()
+
+
+class RpcFailure(Exception):
+    """A Predict call that ended with a gRPC status other than OK.
+
+    ``code`` is the ``grpc.StatusCode``, ``details`` the server's message. Its
+    repr, which Locust uses as the key of its failure table, reads
+    ``NOT_FOUND: Servable not found ...``.
+    """
+
+    def __init__(self, code, details):
+        super().__init__(code, details)
+        self.code = code
+        self.details = details or ""
+
+    @classmethod
+    def from_rpc_error(cls, error):
+        return cls(error.code(), error.details())
+
+    def __str__(self):
+        name = self.code.name if self.code is not None else "UNKNOWN"
+        return f"{name}: {self.details}" if self.details else name
+
+    __repr__ = __str__
+
+
+class BadResponse(Exception):
+    """A Predict call that returned OK but not what was asked (no outputs, wrong batch dimension)."""
+
+    __repr__ = Exception.__str__
+
+
+def check_response(body, batch_size):
+    """Parse a ``PredictResponse`` and check it answers a batch of ``batch_size``.
+
+    Every output tensor must have a first dimension equal to ``batch_size``.
+    Returns None when it does, else a BadResponse saying what was wrong.
+    """
+    response = predict_pb2.PredictResponse.FromString(body)
+    if not response.outputs:
+        return BadResponse("response has no output tensors; expected at least one")
+    for name, tensor in response.outputs.items():
+        dims = tensor.tensor_shape.dim
+        if not dims or dims[0].size != batch_size:
+            shape = [d.size for d in dims]
+            return BadResponse(f"output {name!r} has shape {shape}; expected first dimension {batch_size} (the batch size)")
+    return None

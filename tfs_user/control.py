@@ -1,0 +1,136 @@
+"""Run control: per-process progress, ending the run when every user is done, fatal errors.
+
+Users that finished their ``--iterations`` stay alive but idle ("parked"):
+if they stopped, Locust would respawn them while it is still ramping up and
+on a worker it would re-dispatch their share to other workers. A watcher
+greenlet in each process ends the run when all users are parked:
+
+- local runner: all its users are done -> quit (headless) or stop (web UI);
+- worker: sends ``tfs_done`` {done, users} to the master whenever that changes;
+- master: when every connected worker reports all its users done -> quit/stop.
+"""
+
+import logging
+import weakref
+
+import gevent
+from locust.runners import STATE_MISSING, STATE_RUNNING, LocalRunner, MasterRunner, WorkerRunner
+
+logger = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 0.1
+DONE_MESSAGE = "tfs_done"
+ERROR_MESSAGE = "tfs_error"
+
+
+class Progress:
+    """Per-process state of the current test: users done, whether the runner is stopping."""
+
+    def __init__(self):
+        self.done = 0
+        self.stopping = False
+        self.errors = []
+        self.worker_reports = {}  # master: worker id -> (done, users)
+        self.watcher = None
+
+    def user_done(self):
+        self.done += 1
+
+
+_progress = weakref.WeakKeyDictionary()
+
+
+def progress(environment):
+    """The Progress of ``environment`` (created on first use)."""
+    p = _progress.get(environment)
+    if p is None:
+        p = _progress[environment] = Progress()
+    return p
+
+
+def end_run(environment, reason):
+    """Quit (headless) or stop (web UI) the run from a fresh greenlet, logging ``reason`` once."""
+    logger.info(reason)
+    runner = environment.runner
+    headless = bool(environment.parsed_options and environment.parsed_options.headless)
+    gevent.spawn(runner.quit if headless else runner.stop)
+
+
+def report_error(environment, message):
+    """A fatal error in this process (bad data, bad option): log it once, tell the master, end the run."""
+    p = progress(environment)
+    if message in p.errors:
+        return
+    p.errors.append(message)
+    logger.error("error: %s", message)
+    environment.process_exit_code = 2
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(ERROR_MESSAGE, {"message": message})
+    elif runner is not None:
+        end_run(environment, "stopping the test because of the error above")
+
+
+def on_test_start(environment, iterations_limited):
+    """Reset progress; start the watcher that ends the run when all users are done."""
+    p = progress(environment)
+    if p.watcher is not None:
+        p.watcher.kill(block=False)
+    p.done, p.stopping, p.worker_reports = 0, False, {}
+    p.watcher = gevent.spawn(_watch, environment, p) if iterations_limited else None
+
+
+def on_test_stopping(environment):
+    progress(environment).stopping = True
+
+
+def _watch(environment, p):
+    runner = environment.runner
+    last_sent = None
+    while True:
+        gevent.sleep(WATCH_INTERVAL_S)
+        if runner.state != STATE_RUNNING:
+            continue
+        if isinstance(runner, WorkerRunner):
+            state = (p.done, runner.user_count)
+            if state != last_sent:
+                runner.send_message(DONE_MESSAGE, {"done": state[0], "users": state[1]})
+                last_sent = state
+        elif isinstance(runner, MasterRunner):
+            if _all_workers_done(runner, p):
+                end_run(environment, "all users on all workers finished their iterations; ending the run")
+                return
+        elif isinstance(runner, LocalRunner) and p.done >= runner.user_count > 0:
+            end_run(environment, f"all {runner.user_count} users finished their iterations; ending the run")
+            return
+
+
+def _all_workers_done(runner, p):
+    workers = [c for c in runner.clients.values() if c.state != STATE_MISSING]
+    if not workers:
+        return False
+    for client in workers:
+        done, users = p.worker_reports.get(client.id, (0, -1))
+        if users != sum(client.user_classes_count.values()) or done < users:
+            return False
+    return True
+
+
+def register_master_messages(environment):
+    """Master: listen for the workers' done reports and fatal errors."""
+    runner = environment.runner
+
+    def on_done(environment, msg, **kwargs):
+        progress(environment).worker_reports[msg.node_id] = (msg.data["done"], msg.data["users"])
+
+    def on_error(environment, msg, **kwargs):
+        message = f"worker {msg.node_id}: {msg.data['message']}"
+        p = progress(environment)
+        if message not in p.errors:
+            p.errors.append(message)
+            logger.error("error: %s", message)
+            environment.process_exit_code = 2
+            end_run(environment, "stopping the test because a worker cannot run it")
+
+    runner.register_message(DONE_MESSAGE, on_done)
+    runner.register_message(ERROR_MESSAGE, on_error)

@@ -1,0 +1,181 @@
+"""Input data: load the numpy file, cut it into batches, prepare request bodies.
+
+The file holds images as stored by the user, ``[n, h, w, c]`` or ``[n, c, h, w]``
+(any rank >= 2 works: axis 0 is the image axis). It is opened with
+``mmap_mode='r'``, so a file larger than RAM works and only the pages a batch
+touches are read.
+
+Batching rule (documented in README "Batches"): batch ``k`` holds rows
+``(k*b + j) mod n`` for ``j = 0..b-1``. Batches are consecutive slices of axis 0
+that wrap around the end of the file: with n=10, b=4 the batches are rows
+0-3, 4-7, 8,9,0,1, 2-5, ... A batch larger than the file repeats rows (n=3, b=4:
+0,1,2,0). One pass over the file is ``ceil(n / b)`` batches; the sequence of
+batches repeats after ``n / gcd(n, b)`` batches.
+
+Request bodies are serialized ``PredictRequest`` messages (tensor_content) built
+outside the timed section. They are cached per process while all distinct
+batches fit in the cache budget; otherwise each is built just before its call.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from tfs_user.protos import predict_pb2
+from tfs_user.tensors import dtype_to_dt, ndarray_to_tensor_proto
+
+DEFAULT_CACHE_MB = 512
+
+
+class DataError(ValueError):
+    """Bad input data; the message is one line naming the value and what was expected."""
+
+
+def load_array(path):
+    """Open a ``.npy`` file as a read-only memory map and check it can be sent.
+
+    Returns an ``np.ndarray`` (``np.memmap``) of shape ``[n, ...]``, rank >= 2,
+    n >= 1, with a dtype that maps to a TensorProto DataType.
+
+    Raises DataError (one line) for: a missing or unreadable file, a file that
+    is not ``.npy``, a pickled/object array, a structured dtype, fewer than 2
+    dimensions, or an empty array.
+    """
+    label = f"numpy file {path!r}"
+    if not os.path.exists(path):
+        raise DataError(f"{label} does not exist; expected a .npy file written by numpy.save")
+    if os.path.isdir(path):
+        raise DataError(f"{label} is a directory; expected a .npy file written by numpy.save")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise DataError(f"{label} cannot be read ({e.strerror}); expected a readable .npy file") from None
+    if magic != b"\x93NUMPY":
+        kind = "a .npz archive" if magic[:2] == b"PK" else "not a .npy file"
+        raise DataError(f"{label} is {kind}; expected a single array written by numpy.save")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e) or "object" in str(e):
+            raise DataError(f"{label} holds a pickled object array; expected a numeric array") from None
+        raise DataError(f"{label} is not a valid .npy file ({e})") from None
+    except OSError as e:
+        raise DataError(f"{label} cannot be read ({e}); expected a valid .npy file") from None
+    if array.dtype.fields is not None:
+        raise DataError(f"{label} has structured dtype {array.dtype}; expected a plain numeric dtype")
+    try:
+        dtype_to_dt(array.dtype)
+    except ValueError as e:
+        raise DataError(f"{label}: {e}") from None
+    if array.ndim < 2:
+        raise DataError(f"{label} has shape {list(array.shape)}; expected at least 2 dimensions [n, ...] with images on axis 0")
+    if array.shape[0] == 0 or array.size == 0:
+        raise DataError(f"{label} has shape {list(array.shape)} and holds no data; expected at least one image")
+    return array
+
+
+class Batches:
+    """Consecutive, wrapping batches of ``batch_size`` rows from an array ``[n, ...]``.
+
+    ``batch(k)`` returns batch ``k`` (any k >= 0) as an array ``[batch_size, ...]``
+    with the file's dtype. Raises DataError when batch_size < 1.
+    """
+
+    def __init__(self, array, batch_size):
+        if batch_size < 1:
+            raise DataError(f"batch size {batch_size} is not valid; expected an integer >= 1")
+        self.array = array
+        self.batch_size = int(batch_size)
+        self.rows = int(array.shape[0])
+        self.period = self.rows // math.gcd(self.rows, self.batch_size)
+        """Number of distinct batches; batch k equals batch k + period."""
+        self.one_pass = -(-self.rows // self.batch_size)
+        """Batches needed to send every row at least once: ceil(n / batch_size)."""
+
+    def batch(self, k):
+        start = (k * self.batch_size) % self.rows
+        if start + self.batch_size <= self.rows:
+            return self.array[start : start + self.batch_size]
+        index = np.arange(start, start + self.batch_size) % self.rows
+        return np.take(self.array, index, axis=0)
+
+
+class RequestFactory:
+    """Serialized ``tensorflow.serving.PredictRequest`` bodies, one per batch.
+
+    The request carries ``model_spec`` (name, optional version or version label,
+    signature_name) and one input tensor in ``tensor_content``, as in the TFS
+    API message ``predict.proto``. ``request(k)`` returns ``bytes``. Bodies are
+    cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
+    ``cached`` tells which.
+    """
+
+    def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="", cache_bytes=DEFAULT_CACHE_MB << 20):
+        self.batches = batches
+        self.model_name = model_name
+        self.input_name = input_name
+        self.signature_name = signature_name
+        self.model_version = model_version
+        self.version_label = version_label
+        first = self._build(0)
+        self.request_bytes = len(first)
+        self.cached = self.request_bytes * batches.period <= cache_bytes
+        self._cache = {0: first} if self.cached else None
+
+    def _build(self, k):
+        request = predict_pb2.PredictRequest()
+        spec = request.model_spec
+        spec.name = self.model_name
+        if self.signature_name:
+            spec.signature_name = self.signature_name
+        if self.model_version:
+            spec.version.value = self.model_version
+        elif self.version_label:
+            spec.version_label = self.version_label
+        request.inputs[self.input_name].CopyFrom(ndarray_to_tensor_proto(self.batches.batch(k)))
+        return request.SerializeToString()
+
+    def request(self, k):
+        if self._cache is None:
+            return self._build(k)
+        k %= self.batches.period
+        body = self._cache.get(k)
+        if body is None:
+            body = self._cache[k] = self._build(k)
+        return body
+
+
+SYNTHETIC_FRAMES = 8
+
+
+def synthetic_array(frame_shape, frames=SYNTHETIC_FRAMES):
+    """Seeded random float32 frames ``[frames, *frame_shape]`` with pixel values in 0..255."""
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 255, size=(frames, *frame_shape)).astype(np.float32)
+
+
+_factories = {}
+
+
+def request_factory(settings):
+    """The process-wide RequestFactory for ``settings`` (one per distinct data/model setting).
+
+    Users of one process share it, so the file is opened and each body built
+    once. Raises DataError for bad input data.
+    """
+    key = (settings.images_numpy_path, settings.synthetic_shape, settings.batch_size, settings.model_name,
+           settings.model_version, settings.version_label, settings.signature_name, settings.input_name,
+           settings.request_cache_mb)
+    factory = _factories.get(key)
+    if factory is None:
+        if settings.images_numpy_path:
+            array = load_array(settings.images_numpy_path)
+        else:
+            array = synthetic_array(settings.synthetic_shape)
+        factory = _factories[key] = RequestFactory(
+            Batches(array, settings.batch_size), settings.model_name, settings.input_name,
+            settings.signature_name, settings.model_version, settings.version_label,
+            settings.request_cache_mb << 20)
+    return factory

@@ -1,0 +1,183 @@
+"""Exact latency statistics: HDR histograms per request name, mergeable across workers.
+
+Latencies are recorded in microseconds in an ``HdrHistogram`` with 3
+significant digits: values up to 2.047 ms are exact to 1 us, larger ones within
+0.1 %. Count, sum, min and max are kept exactly beside it. The latency
+distribution covers successful measured requests; failures are counted (and
+still bound the measured window) but do not enter the percentiles.
+
+The measured window runs from the start of the first measured request to the
+end of the last one, in wall-clock seconds (``time.time()``) so that windows
+from several worker processes or hosts can be merged (hosts need synchronized
+clocks, e.g. NTP). Durations themselves come from ``time.perf_counter``.
+"""
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def _new_histogram():
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+class LatencyStats:
+    """Measured requests of one request name: latency distribution, counts, frames, window."""
+
+    def __init__(self):
+        self.histogram = _new_histogram()
+        self.ok = 0
+        self.failures = 0
+        self.frames = 0
+        self.sum_ms = 0.0
+        self.min_ms = float("inf")
+        self.max_ms = 0.0
+        self.first_start = float("inf")
+        self.last_end = 0.0
+
+    def record(self, response_time_ms, ok, frames, start, end):
+        """Add one measured request: latency in ms, success flag, frames it carried, wall-clock start/end in s."""
+        self.first_start = min(self.first_start, start)
+        self.last_end = max(self.last_end, end)
+        if not ok:
+            self.failures += 1
+            return
+        self.ok += 1
+        self.frames += frames
+        self.sum_ms += response_time_ms
+        self.min_ms = min(self.min_ms, response_time_ms)
+        self.max_ms = max(self.max_ms, response_time_ms)
+        self.histogram.record_value(min(max(round(response_time_ms * 1000), LOWEST_US), HIGHEST_US))
+
+    def merge(self, other):
+        """Add another LatencyStats (e.g. a worker's) into this one."""
+        self.histogram.add(other.histogram)
+        self.ok += other.ok
+        self.failures += other.failures
+        self.frames += other.frames
+        self.sum_ms += other.sum_ms
+        self.min_ms = min(self.min_ms, other.min_ms)
+        self.max_ms = max(self.max_ms, other.max_ms)
+        self.first_start = min(self.first_start, other.first_start)
+        self.last_end = max(self.last_end, other.last_end)
+
+    @property
+    def requests(self):
+        return self.ok + self.failures
+
+    @property
+    def window_s(self):
+        """Measured window in s: first measured start to last measured end (0 before any request)."""
+        return max(self.last_end - self.first_start, 0.0) if self.requests else 0.0
+
+    def percentile_ms(self, percent):
+        """Latency at ``percent`` (0-100) in ms, from the histogram; 0.0 without successes."""
+        if not self.ok:
+            return 0.0
+        return self.histogram.get_value_at_percentile(percent) / 1000.0
+
+    def summary(self):
+        """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms."""
+        window = self.window_s
+        row = {
+            "requests": self.requests,
+            "failures": self.failures,
+            "fail_ratio": self.failures / self.requests if self.requests else 0.0,
+            "frames": self.frames,
+            "window_s": window,
+            "rps": self.ok / window if window > 0 else 0.0,
+            "fps": self.frames / window if window > 0 else 0.0,
+            "min_ms": self.min_ms if self.ok else 0.0,
+            "mean_ms": self.sum_ms / self.ok if self.ok else 0.0,
+        }
+        for p in PERCENTILES:
+            row[f"p{p:g}_ms"] = self.percentile_ms(p)
+        row["max_ms"] = self.max_ms
+        return row
+
+    def to_message(self):
+        """msgpack-serializable dict (histogram HDR-encoded) for Locust's worker report."""
+        return {
+            "hist": self.histogram.encode() if self.ok else b"",
+            "ok": self.ok,
+            "failures": self.failures,
+            "frames": self.frames,
+            "sum_ms": self.sum_ms,
+            "min_ms": self.min_ms if self.ok else None,
+            "max_ms": self.max_ms,
+            "first_start": self.first_start if self.requests else None,
+            "last_end": self.last_end,
+        }
+
+    @classmethod
+    def from_message(cls, data):
+        stats = cls()
+        if data["hist"]:
+            stats.histogram = HdrHistogram.decode(data["hist"])
+        stats.ok = data["ok"]
+        stats.failures = data["failures"]
+        stats.frames = data["frames"]
+        stats.sum_ms = data["sum_ms"]
+        stats.min_ms = data["min_ms"] if data["min_ms"] is not None else float("inf")
+        stats.max_ms = data["max_ms"]
+        stats.first_start = data["first_start"] if data["first_start"] is not None else float("inf")
+        stats.last_end = data["last_end"]
+        return stats
+
+
+class Recorder:
+    """All TFS statistics of one process (or, on a master, of all its workers).
+
+    ``names`` maps request name -> LatencyStats of measured requests;
+    ``warmup`` and ``warmup_failures`` count warm-up requests; ``after_stop``
+    counts requests that completed after the runner began to stop (left out).
+    """
+
+    def __init__(self):
+        self.names = {}
+        self.warmup = 0
+        self.warmup_failures = 0
+        self.after_stop = 0
+
+    def record(self, name, response_time_ms, ok, frames, start, end):
+        stats = self.names.get(name)
+        if stats is None:
+            stats = self.names[name] = LatencyStats()
+        stats.record(response_time_ms, ok, frames, start, end)
+
+    def total(self):
+        """LatencyStats of all names merged."""
+        total = LatencyStats()
+        for stats in self.names.values():
+            total.merge(stats)
+        return total
+
+    def merge(self, other):
+        for name, stats in other.names.items():
+            self.names.setdefault(name, LatencyStats()).merge(stats)
+        self.warmup += other.warmup
+        self.warmup_failures += other.warmup_failures
+        self.after_stop += other.after_stop
+
+    def to_message(self):
+        return {
+            "names": {name: stats.to_message() for name, stats in self.names.items()},
+            "warmup": self.warmup,
+            "warmup_failures": self.warmup_failures,
+            "after_stop": self.after_stop,
+        }
+
+    @classmethod
+    def from_message(cls, data):
+        recorder = cls()
+        recorder.names = {name: LatencyStats.from_message(d) for name, d in data["names"].items()}
+        recorder.warmup = data["warmup"]
+        recorder.warmup_failures = data["warmup_failures"]
+        recorder.after_stop = data["after_stop"]
+        return recorder
+
+    def is_empty(self):
+        return not (self.names or self.warmup or self.after_stop)

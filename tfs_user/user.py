@@ -1,0 +1,176 @@
+"""The Locust users: ``TfsUser`` (abstract, for your own locustfile) and ``OptionsTfsUser``.
+
+One task iteration = one ``PredictionService/Predict`` call with the next batch,
+and exactly one Locust request event:
+request_type ``gRPC``, name ``Predict <model>``, response_time in ms (float,
+``time.perf_counter`` around the call only), response_length = response bytes,
+exception = ``RpcFailure`` (gRPC status code name + details), ``BadResponse``
+(returned but wrong) or None. Warm-up requests are named
+``Predict <model> (warm-up)`` and requests that complete after the runner began
+to stop ``Predict <model> (after stop)``, so that Locust's own table keeps them
+apart from the measured ones.
+"""
+
+import itertools
+import logging
+import time
+
+import grpc
+from locust import User, task
+from locust.exception import StopUser
+
+from tfs_user import control, hooks  # noqa: F401  (importing hooks registers the event listeners)
+from tfs_user.client import RpcFailure, check_response, open_channel, predict_call
+from tfs_user.data import request_factory
+from tfs_user.options import Settings
+
+logger = logging.getLogger(__name__)
+
+_user_numbers = itertools.count(1)
+PARKED_WAIT_S = 3600.0
+"""Wait time of a user whose iterations are done: it stays alive (so Locust does not respawn it) but idle."""
+
+
+class TfsUser(User):
+    """Abstract Locust user that load-tests a TF Serving gRPC ``Predict`` endpoint.
+
+    Subclass it in your locustfile and set the class attributes, or override
+    ``settings()``. ``host`` is ``HOST:PORT`` (optional ``grpc://``); Locust's
+    ``--host`` overrides it. Each user opens one gRPC channel in ``on_start``
+    and closes it in ``on_stop``; the closed loop sends the next request as soon
+    as the previous one returns (``pause_s`` adds think time, in seconds).
+    """
+
+    abstract = True
+    host = "localhost:9000"
+    model_name: str = "resnet"
+    """ModelSpec.name of the model under test."""
+    model_version: int = 0
+    """ModelSpec.version; 0 = latest."""
+    version_label: str = ""
+    """ModelSpec.version_label, used when model_version is 0."""
+    signature_name: str = "serving_default"
+    """ModelSpec.signature_name."""
+    input_name: str = "input"
+    """Input tensor name in the signature."""
+    images_numpy_path: str = ""
+    """.npy file [n,h,w,c] or [n,c,h,w]; empty = synthetic float32 frames of synthetic_shape."""
+    synthetic_shape: tuple = (224, 224, 3)
+    """Shape of one synthetic frame."""
+    batch_size: int = 1
+    """Frames per request."""
+    iterations: int = -1
+    """Measured requests per user: N > 0, 0 = one pass over the file, -1 = no limit."""
+    warmup_iterations: int = 1
+    """Requests per user sent before measuring, reported apart."""
+    report_every: int = 0
+    """Log a progress line every N requests (0 = off)."""
+    timeout_s: float = 10.0
+    """gRPC deadline per request, in seconds."""
+    pause_s: float = 0.0
+    """Think time between requests, in seconds."""
+    request_cache_mb: int = 512
+    """MiB per process for prepared request bodies."""
+
+    def settings(self):
+        """The validated Settings of this user; raises OptionError/DataError on bad values."""
+        return Settings(
+            target=self._target(self.host), model_name=self.model_name, model_version=self.model_version,
+            version_label=self.version_label, signature_name=self.signature_name, input_name=self.input_name,
+            images_numpy_path=self.images_numpy_path, synthetic_shape=tuple(self.synthetic_shape),
+            batch_size=self.batch_size, iterations=self.iterations, warmup_iterations=self.warmup_iterations,
+            report_every=self.report_every, timeout_s=self.timeout_s, request_cache_mb=self.request_cache_mb)
+
+    @staticmethod
+    def _target(host):
+        from tfs_user.options import resolve_target
+
+        return resolve_target(host or "")
+
+    def on_start(self):
+        try:
+            s = self.settings()
+            self._requests = request_factory(s)
+        except ValueError as e:  # OptionError, DataError: the run cannot go on
+            control.report_error(self.environment, str(e))
+            raise StopUser() from None
+        self._s = s
+        self._number = next(_user_numbers)
+        self._channel = open_channel(s.target)
+        self._predict = predict_call(self._channel)
+        self._progress = control.progress(self.environment)
+        self._names = {
+            "measured": f"Predict {s.model_name}",
+            "warmup": f"Predict {s.model_name} (warm-up)",
+            "after stop": f"Predict {s.model_name} (after stop)",
+        }
+        self._warmups_left = s.warmup_iterations
+        self._batch_index = 0
+        self._sent = 0
+        self._sum_ms = 0.0
+        self._limit = {-1: None, 0: self._requests.batches.one_pass}.get(s.iterations, s.iterations)
+        self._done = self._limit == 0
+        if self._done:
+            self._progress.user_done()
+
+    def on_stop(self):
+        channel = getattr(self, "_channel", None)
+        if channel is not None:
+            channel.close()
+            self._channel = None
+
+    def wait_time(self):
+        return PARKED_WAIT_S if self._done else self.pause_s
+
+    @task
+    def predict(self):
+        """Send one Predict with the next batch and fire one request event."""
+        if self._done:
+            return
+        s = self._s
+        warmup = self._warmups_left > 0
+        body = self._requests.request(0 if warmup else self._batch_index)
+        start_wall = time.time()
+        start = time.perf_counter()
+        try:
+            response = self._predict(body, timeout=s.timeout_s)
+            response_time = (time.perf_counter() - start) * 1000.0
+            length = len(response)
+            exception = check_response(response, s.batch_size)
+        except grpc.RpcError as e:
+            response_time = (time.perf_counter() - start) * 1000.0
+            length = 0
+            exception = RpcFailure.from_rpc_error(e)
+        phase = "after stop" if self._progress.stopping else ("warmup" if warmup else "measured")
+        self.environment.events.request.fire(
+            request_type="gRPC",
+            name=self._names[phase],
+            response_time=response_time,
+            response_length=length,
+            exception=exception,
+            context={"tfs": {"phase": phase, "frames": s.batch_size, "start": start_wall, "end": time.time()}},
+        )
+        if warmup:
+            self._warmups_left -= 1
+            return
+        self._batch_index += 1
+        self._sent += 1
+        self._sum_ms += response_time
+        if s.report_every and self._sent % s.report_every == 0:
+            total = f"/{self._limit}" if self._limit else ""
+            logger.info("user %d: Iteration %d%s; Current latency: %.2fms; Average latency: %.2fms",
+                        self._number, self._sent, total, response_time, self._sum_ms / self._sent)
+        if self._limit is not None and self._sent >= self._limit:
+            self._done = True
+            self._progress.user_done()
+
+
+class OptionsTfsUser(TfsUser):
+    """The concrete user of ``locustfile.py``: every setting comes from the command line,
+    config file, environment or web UI form (see ``tfs_user.options``)."""
+
+    abstract = False
+    host = ""
+
+    def settings(self):
+        return Settings.from_options(self.environment.parsed_options, self.host)

@@ -13,6 +13,7 @@ global ``events``. Per process:
 """
 
 import logging
+import os
 import sys
 import weakref
 
@@ -58,9 +59,20 @@ def _ours(options):
     return options is not None and hasattr(options, "batch_size") and hasattr(options, "slo_p99_ms")
 
 
+LOCUST_CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+
+
 def _fail(environment, message):
-    """Fatal error before the test: one line on stderr, demo server stopped, exit code 2."""
+    """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.
+
+    Locust opens its CSV files before ``init``; the still-empty ones are removed
+    so that a run that never started leaves nothing behind.
+    """
     demo_process.stop(state(environment).demo)
+    prefix = environment.parsed_options.csv_prefix
+    for path in [f"{prefix}{suffix}" for suffix in LOCUST_CSV_SUFFIXES] if prefix else []:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.remove(path)
     sys.stderr.write(f"error: {message}\n")
     sys.exit(2)
 

@@ -1,0 +1,85 @@
+"""Shared fixtures: a real demo TFS server on 127.0.0.1 port 0, real `locust` subprocesses."""
+
+import csv
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfs_user.demo_server import DemoServer, ModelConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = str(ROOT / "locustfile.py")
+
+
+@pytest.fixture
+def demo_server():
+    """Factory: ``demo_server(delay_ms=2, models=[...])`` starts a DemoServer on a free port; stopped after the test."""
+    servers = []
+
+    def start(**kwargs):
+        server = DemoServer(**kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def small_model():
+    """A cheap model (input [-1,8,8,3] float32) so that tests measure the client, not the numpy model."""
+    return ModelConfig(name="small", input_name="input", shape=(-1, 8, 8, 3), output_size=10)
+
+
+@pytest.fixture
+def small_images(tmp_path):
+    """A .npy file of 10 float32 images [10,8,8,3]."""
+    path = tmp_path / "imgs.npy"
+    np.save(path, np.random.default_rng(1).uniform(0, 255, (10, 8, 8, 3)).astype(np.float32))
+    return str(path)
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    folder: Path
+
+    def tfs_csv(self, prefix="out"):
+        """Rows of PREFIX_tfs.csv by name."""
+        with open(self.folder / f"{prefix}_tfs.csv") as f:
+            return {row["Name"]: row for row in csv.DictReader(f)}
+
+    def locust_csv(self, prefix="out"):
+        """Rows of Locust's own PREFIX_stats.csv by name."""
+        with open(self.folder / f"{prefix}_stats.csv") as f:
+            return {row["Name"]: row for row in csv.DictReader(f)}
+
+    def failures_csv(self, prefix="out"):
+        with open(self.folder / f"{prefix}_failures.csv") as f:
+            return list(csv.DictReader(f))
+
+
+def locust_command(*args, locustfile=LOCUSTFILE):
+    return [sys.executable, "-m", "locust", "-f", locustfile, *args]
+
+
+@pytest.fixture
+def run_locust(tmp_path):
+    """``run_locust(*args, timeout=120)`` runs a real headless `locust` in tmp_path with --csv out; returns a Run."""
+
+    def run(*args, timeout=120, csv_prefix="out", headless=True, env=None):
+        command = locust_command(*(["--headless"] if headless else []), *args,
+                                 *(["--csv", csv_prefix] if csv_prefix else []))
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=full_env)
+        return Run(done.returncode, done.stdout + done.stderr, tmp_path)
+
+    return run

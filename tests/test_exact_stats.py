@@ -1,0 +1,93 @@
+"""Latency figures checked against a server with a known latency distribution."""
+
+import json
+import re
+
+import pytest
+
+
+def _float_row(row):
+    return {k: (float(v) if k != "Name" else v) for k, v in row.items()}
+
+
+def _p50_at(demo_server, model, images, run_locust, delay_ms, *extra):
+    server = demo_server(models=[model], delay_ms=delay_ms)
+    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "300", "--batch-size", "4",
+                     "--warmup-iterations", "0", "--model-name", "small", "--images-numpy-path", images, *extra)
+    assert run.returncode == 0, run.output
+    return server, run, _float_row(run.tfs_csv()["Predict small"])
+
+
+def test_fixed_2ms_delay_reads_2_point_something_and_fps_matches_the_server(demo_server, small_model, small_images, run_locust):
+    # Baseline in the same test: the demo server's own round trip (about 1 ms of
+    # Python gRPC on this machine) is measured at delay 0, then 2 ms are added.
+    _, _, baseline = _p50_at(demo_server, small_model, small_images, run_locust, 0)
+    server, run, row = _p50_at(demo_server, small_model, small_images, run_locust, 2, "--json-summary", "summary.json")
+    assert 2.0 <= row["p50 ms"] - baseline["p50 ms"] < 2.6, (baseline, row)
+    assert 2.0 <= row["Min ms"] <= row["p50 ms"] <= row["p99 ms"] <= row["Max ms"]
+    # microsecond resolution: the figure is not a whole number of milliseconds
+    assert row["p50 ms"] != round(row["p50 ms"])
+    # Locust's own table shows the median as a whole number of ms
+    median = re.search(r"gRPC\s+Predict small\s+300\s+0\(0\.00%\)\s+\|\s+\d+\s+\d+\s+\d+\s+(\d+)\s+\|", run.output)
+    assert median and median.group(1) == str(round(row["p50 ms"])), run.output
+    # FPS against the server's own frame count over its own window (within 2 %)
+    counts = server.counts()
+    assert counts["frames"] == row["Frames"] == 300 * 4
+    server_fps = counts["frames"] / (counts["last_ok_end"] - counts["first_ok_start"])
+    assert row["FPS"] == pytest.approx(server_fps, rel=0.02)
+    assert row["FPS"] == pytest.approx(4 * row["Requests/s"], rel=1e-3)
+    # the JSON summary carries the same figures as the CSV
+    summary = json.loads((run.folder / "summary.json").read_text())
+    json_row = next(r for r in summary["rows"] if r["name"] == "Predict small")
+    assert json_row["p50_ms"] == pytest.approx(row["p50 ms"], abs=0.0005)
+    assert json_row["fps"] == pytest.approx(row["FPS"], abs=0.0005)
+    assert summary["passed"] is True and summary["slo_violations"] == []
+
+
+def test_two_level_latency_percentiles_and_warmup_left_out(demo_server, small_model, small_images, run_locust):
+    # every 10th request the server sees takes 20 ms, the others 2 ms
+    server = demo_server(models=[small_model], delay_ms=2, slow_every=10, slow_delay_ms=20)
+    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "399", "--warmup-iterations", "1",
+                     "--model-name", "small", "--images-numpy-path", small_images, "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    row = _float_row(run.tfs_csv()["Predict small"])
+    assert row["Requests"] == 399 and server.counts()["requests"] == 400
+    # 90 % at 2 ms + the server's round trip (about 1 ms here), 10 % at 20 ms + round trip
+    assert 2.0 <= row["p50 ms"] < 4.0
+    assert 20.0 <= row["p95 ms"] < 24.0
+    assert 20.0 <= row["p99 ms"] < 25.0
+    assert 20.0 <= row["Max ms"] < 30.0  # connection set-up (warm-up) and stop are not in max
+    summary = json.loads((run.folder / "summary.json").read_text())
+    assert summary["warmup_requests"] == 1
+
+
+def test_requests_completing_after_stop_are_left_out(demo_server, small_model, run_locust):
+    server = demo_server(models=[small_model], delay_ms=30)
+    run = run_locust("--host", server.address, "-u", "8", "-r", "8", "-t", "3s", "--model-name", "small",
+                     "--synthetic-shape", "8,8,3", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    summary = json.loads((run.folder / "summary.json").read_text())
+    total = summary["rows"][-1]
+    assert summary["after_stop_requests"] > 0
+    assert 30.0 <= total["p50_ms"] < 40.0
+    assert total["max_ms"] < 60.0, total
+
+
+@pytest.mark.parametrize("option, value, missed", [
+    ("--slo-p99-ms", "1.5", "SLO missed: p99 latency"),
+    ("--slo-p99-ms", "100", None),
+    ("--slo-min-fps", "1000000", "SLO missed: FPS"),
+    ("--slo-min-fps", "1", None),
+    ("--slo-max-fail-ratio", "0.1", "SLO missed: fail ratio 0.2000 > --slo-max-fail-ratio 0.1"),
+    ("--slo-max-fail-ratio", "0.3", None),
+])
+def test_slo_thresholds_set_the_exit_code(option, value, missed, demo_server, small_model, run_locust):
+    server = demo_server(models=[small_model], delay_ms=2, fail_every=5 if "fail" in option else 0)
+    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "50", "--warmup-iterations", "0",
+                     "--model-name", "small", "--synthetic-shape", "8,8,3", option, value)
+    if missed:
+        assert run.returncode == 3, run.output
+        assert missed in run.output
+    else:
+        assert run.returncode == (1 if "fail" in option else 0), run.output
+        assert "SLO missed" not in run.output

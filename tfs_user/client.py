@@ -39,6 +39,8 @@ def parse_target(host):
         address, _, port = value[1:].partition("]")
         port = port[1:] if port.startswith(":") else ""
         address = f"[{address}]"
+    elif value.count(":") > 1:
+        raise TargetError(f"host {host!r} is ambiguous; write an IPv6 address in brackets, e.g. [::1]:9000")
     elif value.count(":") == 1:
         address, port = value.split(":")
     else:

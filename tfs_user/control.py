@@ -8,6 +8,13 @@ greenlet in each process ends the run when all users are parked:
 - local runner: all its users are done -> quit (headless) or stop (web UI);
 - worker: sends ``tfs_done`` {done, users} to the master whenever that changes;
 - master: when every connected worker reports all its users done -> quit/stop.
+
+Final reports: when a master stops (run time over, all users done, Ctrl-C, web
+UI stop) it asks every worker for a last report (``tfs_flush``) and waits for
+the answers (``tfs_flushed``, up to FLUSH_TIMEOUT_S) before it tells them to
+quit. Without that, a worker that answers Locust's ``quit`` later than the
+master's fixed 0.5 s wait loses the requests it made since its last periodic
+report (seen: 300 of 600 requests reported with ``--processes 2``).
 """
 
 import logging
@@ -19,8 +26,11 @@ from locust.runners import STATE_MISSING, STATE_RUNNING, LocalRunner, MasterRunn
 logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.1
+FLUSH_TIMEOUT_S = 10.0
 DONE_MESSAGE = "tfs_done"
 ERROR_MESSAGE = "tfs_error"
+FLUSH_MESSAGE = "tfs_flush"
+FLUSHED_MESSAGE = "tfs_flushed"
 
 
 class Progress:
@@ -31,6 +41,8 @@ class Progress:
         self.stopping = False
         self.errors = []
         self.worker_reports = {}  # master: worker id -> (done, users)
+        self.flushed = set()  # master: workers whose final report arrived
+        self.lost = {}  # master: worker id -> index, for workers that stopped sending heartbeats
         self.watcher = None
 
     def user_done(self):
@@ -76,12 +88,58 @@ def on_test_start(environment, iterations_limited):
     p = progress(environment)
     if p.watcher is not None:
         p.watcher.kill(block=False)
-    p.done, p.stopping, p.worker_reports = 0, False, {}
+    p.done, p.stopping, p.worker_reports, p.lost = 0, False, {}, {}
     p.watcher = gevent.spawn(_watch, environment, p) if iterations_limited else None
 
 
 def on_test_stopping(environment):
-    progress(environment).stopping = True
+    """Mark the stop (later completions are left out); a master collects the workers' final reports."""
+    p = progress(environment)
+    p.stopping = True
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _collect_final_reports(runner, p)
+
+
+def _collect_final_reports(runner, p):
+    workers = [c.id for c in runner.clients.values() if c.state != STATE_MISSING]
+    p.flushed = set()
+    for worker in workers:
+        runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
+    with gevent.Timeout(FLUSH_TIMEOUT_S, False):
+        while not p.flushed.issuperset(w for w in workers if w in runner.clients):
+            gevent.sleep(0.01)
+    missing = [w for w in workers if w not in p.flushed]
+    if missing:
+        logger.warning("no final report from worker(s) %s within %g s; their last requests are not counted",
+                       ", ".join(missing), FLUSH_TIMEOUT_S)
+
+
+def register_worker_messages(environment):
+    """Worker: answer the master's request for a final report."""
+    runner = environment.runner
+
+    def on_flush(environment, msg, **kwargs):
+        progress(environment).stopping = True
+        # the same report Locust's own periodic reporter sends (Locust's and our statistics)
+        data = {}
+        environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+        runner.send_message("stats", data)
+        runner.send_message(FLUSHED_MESSAGE, None)
+
+    runner.register_message(FLUSH_MESSAGE, on_flush)
+
+
+def _watch_workers(runner, p):
+    """Master: log each worker that goes missing (no heartbeat), once, and remember it for the summary."""
+    while True:
+        gevent.sleep(1.0)
+        for client in runner.clients.values():
+            if client.state == STATE_MISSING and client.id not in p.lost:
+                p.lost[client.id] = runner.get_worker_index(client.id)
+                logger.warning("worker %s (index %s) lost: no heartbeat; the run goes on with %d worker(s); "
+                               "its requests since its last report are not counted",
+                               client.id, p.lost[client.id], runner.worker_count)
 
 
 def _watch(environment, p):
@@ -132,5 +190,10 @@ def register_master_messages(environment):
             environment.process_exit_code = 2
             end_run(environment, "stopping the test because a worker cannot run it")
 
+    def on_flushed(environment, msg, **kwargs):
+        progress(environment).flushed.add(msg.node_id)
+
+    gevent.spawn(_watch_workers, runner, progress(environment))
     runner.register_message(DONE_MESSAGE, on_done)
     runner.register_message(ERROR_MESSAGE, on_error)
+    runner.register_message(FLUSHED_MESSAGE, on_flushed)

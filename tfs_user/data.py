@@ -58,7 +58,7 @@ def load_array(path):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
-        if "pickle" in str(e) or "object" in str(e):
+        if "allow_pickle" in str(e):  # numpy: "Object arrays cannot be loaded when allow_pickle=False"
             raise DataError(f"{label} holds a pickled object array; expected a numeric array") from None
         raise DataError(f"{label} is not a valid .npy file ({e})") from None
     except OSError as e:

@@ -89,6 +89,7 @@ def _on_init(environment, runner=None, **kwargs):
         return
     _listen_for_statistics(environment)
     if isinstance(runner, WorkerRunner):
+        control.register_worker_messages(environment)
         return
     s = state(environment)
     if options.demo_server:
@@ -100,7 +101,8 @@ def _on_init(environment, runner=None, **kwargs):
     try:
         settings = Settings.from_options(options, environment.host)
         if isinstance(runner, MasterRunner):
-            if settings.images_numpy_path:
+            # the workers read the file; the master checks it only if it has a copy
+            if settings.images_numpy_path and os.path.exists(settings.images_numpy_path):
                 load_array(settings.images_numpy_path)
         else:
             request_factory(settings)
@@ -202,6 +204,11 @@ def _on_quitting(environment, **kwargs):
     # workers' last reports arrive before the figures are final.
     environment.runner.quit()
     data = report.summary(s.recorder)
+    lost = control.progress(environment).lost
+    if lost:
+        data["lost_workers"] = sorted(lost)
+        s.notes.append(f"Lost workers: {', '.join(f'{w} (index {i})' for w, i in sorted(lost.items()))}; "
+                       "figures include what they reported before they were lost")
     violations = report.slo_violations(data, options)
     if options.csv_prefix:
         report.write_csv(f"{options.csv_prefix}_tfs.csv", data)

@@ -43,6 +43,13 @@ def _float_at_least(minimum, what, strictly=False):
     return parse
 
 
+def _port(text):
+    value = _int_at_least(0, "a port number 1..65535")(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected a port number 1..65535")
+    return value
+
+
 def _ratio(text):
     value = _float_at_least(0.0, "a ratio between 0 and 1")(text)
     if value > 1:
@@ -65,7 +72,7 @@ OPTIONS = [
     (("--report-every", "--report_every"), dict(type=_int_at_least(0, "an integer >= 0"), default=0, help="Log a progress line per user every N requests, like the old script; 0 = off. Default: 0")),
     (("--timeout",), dict(type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=10.0, help="gRPC deadline per request, in seconds. Default: 10")),
     (("--grpc-address", "--grpc_address"), dict(default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
-    (("--grpc-port", "--grpc_port"), dict(type=_int_at_least(0, "a port number 1..65535"), default=0, help="Server port, old-script style; used when --host is not given. Default: 9000")),
+    (("--grpc-port", "--grpc_port"), dict(type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: 9000")),
     (("--request-cache-mb",), dict(type=_int_at_least(0, "an integer >= 0 (MiB)"), default=512, help="Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: 512")),
     (("--demo-server",), dict(action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
     (("--demo-server-args",), dict(default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),

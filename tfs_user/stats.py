@@ -74,10 +74,15 @@ class LatencyStats:
         return max(self.last_end - self.first_start, 0.0) if self.requests else 0.0
 
     def percentile_ms(self, percent):
-        """Latency at ``percent`` (0-100) in ms, from the histogram; 0.0 without successes."""
+        """Latency at ``percent`` (0-100) in ms, from the histogram; 0.0 without successes.
+
+        The histogram answers with the highest value of the bucket (up to 0.1 %
+        above the sample); it is clamped to the exact min/max.
+        """
         if not self.ok:
             return 0.0
-        return self.histogram.get_value_at_percentile(percent) / 1000.0
+        value = self.histogram.get_value_at_percentile(percent) / 1000.0
+        return min(max(value, self.min_ms), self.max_ms)
 
     def summary(self):
         """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms."""

@@ -1,0 +1,128 @@
+"""Distributed runs: a real master with worker processes (and --processes) on 127.0.0.1."""
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import locust_command
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_workers(count, port, cwd, *extra):
+    return [subprocess.Popen(locust_command("--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *extra),
+                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(count)]
+
+
+def _finish(workers, timeout=30):
+    outputs = []
+    for worker in workers:
+        try:
+            out, _ = worker.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            out, _ = worker.communicate()
+        outputs.append(out)
+    return outputs
+
+
+def _master(port, *args):
+    return ("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2", *args)
+
+
+def test_master_with_two_workers_totals_match_the_server(demo_server, small_model, small_images, run_locust, tmp_path):
+    server = demo_server(models=[small_model])
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    run = run_locust(*_master(port, "--host", server.address, "-u", "5", "-r", "5", "--iterations", "30",
+                              "--batch-size", "3", "--model-name", "small", "--images-numpy-path", small_images))
+    outputs = _finish(workers)
+    assert run.returncode == 0, run.output
+    assert "all users on all workers finished their iterations" in run.output
+    row = run.tfs_csv()["Predict small"]
+    assert int(row["Requests"]) == 5 * 30
+    assert int(row["Frames"]) == 5 * 30 * 3
+    assert float(row["FPS"]) == pytest.approx(3 * float(row["Requests/s"]), rel=1e-3)
+    counts = server.counts()
+    assert counts["requests"] == 5 * 30 + 5  # one warm-up request per user
+    assert counts["frames"] == int(row["Frames"]) + 5 * 3
+    assert all(w.returncode == 0 for w in workers), outputs
+
+
+def test_processes_two_totals_match_the_server(demo_server, small_model, small_images, run_locust):
+    server = demo_server(models=[small_model])
+    run = run_locust("--processes", "2", "--host", server.address, "-u", "4", "-r", "4", "--iterations", "25",
+                     "--model-name", "small", "--images-numpy-path", small_images, "--warmup-iterations", "0")
+    assert run.returncode == 0, run.output
+    row = run.tfs_csv()["Predict small"]
+    assert int(row["Requests"]) == 100 == server.counts()["requests"]
+    assert int(row["Frames"]) == server.counts()["frames"]
+
+
+def test_merged_percentiles_match_a_single_process_run(demo_server, small_model, run_locust, tmp_path):
+    # 10 ms of server delay dominates the client's own (noisy) share of the latency
+    server = demo_server(models=[small_model], delay_ms=10)
+    common = ("--host", server.address, "-u", "2", "-r", "2", "--iterations", "150", "--model-name", "small",
+              "--synthetic-shape", "8,8,3")
+    single = run_locust(*common, "--json-summary", "single.json")
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    merged = run_locust(*_master(port, *common, "--json-summary", "merged.json"))
+    _finish(workers)
+    assert single.returncode == 0 and merged.returncode == 0, merged.output
+    one = json.loads((tmp_path / "single.json").read_text())["rows"][-1]
+    two = json.loads((tmp_path / "merged.json").read_text())["rows"][-1]
+    assert one["requests"] == two["requests"] == 300
+    for key, tolerance in (("p50_ms", 2.0), ("p90_ms", 4.0)):
+        assert 10.0 <= one[key] and 10.0 <= two[key]
+        assert two[key] == pytest.approx(one[key], abs=tolerance), (one, two)
+
+
+def test_a_killed_worker_is_reported_and_the_run_goes_on(demo_server, small_model, run_locust, tmp_path):
+    server = demo_server(models=[small_model], delay_ms=2)
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    master = subprocess.Popen(
+        locust_command("--headless", *_master(port, "--host", server.address, "-u", "4", "-r", "4", "-t", "10s",
+                                              "--model-name", "small", "--synthetic-shape", "8,8,3",
+                                              "--json-summary", "summary.json")),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while server.counts()["ok"] < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3.5)  # past one periodic worker report (every 3 s)
+    workers[0].send_signal(signal.SIGKILL)
+    output, _ = master.communicate(timeout=90)
+    _finish(workers)
+    assert master.returncode in (0, 1), output
+    assert re.search(r"worker \S+ \(index \d\) lost: no heartbeat; the run goes on with 1 worker", output), output
+    assert "Lost workers:" in output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    total = summary["rows"][-1]
+    assert summary["lost_workers"] and total["requests"] > 0
+    assert total["requests"] <= server.counts()["requests"]
+    # the surviving worker kept sending until the run time was over
+    assert total["window_s"] > 8.0
+
+
+def test_a_worker_without_the_data_file_stops_the_run_with_a_clear_error(demo_server, small_model, run_locust, tmp_path):
+    server = demo_server(models=[small_model])
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    run = run_locust(*_master(port, "--host", server.address, "-u", "2", "-r", "2", "--iterations", "5",
+                              "--model-name", "small", "--images-numpy-path", "/nonexistent/imgs.npy"), timeout=90)
+    outputs = _finish(workers)
+    assert run.returncode == 2, run.output
+    assert re.search(r"error: worker \S+: numpy file '/nonexistent/imgs.npy' does not exist", run.output), run.output
+    assert any("numpy file '/nonexistent/imgs.npy' does not exist" in out for out in outputs), outputs
+    assert "Traceback" not in run.output

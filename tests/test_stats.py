@@ -1,0 +1,318 @@
+"""Latency statistics against numpy on known samples; merging, worker messages, and the reports built on them."""
+
+import csv
+import json
+import math
+from types import SimpleNamespace
+
+import msgpack
+import numpy as np
+import pytest
+
+from tfs_user import report
+from tfs_user.report import AGGREGATED, CSV_COLUMNS, StatusLine, format_summary, slo_violations, summary, write_csv, write_json
+from tfs_user.stats import PERCENTILES, LatencyStats, Recorder
+
+N = 20000
+T0 = 1_700_000_000.0  # wall-clock seconds, like time.time()
+
+
+@pytest.fixture(scope="module")
+def samples():
+    """20000 lognormal latencies in ms, mostly 0.2..50 ms (a few beyond, not clipped)."""
+    rng = np.random.default_rng(7)
+    return rng.lognormal(mean=math.log(3.0), sigma=0.9, size=N)
+
+
+def nearest_rank(values, p):
+    """The nearest-rank percentile: the ceil(p/100 * n)-th smallest value."""
+    ordered = np.sort(values)
+    rank = max(math.ceil(p / 100 * len(ordered) - 1e-9), 1)
+    return ordered[rank - 1]
+
+
+def close(got, expected):
+    """Within 0.1 % relative or 1 us (values in ms)."""
+    return abs(got - expected) <= max(1e-3 * abs(expected), 1e-3)
+
+
+def fill(values, ok=True, frames=4, start=T0, step=0.001, first=0):
+    """LatencyStats of ``values``; request i (counted from ``first``) starts at start + i * step."""
+    stats = LatencyStats()
+    for i, v in enumerate(values, first):
+        stats.record(float(v), ok, frames, start + i * step, start + i * step + float(v) / 1000)
+    return stats
+
+
+def roundtrip(message):
+    """What a worker report does to a message: msgpack out and in (as Locust's rpc does)."""
+    return msgpack.loads(msgpack.dumps(message), raw=False, strict_map_key=False)
+
+
+# --- LatencyStats -----------------------------------------------------------------
+
+
+def test_percentiles_match_numpy(samples):
+    stats = fill(samples)
+    for p in PERCENTILES:
+        got = stats.percentile_ms(p)
+        assert close(got, nearest_rank(samples, p)), (p, got, nearest_rank(samples, p))
+        if p != 99.9:  # numpy computes 0.999 * 20000 as 19980.000000000004 and takes rank 19981
+            assert close(got, np.percentile(samples, p, method="inverted_cdf")), p
+        assert samples.min() <= got <= samples.max()  # clamped to the exact min/max
+    assert stats.percentile_ms(100) == samples.max()
+
+
+def test_exact_count_min_max_mean_frames(samples):
+    s = fill(samples).summary()
+    assert s["requests"] == N and s["failures"] == 0 and s["fail_ratio"] == 0.0
+    assert s["frames"] == 4 * N
+    assert s["min_ms"] == samples.min() and s["max_ms"] == samples.max()
+    assert s["mean_ms"] == pytest.approx(samples.mean(), rel=1e-12)
+    assert [k for k in s if k.startswith("p")] == ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms"]
+
+
+def test_window_rps_fps():
+    stats = LatencyStats()
+    stats.record(10.0, True, 8, T0 + 1.0, T0 + 1.010)
+    stats.record(20.0, True, 8, T0 + 0.5, T0 + 0.520)  # earliest start
+    stats.record(5.0, False, 8, T0 + 3.0, T0 + 4.5)  # failure still bounds the window
+    s = stats.summary()
+    assert s["window_s"] == pytest.approx(4.0)
+    assert s["rps"] == pytest.approx(2 / 4.0) and s["fps"] == pytest.approx(16 / 4.0)
+
+
+def test_failures_counted_not_in_latency(samples):
+    stats = fill(samples[:1000])
+    for i in range(250):
+        stats.record(1e6, False, 4, T0 + 100, T0 + 101)  # huge failed latency must not show
+    s = stats.summary()
+    assert (s["requests"], s["failures"], s["frames"]) == (1250, 250, 4000)
+    assert s["fail_ratio"] == pytest.approx(0.2)
+    assert s["max_ms"] == samples[:1000].max() and s["mean_ms"] == pytest.approx(samples[:1000].mean())
+    for p in PERCENTILES:
+        assert close(s[f"p{p:g}_ms"], nearest_rank(samples[:1000], p))
+    assert s["window_s"] == pytest.approx(101.0)
+
+
+def test_empty_and_failures_only():
+    empty = LatencyStats().summary()
+    assert all(value == 0 for value in empty.values())
+    only = LatencyStats()
+    only.record(3.0, False, 2, T0, T0 + 2)
+    s = only.summary()
+    assert (s["requests"], s["failures"], s["fail_ratio"], s["frames"]) == (1, 1, 1.0, 0)
+    assert s["window_s"] == 2.0 and s["min_ms"] == 0.0 and s["p99_ms"] == 0.0 and s["fps"] == 0.0
+
+
+@pytest.mark.parametrize("ms", [0.001, 0.5, 1.0, 2.0, 2.047])
+def test_small_values_exact_to_the_microsecond(ms):
+    stats = fill([ms] * 5)
+    for p in PERCENTILES:
+        assert stats.percentile_ms(p) == ms  # 2.000 ms reads 2.0, not rounded to whole ms
+
+
+def test_value_just_above_2ms_within_0_1_percent():
+    stats = fill([2.5, 12.345, 49.999])
+    assert close(stats.percentile_ms(0.1), 2.5) and close(stats.percentile_ms(50), 12.345)
+    assert close(stats.percentile_ms(99.9), 49.999)
+    assert stats.percentile_ms(50) != 12  # not whole ms
+
+
+def test_merge_of_split_equals_all(samples):
+    whole = fill(samples)
+    rng = np.random.default_rng(3)
+    mask = rng.random(N) < 0.3
+    a = fill(samples[mask], start=T0 + 5)
+    b = fill(samples[~mask], start=T0)
+    last_end = max(a.last_end, b.last_end)
+    a.merge(b)
+    assert a.summary()["requests"] == N
+    for p in PERCENTILES:
+        assert a.percentile_ms(p) == whole.percentile_ms(p)
+    assert a.min_ms == whole.min_ms and a.max_ms == whole.max_ms and a.frames == whole.frames
+    assert a.sum_ms == pytest.approx(whole.sum_ms, rel=1e-12)
+    assert a.first_start == T0 and a.last_end == last_end
+
+
+def test_merge_with_empty_both_ways(samples):
+    stats = fill(samples[:100])
+    before = stats.summary()
+    stats.merge(LatencyStats())
+    assert stats.summary() == before
+    empty = LatencyStats()
+    empty.merge(stats)
+    assert empty.summary() == before
+
+
+def test_message_roundtrip_preserves_all(samples):
+    stats = fill(samples)
+    stats.record(7.0, False, 4, T0 - 1, T0)
+    back = LatencyStats.from_message(roundtrip(stats.to_message()))
+    assert back.summary() == stats.summary()
+    assert (back.first_start, back.last_end) == (stats.first_start, stats.last_end)
+    assert back.histogram.get_total_count() == N
+
+
+@pytest.mark.parametrize("kind", ["empty", "failures-only"])
+def test_message_roundtrip_without_successes(kind):
+    stats = LatencyStats()
+    if kind == "failures-only":
+        stats.record(3.0, False, 1, T0, T0 + 1)
+    back = LatencyStats.from_message(roundtrip(stats.to_message()))
+    assert back.summary() == stats.summary()
+    other = fill([1.5, 2.5])
+    other.merge(back)  # inf/None handled: min and window stay right
+    assert other.min_ms == 1.5 and other.failures == stats.failures
+    assert other.first_start == T0
+
+
+def test_distributed_merge_via_messages(samples):
+    """Three workers' messages merged on a master equal one process that saw everything."""
+    whole = fill(samples)
+    parts = np.array_split(samples, 3)
+    master = LatencyStats()
+    offset = 0
+    for part in parts:
+        worker = fill(part, first=offset)
+        offset += len(part)
+        master.merge(LatencyStats.from_message(roundtrip(worker.to_message())))
+    for key, value in whole.summary().items():
+        assert master.summary()[key] == pytest.approx(value, rel=1e-12), key
+
+
+# --- Recorder ---------------------------------------------------------------------
+
+
+def test_recorder_total_merge_and_message(samples):
+    a, b = Recorder(), Recorder()
+    for i, v in enumerate(samples[:1250]):  # 1000 successes: whole-number ranks for every percentile
+        (a if i % 2 else b).record("Predict x" if i % 3 else "Predict y", float(v), i % 5 != 0, 2, T0 + i, T0 + i + 1)
+    a.warmup, a.warmup_failures, a.after_stop = 3, 1, 2
+    b.warmup, b.after_stop = 4, 5
+    merged = Recorder()
+    merged.merge(Recorder.from_message(roundtrip(a.to_message())))
+    merged.merge(Recorder.from_message(roundtrip(b.to_message())))
+    assert (merged.warmup, merged.warmup_failures, merged.after_stop) == (7, 1, 7)
+    assert sorted(merged.names) == ["Predict x", "Predict y"]
+    total = merged.total()
+    assert total.requests == 1250 and total.failures == 250 and total.frames == 2 * 1000
+    ok = np.array([v for i, v in enumerate(samples[:1250]) if i % 5 != 0])
+    for p in PERCENTILES:
+        assert close(total.percentile_ms(p), nearest_rank(ok, p))
+    assert total.window_s == pytest.approx(1250.0)
+    assert merged.names["Predict y"].requests == 417
+    assert Recorder().is_empty() and not merged.is_empty()
+
+
+# --- report -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorder(samples):
+    r = Recorder()
+    for i, v in enumerate(samples[:1000]):
+        r.record("Predict b", float(v), True, 4, T0 + i * 0.01, T0 + i * 0.01 + 0.005)
+    for i, v in enumerate(samples[1000:1500]):
+        r.record("Predict a", float(v), i % 50 != 0, 4, T0 + 1 + i * 0.01, T0 + 1 + i * 0.01 + 0.004)
+    r.warmup, r.warmup_failures, r.after_stop = 2, 1, 3
+    return r
+
+
+def test_summary_rows_and_aggregated(recorder):
+    data = summary(recorder)
+    assert [row["name"] for row in data["rows"]] == ["Predict a", "Predict b", AGGREGATED]
+    total = data["rows"][-1]
+    assert total["requests"] == 1500 and total["failures"] == 10 and total["frames"] == 4 * 1490
+    assert total["fps"] == pytest.approx(total["rps"] * 4)
+    assert total["window_s"] == pytest.approx(9.995)
+    assert (data["warmup_requests"], data["warmup_failures"], data["after_stop_requests"]) == (2, 1, 3)
+    assert data["rows"][1] == dict(name="Predict b", **recorder.names["Predict b"].summary())
+
+
+def test_write_csv_columns_and_values(recorder, tmp_path):
+    data = summary(recorder)
+    path = tmp_path / "sub" / "out_tfs.csv"
+    write_csv(str(path), data)
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Name", "Requests", "Failures", "Fail ratio", "Frames", "Window s", "Requests/s", "FPS",
+                       "Min ms", "Mean ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "Max ms"]
+    assert len(rows) == 4
+    for line, row in zip(rows[1:], data["rows"]):
+        by_title = dict(zip(rows[0], line))
+        assert by_title["Name"] == row["name"]
+        assert by_title["Requests"] == str(row["requests"]) and by_title["Frames"] == str(row["frames"])
+        for title, key in CSV_COLUMNS[3:]:
+            if key == "frames":
+                continue
+            text = by_title[title]
+            assert text.split(".")[1].__len__() == 3, (title, text)
+            assert float(text) == pytest.approx(row[key], abs=0.0005)
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_write_json_verdict(recorder, tmp_path):
+    data = summary(recorder)
+    path = tmp_path / "summary.json"
+    write_json(str(path), data, [])
+    doc = json.loads(path.read_text())
+    assert doc["passed"] is True and doc["slo_violations"] == []
+    assert doc["rows"][-1]["p99_ms"] == data["rows"][-1]["p99_ms"] and doc["warmup_requests"] == 2
+    write_json(str(path), data, ["SLO missed: x"])
+    doc = json.loads(path.read_text())
+    assert doc["passed"] is False and doc["slo_violations"] == ["SLO missed: x"]
+
+
+def _slo(p99=0.0, fps=0.0, ratio=1.0):
+    return SimpleNamespace(slo_p99_ms=p99, slo_min_fps=fps, slo_max_fail_ratio=ratio)
+
+
+def test_slo_defaults_give_none(recorder):
+    assert slo_violations(summary(recorder), _slo()) == []
+    assert slo_violations(summary(Recorder()), _slo()) == []
+
+
+def test_slo_each_threshold_met_and_missed(recorder):
+    data = summary(recorder)
+    total = data["rows"][-1]
+    p99, fps, ratio = total["p99_ms"], total["fps"], total["fail_ratio"]
+    assert ratio > 0
+    assert slo_violations(data, _slo(p99=p99)) == []  # equal is met
+    assert slo_violations(data, _slo(p99=p99 * 1.01)) == []
+    missed = slo_violations(data, _slo(p99=p99 * 0.99))
+    assert len(missed) == 1 and "--slo-p99-ms" in missed[0] and f"{p99:.3f}" in missed[0]
+    assert slo_violations(data, _slo(fps=fps * 0.99)) == []
+    missed = slo_violations(data, _slo(fps=fps * 1.01))
+    assert len(missed) == 1 and "--slo-min-fps" in missed[0]
+    assert slo_violations(data, _slo(ratio=ratio)) == []
+    missed = slo_violations(data, _slo(ratio=ratio / 2))
+    assert len(missed) == 1 and "--slo-max-fail-ratio" in missed[0]
+    missed = slo_violations(data, _slo(ratio=0.0))
+    assert len(missed) == 1
+    assert len(slo_violations(data, _slo(p99=p99 / 2, fps=fps * 2, ratio=ratio / 2))) == 3
+
+
+def test_format_summary(recorder):
+    data = summary(recorder)
+    text = format_summary(data, notes=["note: demo"])
+    total = data["rows"][-1]
+    assert "FPS" in text and "Average latency" in text
+    assert f"Average latency: {total['mean_ms']:.3f} ms" in text
+    assert f"FPS: {total['fps']:.1f} frames/s" in text
+    assert f"Failures: 10/1500" in text and "2 warm-up requests (1 failed), 3 completed after stop" in text
+    assert "Predict a" in text and AGGREGATED in text and text.endswith("note: demo")
+
+
+def test_status_line_rates(recorder, monkeypatch):
+    clock = iter([100.0, 102.0, 103.0])
+    monkeypatch.setattr(report.time, "monotonic", lambda: next(clock))
+    status = StatusLine()  # t=100, nothing seen yet
+    total = recorder.total()
+    line, history = status.format(recorder, users=5)  # t=102
+    assert line.startswith("[tfs] users 5 | ")
+    assert f"{total.ok / 2:.1f} req/s" in line and f"{total.frames / 2:.1f} FPS" in line
+    assert f"p99 {total.percentile_ms(99):.3f} ms" in line and "failures 10 (0.67 %)" in line
+    assert history[1:5] == [5, 1500, 10, 4 * 1490]
+    line, history = status.format(recorder, users=5)  # t=103, no new requests
+    assert "| 0.0 req/s | 0.0 FPS |" in line

@@ -99,7 +99,7 @@ def test_every_option_has_a_default_and_help_with_default():
 def test_defaults(parser):
     o = parser.parse_args([])
     assert (o.batch_size, o.model_name, o.signature_name, o.input_name) == (1, "resnet", "serving_default", "input")
-    assert (o.iterations, o.warmup_iterations, o.report_every) == (-1, 1, 0)
+    assert (o.tfs_iterations, o.warmup_iterations, o.report_every) == (-1, 1, 0)
     assert (o.timeout, o.grpc_address, o.grpc_port, o.request_cache_mb) == (10.0, "", 0, 512)
     assert (o.slo_p99_ms, o.slo_min_fps, o.slo_max_fail_ratio) == (0.0, 0.0, 1.0)
     assert o.images_numpy_path == "" and o.synthetic_shape == "224,224,3" and o.demo_server is False
@@ -123,7 +123,7 @@ def test_typed_values(parser):
                            "--slo-min-fps", "100", "--iterations", "0", "--warmup-iterations", "0",
                            "--status-interval", "0", "--request-cache-mb", "0", "--demo-server"])
     assert (o.timeout, o.slo_max_fail_ratio, o.slo_p99_ms, o.slo_min_fps) == (0.5, 0.25, 12.5, 100.0)
-    assert (o.iterations, o.warmup_iterations, o.status_interval, o.request_cache_mb) == (0, 0, 0.0, 0)
+    assert (o.tfs_iterations, o.warmup_iterations, o.status_interval, o.request_cache_mb) == (0, 0, 0.0, 0)
     assert o.demo_server is True
 
 
@@ -267,3 +267,14 @@ def test_options_on_locusts_own_parser():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [4, "a.npy", 8500, 25.0, 10.0, 2]
+
+
+def test_iterations_yields_to_locust_plugins_when_it_owns_the_flag():
+    """locust-plugins (imported by Locust first when installed) owns -i/--iterations."""
+    import configargparse
+
+    parser = configargparse.ArgumentParser()
+    parser.add_argument("-i", "--iterations", type=int, default=0)  # as locust-plugins does
+    add_options(parser)
+    o = parser.parse_args(["--iterations", "7", "--tfs-iterations", "3"])
+    assert (o.iterations, o.tfs_iterations) == (7, 3)

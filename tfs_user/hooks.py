@@ -144,7 +144,7 @@ def _on_test_start(environment, **kwargs):
     if not _ours(options):
         return
     state(environment).recorder = Recorder()
-    control.on_test_start(environment, iterations_limited=int(options.iterations) >= 0)
+    control.on_test_start(environment, iterations_limited=int(options.tfs_iterations) >= 0)
     if isinstance(environment.runner, MasterRunner):
         return
     try:  # prepare data before the first user starts; on a worker, options arrived just now

@@ -67,7 +67,7 @@ OPTIONS = [
     (("--signature-name", "--signature_name"), dict(default="serving_default", help="ModelSpec.signature_name. Default: serving_default")),
     (("--input-name", "--input_name"), dict(default="input", help="Name of the input tensor in the signature. Default: input")),
     (("--batch-size", "--batchsize", "--batch_size"), dict(type=_int_at_least(1, "an integer >= 1"), default=1, help="Images per request (frames). Default: 1")),
-    (("--iterations",), dict(type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=-1, help="Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: -1")),
+    (("--iterations", "--tfs-iterations"), dict(dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=-1, help="Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: -1")),
     (("--warmup-iterations",), dict(type=_int_at_least(0, "an integer >= 0"), default=1, help="Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: 1")),
     (("--report-every", "--report_every"), dict(type=_int_at_least(0, "an integer >= 0"), default=0, help="Log a progress line per user every N requests, like the old script; 0 = off. Default: 0")),
     (("--timeout",), dict(type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=10.0, help="gRPC deadline per request, in seconds. Default: 10")),
@@ -85,9 +85,15 @@ OPTIONS = [
 
 
 def add_options(parser):
-    """Register the options on Locust's parser (``init_command_line_parser`` listener)."""
+    """Register the options on Locust's parser (``init_command_line_parser`` listener).
+
+    locust-plugins, which Locust imports first when it is installed, owns
+    ``-i/--iterations`` (a per-process count); then ours is ``--tfs-iterations`` only.
+    """
+    taken = getattr(parser, "_option_string_actions", {})
     for flags, kwargs in OPTIONS:
         env_var = "TFS_" + flags[0].lstrip("-").replace("-", "_").upper()
+        flags = [f for f in flags if f not in taken]
         parser.add_argument(*flags, env_var=env_var, **kwargs)
 
 
@@ -161,7 +167,7 @@ class Settings:
             images_numpy_path=options.images_numpy_path,
             synthetic_shape=parse_shape(options.synthetic_shape),
             batch_size=int(options.batch_size),
-            iterations=int(options.iterations),
+            iterations=int(options.tfs_iterations),
             warmup_iterations=int(options.warmup_iterations),
             report_every=int(options.report_every),
             timeout_s=float(options.timeout),

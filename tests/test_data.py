@@ -105,7 +105,7 @@ def _truncated(tmp_path):
 BAD_KINDS = ["missing", "directory", "text", "npz", "object", "1-d", "0-d", "empty", "structured", "complex", "truncated"]
 EXPECTED_WORDS = {
     "missing": "does not exist", "directory": "directory", "text": "not a .npy", "npz": ".npz",
-    "object": "object", "1-d": "[5]", "0-d": "[]", "empty": "[0, 3]", "structured": "structured",
+    "object": "holds a pickled object array", "1-d": "[5]", "0-d": "[]", "empty": "[0, 3]", "structured": "structured",
     "complex": "complex64", "truncated": "not a valid .npy",
 }
 

@@ -58,7 +58,9 @@ def load_array(path):
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
-        if "allow_pickle" in str(e):  # numpy: "Object arrays cannot be loaded when allow_pickle=False"
+        # numpy: "Array can't be memory-mapped: Python objects in dtype." (mmap) or
+        # "Object arrays cannot be loaded when allow_pickle=False"
+        if "Python objects" in str(e) or "allow_pickle" in str(e):
             raise DataError(f"{label} holds a pickled object array; expected a numeric array") from None
         raise DataError(f"{label} is not a valid .npy file ({e})") from None
     except OSError as e:

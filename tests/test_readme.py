@@ -1,0 +1,29 @@
+"""README stays true: its test command is what CI runs, and every option is documented."""
+
+import re
+
+from conftest import ROOT
+from tfs_user.options import OPTIONS
+
+
+def _readme():
+    return (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = re.findall(r"```bash\n(.+?)\n```", _readme())
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_main_job_uses_a_bundled_config():
+    main_job = next(c for c in re.findall(r"```bash\n(.+?)\n```", _readme()) if "locust --config" in c)
+    config = re.search(r"--config (\S+)", main_job).group(1)
+    assert (ROOT / config).is_file()
+    assert "demo-server = true" in (ROOT / config).read_text()
+
+
+def test_every_option_is_in_the_readme_table():
+    readme = _readme()
+    for flags, _ in OPTIONS:
+        assert f"`{flags[0]}`" in readme or f"`{flags[0]}`," in readme, flags[0]

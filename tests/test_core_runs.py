@@ -43,7 +43,8 @@ def test_iterations_zero_is_one_pass_over_the_file(demo_server, small_model, sma
 
 
 def test_wrong_model_name_gives_not_found_failures_and_the_run_ends(demo_server, small_images, run_locust):
-    server = demo_server(models=[ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)])
+    # a server without GetModelStatus/GetModelMetadata: no pre-flight, so Predict itself fails
+    server = demo_server(models=[ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)], metadata=False)
     run = run_locust("--host", server.address, "-u", "2", "-r", "2", "--iterations", "5",
                      "--model-name", "nosuch", "--images-numpy-path", small_images)
     assert run.returncode == 1, run.output  # Locust's exit code when requests failed
@@ -53,6 +54,16 @@ def test_wrong_model_name_gives_not_found_failures_and_the_run_ends(demo_server,
     # Locust's failure table names the gRPC status code and the server's details
     assert re.search(r"10\s+gRPC Predict nosuch: NOT_FOUND: Servable not found for request: Latest\(nosuch\)", run.output), run.output
     assert "Traceback" not in run.output
+    assert "notice: the server does not implement ModelService/GetModelStatus" in run.output
+
+
+def test_wrong_model_name_is_caught_before_start_when_the_server_has_status(demo_server, small_images, run_locust):
+    server = demo_server(models=[ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)])
+    run = run_locust("--host", server.address, "-u", "2", "-r", "2", "--iterations", "5",
+                     "--model-name", "nosuch", "--images-numpy-path", small_images)
+    assert run.returncode == 2, run.output
+    assert f"error: model 'nosuch' is not served at {server.address} (NOT_FOUND: Servable not found" in run.output
+    assert server.counts()["requests"] == 0
 
 
 def test_injected_server_failures_are_counted_and_the_run_goes_on(demo_server, small_model, small_images, run_locust):

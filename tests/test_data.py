@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfs_user import data
-from tfs_user.data import Batches, DataError, RequestFactory, load_array, request_factory, synthetic_array
+from tfs_user.data import Batches, DataError, RequestFactory, load_array, synthetic_array
 from tfs_user.protos import predict_pb2, types_pb2
 from tfs_user.tensors import tensor_proto_to_ndarray
 
@@ -229,25 +229,9 @@ def test_synthetic_array_is_seeded_float32_pixels():
     np.testing.assert_array_equal(a, synthetic_array((4, 5, 3)))
 
 
-def _settings(**overrides):
-    values = dict(images_numpy_path="", synthetic_shape=(2, 2, 3), batch_size=3, model_name="m",
-                  model_version=0, version_label="", signature_name="", input_name="x", request_cache_mb=1)
-    values.update(overrides)
-    return SimpleNamespace(**values)
-
-
-def test_request_factory_shared_per_setting(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_factories", {})
-    synthetic = request_factory(_settings())
-    assert request_factory(_settings()) is synthetic
-    assert parse(synthetic.request(0)).inputs["x"].tensor_shape.dim[0].size == 3
-    path = save(tmp_path, "in.npy", np.arange(8, dtype=np.int32).reshape(4, 2))
-    from_file = request_factory(_settings(images_numpy_path=path, batch_size=2))
-    assert from_file is not synthetic
-    np.testing.assert_array_equal(tensor_proto_to_ndarray(parse(from_file.request(1)).inputs["x"]), [[4, 5], [6, 7]])
-
-
-def test_request_factory_reports_bad_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_factories", {})
-    with pytest.raises(DataError, match="missing.npy"):
-        request_factory(_settings(images_numpy_path=str(tmp_path / "missing.npy")))
+def test_request_factory_applies_the_transform_to_each_batch(tmp_path):
+    array = np.arange(2 * 2 * 3 * 4, dtype=np.float64).reshape(2, 2, 3, 4)
+    factory = RequestFactory(Batches(array, 1), "m", "x", transform=lambda b: np.transpose(b.astype(np.float32), (0, 3, 1, 2)))
+    sent = tensor_proto_to_ndarray(parse(factory.request(1)).inputs["x"])
+    assert sent.dtype == np.float32 and sent.shape == (1, 4, 2, 3)
+    np.testing.assert_array_equal(sent, np.transpose(array[1:2], (0, 3, 1, 2)))

@@ -98,11 +98,12 @@ def test_every_option_has_a_default_and_help_with_default():
 
 def test_defaults(parser):
     o = parser.parse_args([])
-    assert (o.batch_size, o.model_name, o.signature_name, o.input_name) == (1, "resnet", "serving_default", "input")
+    assert (o.batch_size, o.model_name, o.signature_name, o.input_name) == (1, "resnet", "serving_default", "")
+    assert (o.dtype, o.layout, o.validate_outputs, o.max_message_mb, o.grpc_metadata) == ("", "auto", True, 256, "")
     assert (o.tfs_iterations, o.warmup_iterations, o.report_every) == (-1, 1, 0)
     assert (o.timeout, o.grpc_address, o.grpc_port, o.request_cache_mb) == (10.0, "", 0, 512)
     assert (o.slo_p99_ms, o.slo_min_fps, o.slo_max_fail_ratio) == (0.0, 0.0, 1.0)
-    assert o.images_numpy_path == "" and o.synthetic_shape == "224,224,3" and o.demo_server is False
+    assert o.images_numpy_path == "" and o.synthetic_shape == "" and o.demo_server is False
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--batchsize", "--batch_size"])
@@ -216,7 +217,9 @@ def test_parse_shape_bad(text):
     ("timeout_s", 0, "timeout 0"),
     ("timeout_s", -0.5, "timeout -0.5"),
     ("model_name", "", "model name is empty"),
-    ("input_name", "", "input name is empty"),
+    ("layout", "sideways", "layout 'sideways' is not known"),
+    ("dtype", "complex64", "cannot be sent as a TensorProto"),
+    ("dtype", "floaty", "is not a numpy dtype"),
 ])
 def test_settings_rejects(field, value, words):
     with pytest.raises(OptionError, match=words):
@@ -225,7 +228,7 @@ def test_settings_rejects(field, value, words):
 
 def test_settings_defaults_valid_and_frozen():
     s = Settings()
-    assert s.target == "localhost:9000" and s.synthetic_shape == (224, 224, 3) and s.batch_size == 1
+    assert s.target == "localhost:9000" and s.synthetic_shape == () and s.batch_size == 1
     with pytest.raises(Exception):
         s.batch_size = 2
 
@@ -278,3 +281,24 @@ def test_iterations_yields_to_locust_plugins_when_it_owns_the_flag():
     add_options(parser)
     o = parser.parse_args(["--iterations", "7", "--tfs-iterations", "3"])
     assert (o.iterations, o.tfs_iterations) == (7, 3)
+
+
+def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
+    o = parser.parse_args(["--grpc-metadata", "Authorization=Bearer s3cret", "--grpc-metadata", "team=a"])
+    from tfs_user.options import parse_metadata
+
+    assert parse_metadata(o.grpc_metadata) == (("authorization", "Bearer s3cret"), ("team", "a"))
+    with pytest.raises(OptionError) as info:
+        parse_metadata("team=a,Bearer s3cret")
+    assert "s3cret" not in str(info.value) and "entry 2" in str(info.value)
+
+
+def test_tls_files_are_checked(tmp_path):
+    from tfs_user.client import Transport
+
+    with pytest.raises(OptionError, match="go together"):
+        Settings(transport=Transport(tls=True, cert="c.pem"))
+    with pytest.raises(OptionError, match="cannot be read"):
+        Settings(transport=Transport(tls=True, ca=str(tmp_path / "nope.pem")))
+    with pytest.raises(OptionError, match="not grpcs://"):
+        Settings(transport=Transport(tls=False, ca=str(tmp_path / "nope.pem")))

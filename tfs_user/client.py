@@ -6,6 +6,10 @@ gRPC's Python client blocks the whole process under gevent unless
 module does it at import. Importing it is meant for processes that run Locust.
 """
 
+import functools
+import re
+from dataclasses import dataclass
+
 import grpc
 import grpc.experimental.gevent
 
@@ -25,15 +29,16 @@ class TargetError(ValueError):
 def parse_target(host):
     """Turn ``--host`` into a gRPC target ``'HOST:PORT'``.
 
-    Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``[::1]:PORT``; a missing port
-    means 9000 (the old scripts' default). Raises TargetError for any other
-    scheme or a port that is not a number in 1..65535.
+    Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``grpcs://HOST:PORT`` (TLS, see
+    ``is_tls``), ``[::1]:PORT``; a missing port means 9000 (the old scripts'
+    default). Raises TargetError for any other scheme or a port that is not a
+    number in 1..65535.
     """
     value = host.strip()
     if "://" in value:
         scheme, value = value.split("://", 1)
-        if scheme != "grpc":
-            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT or grpc://HOST:PORT")
+        if scheme not in ("grpc", "grpcs"):
+            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT, grpc://HOST:PORT or grpcs://HOST:PORT (TLS)")
     value = value.rstrip("/")
     if value.startswith("["):  # [v6]:port
         address, _, port = value[1:].partition("]")
@@ -54,13 +59,84 @@ def parse_target(host):
     return f"{address}:{port}"
 
 
-def open_channel(target, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES):
-    """An insecure ``grpc.Channel`` to ``target`` with raised message-size limits."""
+def is_tls(host):
+    """Whether ``--host`` asks for TLS (``grpcs://``)."""
+    return host.strip().startswith("grpcs://")
+
+
+COMPRESSION = {"none": grpc.Compression.NoCompression, "gzip": grpc.Compression.Gzip,
+               "deflate": grpc.Compression.Deflate}
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How channels are made: TLS files (PEM paths), server name override, limits, compression.
+
+    Precedence for TLS: ``tls=False`` -> insecure channel; else root
+    certificates from ``ca`` (or the system's when empty), plus a client
+    certificate/key pair for mutual TLS when both are given.
+    """
+
+    tls: bool = False
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+    server_name: str = ""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    compression: str = "none"
+
+    def check(self):
+        """Raise ValueError (one line) for unreadable TLS files or an incomplete cert/key pair."""
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("--grpc-tls-cert and --grpc-tls-key go together (mutual TLS); give both or neither")
+        if (self.ca or self.cert) and not self.tls:
+            raise ValueError("--grpc-tls-ca/--grpc-tls-cert are set but the host is not grpcs://HOST:PORT; use grpcs:// for TLS")
+        for option, path in (("--grpc-tls-ca", self.ca), ("--grpc-tls-cert", self.cert), ("--grpc-tls-key", self.key)):
+            if path:
+                _read(option, path)
+        if self.compression not in COMPRESSION:
+            raise ValueError(f"--grpc-compression {self.compression!r} is not known; expected one of {', '.join(COMPRESSION)}")
+
+
+def _read(option, path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ValueError(f"{option} {path!r} cannot be read ({e.strerror}); expected a PEM file") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _credentials(ca, cert, key):
+    """Channel credentials, read once per process."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read("--grpc-tls-ca", ca) if ca else None,
+        private_key=_read("--grpc-tls-key", key) if key else None,
+        certificate_chain=_read("--grpc-tls-cert", cert) if cert else None,
+    )
+
+
+def open_channel(target, transport=Transport()):
+    """A ``grpc.Channel`` to ``target`` made as ``transport`` says.
+
+    Message-size limits are raised on both directions (default 256 MiB), and
+    reconnection backs off from 100 ms to at most 1 s, so users recover within
+    a second of a restarted server instead of gRPC's default of up to 120 s.
+    """
     options = [
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", transport.max_message_bytes),
+        ("grpc.max_receive_message_length", transport.max_message_bytes),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ]
-    return grpc.insecure_channel(target, options=options)
+    compression = COMPRESSION[transport.compression]
+    if not transport.tls:
+        return grpc.insecure_channel(target, options=options, compression=compression)
+    if transport.server_name:
+        options.append(("grpc.ssl_target_name_override", transport.server_name))
+    credentials = _credentials(transport.ca, transport.cert, transport.key)
+    return grpc.secure_channel(target, credentials, options=options, compression=compression)
 
 
 def predict_call(channel):
@@ -72,15 +148,18 @@ def predict_call(channel):
     return channel.unary_unary(PREDICT_METHOD)
 
 
-def wait_until_reachable(target, timeout_s):
+def wait_until_reachable(target, timeout_s, transport=Transport()):
     """Block until a channel to ``target`` is READY; raise ConnectionError (one line) after ``timeout_s`` seconds."""
-    channel = open_channel(target)
+    channel = open_channel(target, transport)
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout_s)
     except grpc.FutureTimeoutError:
         raise ConnectionError(f"no gRPC server answered at {target} within {timeout_s:g} s; start the model server or give its address with --host HOST:PORT") from None
     finally:
         channel.close()
+
+
+_TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
 
 
 class RpcFailure(Exception):
@@ -98,7 +177,11 @@ class RpcFailure(Exception):
 
     @classmethod
     def from_rpc_error(cls, error):
-        return cls(error.code(), error.details())
+        code, details = error.code(), error.details() or ""
+        too_large = _TOO_LARGE.search(details) if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+        if too_large:
+            details = f"got {too_large[1]} bytes, limit {too_large[2]} (raise --max-message-mb)"
+        return cls(code, details)
 
     def __str__(self):
         name = self.code.name if self.code is not None else "UNKNOWN"

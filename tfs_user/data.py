@@ -111,11 +111,14 @@ class RequestFactory:
     signature_name) and one input tensor in ``tensor_content``, as in the TFS
     API message ``predict.proto``. ``request(k)`` returns ``bytes``. Bodies are
     cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
-    ``cached`` tells which.
+    ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
+    a channel-axis move, see ``tfs_user.inputs``) runs on each batch first.
     """
 
-    def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="", cache_bytes=DEFAULT_CACHE_MB << 20):
+    def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="",
+                 cache_bytes=DEFAULT_CACHE_MB << 20, transform=None):
         self.batches = batches
+        self.transform = transform
         self.model_name = model_name
         self.input_name = input_name
         self.signature_name = signature_name
@@ -136,7 +139,10 @@ class RequestFactory:
             spec.version.value = self.model_version
         elif self.version_label:
             spec.version_label = self.version_label
-        request.inputs[self.input_name].CopyFrom(ndarray_to_tensor_proto(self.batches.batch(k)))
+        batch = self.batches.batch(k)
+        if self.transform is not None:
+            batch = self.transform(batch)
+        request.inputs[self.input_name].CopyFrom(ndarray_to_tensor_proto(batch))
         return request.SerializeToString()
 
     def request(self, k):
@@ -156,28 +162,3 @@ def synthetic_array(frame_shape, frames=SYNTHETIC_FRAMES):
     """Seeded random float32 frames ``[frames, *frame_shape]`` with pixel values in 0..255."""
     rng = np.random.default_rng(0)
     return rng.uniform(0, 255, size=(frames, *frame_shape)).astype(np.float32)
-
-
-_factories = {}
-
-
-def request_factory(settings):
-    """The process-wide RequestFactory for ``settings`` (one per distinct data/model setting).
-
-    Users of one process share it, so the file is opened and each body built
-    once. Raises DataError for bad input data.
-    """
-    key = (settings.images_numpy_path, settings.synthetic_shape, settings.batch_size, settings.model_name,
-           settings.model_version, settings.version_label, settings.signature_name, settings.input_name,
-           settings.request_cache_mb)
-    factory = _factories.get(key)
-    if factory is None:
-        if settings.images_numpy_path:
-            array = load_array(settings.images_numpy_path)
-        else:
-            array = synthetic_array(settings.synthetic_shape)
-        factory = _factories[key] = RequestFactory(
-            Batches(array, settings.batch_size), settings.model_name, settings.input_name,
-            settings.signature_name, settings.model_version, settings.version_label,
-            settings.request_cache_mb << 20)
-    return factory

@@ -18,13 +18,15 @@ import sys
 import weakref
 
 import gevent
+import grpc
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from tfs_user import control, demo_process, report
 from tfs_user.client import wait_until_reachable
-from tfs_user.data import DataError, load_array, request_factory
+from tfs_user.data import DataError, load_array
 from tfs_user.options import OptionError, Settings, add_options
+from tfs_user.prepare import prepare
 from tfs_user.stats import Recorder
 
 logger = logging.getLogger(__name__)
@@ -98,22 +100,21 @@ def _on_init(environment, runner=None, **kwargs):
         except demo_process.DemoServerError as e:
             _fail(environment, str(e))
         environment.host = options.host = s.demo.address
+    # the workers read the data file; a master checks it too when it has a copy
+    has_file = not isinstance(runner, MasterRunner) or os.path.exists(options.images_numpy_path or ".")
     try:
         settings = Settings.from_options(options, environment.host)
-        if isinstance(runner, MasterRunner):
-            # the workers read the file; the master checks it only if it has a copy
-            if settings.images_numpy_path and os.path.exists(settings.images_numpy_path):
-                load_array(settings.images_numpy_path)
-        else:
-            request_factory(settings)
+        if settings.images_numpy_path and has_file:
+            load_array(settings.images_numpy_path)
     except (OptionError, DataError) as e:
         _fail(environment, str(e))
     if isinstance(runner, MasterRunner):
         control.register_master_messages(environment)
     if options.headless or options.autostart:
         try:
-            wait_until_reachable(settings.target, PREFLIGHT_TIMEOUT_S)
-        except ConnectionError as e:
+            wait_until_reachable(settings.target, PREFLIGHT_TIMEOUT_S, settings.transport)
+            prepare(settings, load=has_file)
+        except (ConnectionError, ValueError) as e:
             _fail(environment, str(e))
         if options.status_interval > 0:
             s.status_greenlet = gevent.spawn(_print_status, environment, options.status_interval)
@@ -147,10 +148,12 @@ def _on_test_start(environment, **kwargs):
     control.on_test_start(environment, iterations_limited=int(options.tfs_iterations) >= 0)
     if isinstance(environment.runner, MasterRunner):
         return
-    try:  # prepare data before the first user starts; on a worker, options arrived just now
-        request_factory(Settings.from_options(options, environment.host))
-    except (OptionError, DataError, ValueError) as e:
+    try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
+        prepare(Settings.from_options(options, environment.host))
+    except ValueError as e:  # OptionError, DataError, InputError, PreflightError
         control.report_error(environment, str(e))
+    except grpc.RpcError as e:
+        control.report_error(environment, f"pre-flight call failed: {e.code().name}: {e.details()}")
 
 
 @events.test_stopping.add_listener

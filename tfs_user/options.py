@@ -12,7 +12,10 @@ Options reach worker processes only when the master spawns users, so
 import argparse
 from dataclasses import dataclass
 
-from tfs_user.client import TargetError, parse_target
+import numpy as np
+
+from tfs_user.client import TargetError, Transport, is_tls, parse_target
+from tfs_user.tensors import dtype_to_dt
 
 DEFAULT_HOST = "localhost:9000"
 
@@ -50,6 +53,27 @@ def _port(text):
     return value
 
 
+LAYOUTS = ["auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc"]
+UI_KEYWORDS = ("include_in_web_ui", "is_secret", "is_required", "is_multiple")
+
+
+class _JoinAction(argparse.Action):
+    """A repeatable string option kept as one comma-separated string (the web UI needs a str default)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, "") or ""
+        setattr(namespace, self.dest, f"{current},{values}" if current else values)
+
+
+def _bool(text):
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; expected true or false")
+
+
 def _ratio(text):
     value = _float_at_least(0.0, "a ratio between 0 and 1")(text)
     if value > 1:
@@ -60,12 +84,12 @@ def _ratio(text):
 # (flags, env var, keyword arguments); the first flag names the option.
 OPTIONS = [
     (("--images-numpy-path", "--images_numpy_path"), dict(default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
-    (("--synthetic-shape",), dict(default="224,224,3", help="Shape of one synthetic float32 frame when no numpy file is given. Default: 224,224,3")),
+    (("--synthetic-shape",), dict(default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
     (("--model-name", "--model_name"), dict(default="resnet", help="ModelSpec.name of the served model. Default: resnet")),
     (("--model-version", "--model_version"), dict(type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=0, help="ModelSpec.version; 0 = the latest version. Default: 0")),
     (("--model-version-label",), dict(default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
     (("--signature-name", "--signature_name"), dict(default="serving_default", help="ModelSpec.signature_name. Default: serving_default")),
-    (("--input-name", "--input_name"), dict(default="input", help="Name of the input tensor in the signature. Default: input")),
+    (("--input-name", "--input_name"), dict(default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
     (("--batch-size", "--batchsize", "--batch_size"), dict(type=_int_at_least(1, "an integer >= 1"), default=1, help="Images per request (frames). Default: 1")),
     (("--iterations", "--tfs-iterations"), dict(dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=-1, help="Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: -1")),
     (("--warmup-iterations",), dict(type=_int_at_least(0, "an integer >= 0"), default=1, help="Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: 1")),
@@ -74,6 +98,17 @@ OPTIONS = [
     (("--grpc-address", "--grpc_address"), dict(default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
     (("--grpc-port", "--grpc_port"), dict(type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: 9000")),
     (("--request-cache-mb",), dict(type=_int_at_least(0, "an integer >= 0 (MiB)"), default=512, help="Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: 512")),
+    (("--dtype",), dict(default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
+    (("--layout",), dict(choices=LAYOUTS, default="auto", help="auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it. Default: auto")),
+    (("--wait-for-model",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=0.0, help="Seconds to wait for the model version to become AVAILABLE (ModelService/GetModelStatus) before failing. Default: 0")),
+    (("--validate-outputs",), dict(type=_bool, default=True, help="Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: true")),
+    (("--max-message-mb",), dict(type=_int_at_least(1, "MiB >= 1"), default=256, help="gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: 256")),
+    (("--grpc-compression",), dict(choices=["none", "gzip", "deflate"], default="none", help="Compress requests. Default: none")),
+    (("--grpc-metadata",), dict(action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
+    (("--grpc-tls-ca",), dict(default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
+    (("--grpc-tls-cert",), dict(default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
+    (("--grpc-tls-key",), dict(default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
+    (("--grpc-tls-server-name",), dict(default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
     (("--demo-server",), dict(action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
     (("--demo-server-args",), dict(default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
     (("--status-interval",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=5.0, help="Seconds between console status lines in headless runs; 0 = off. Default: 5")),
@@ -89,11 +124,16 @@ def add_options(parser):
 
     locust-plugins, which Locust imports first when it is installed, owns
     ``-i/--iterations`` (a per-process count); then ours is ``--tfs-iterations`` only.
+    TLS options are ``--grpc-tls-*``: Locust's own ``--tls-cert/--tls-key`` serve its web UI.
     """
     taken = getattr(parser, "_option_string_actions", {})
     for flags, kwargs in OPTIONS:
         env_var = "TFS_" + flags[0].lstrip("-").replace("-", "_").upper()
         flags = [f for f in flags if f not in taken]
+        if not flags:
+            raise ValueError(f"option {kwargs.get('dest', '')} clashes with an option another plugin added")
+        if not hasattr(parser, "args_included_in_web_ui"):  # a plain parser, not Locust's
+            kwargs = {k: v for k, v in kwargs.items() if k not in UI_KEYWORDS}
         parser.add_argument(*flags, env_var=env_var, **kwargs)
 
 
@@ -110,6 +150,20 @@ def parse_shape(text, option="--synthetic-shape"):
     if not shape or min(shape) < 1:
         raise OptionError(f"{option} {text!r} is not a shape; expected dims >= 1 separated by commas, e.g. 224,224,3")
     return shape
+
+
+def parse_metadata(text):
+    """'k1=v1,k2=v2' -> (('k1', 'v1'), ('k2', 'v2')); keys lower-case as gRPC requires.
+
+    Raises OptionError naming the entry's position (never its text) when it has no '=' or an empty key.
+    """
+    pairs = []
+    for number, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():  # the entry itself may hold a secret: not printed
+            raise OptionError(f"--grpc-metadata entry {number} is not KEY=VALUE")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
 
 
 def resolve_target(host, grpc_address="", grpc_port=0):
@@ -131,15 +185,24 @@ class Settings:
     model_version: int = 0
     version_label: str = ""
     signature_name: str = "serving_default"
-    input_name: str = "input"
+    input_name: str = ""
+    """Empty: the signature's only input, else 'input'."""
     images_numpy_path: str = ""
-    synthetic_shape: tuple = (224, 224, 3)
+    synthetic_shape: tuple = ()
+    """One synthetic frame's shape; () = from the model's signature, else 224,224,3."""
     batch_size: int = 1
     iterations: int = -1
     warmup_iterations: int = 1
     report_every: int = 0
     timeout_s: float = 10.0
     request_cache_mb: int = 512
+    dtype: str = ""
+    layout: str = "auto"
+    wait_for_model_s: float = 0.0
+    validate_outputs: bool = True
+    grpc_metadata: tuple = ()
+    """((key, value), ...) sent with every call."""
+    transport: Transport = Transport()
 
     def __post_init__(self):
         checks = [
@@ -148,28 +211,50 @@ class Settings:
             (self.warmup_iterations >= 0, f"warm-up iterations {self.warmup_iterations} is not valid; expected >= 0"),
             (self.timeout_s > 0, f"timeout {self.timeout_s} is not valid; expected seconds > 0"),
             (bool(self.model_name), "model name is empty; expected the ModelSpec.name of a served model"),
-            (bool(self.input_name), "input name is empty; expected the name of the model's input tensor"),
+            (self.layout in LAYOUTS, f"layout {self.layout!r} is not known; expected one of {', '.join(LAYOUTS)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise OptionError(message)
+        if self.dtype:
+            try:
+                dtype_to_dt(np.dtype(self.dtype))
+            except TypeError:
+                raise OptionError(f"--dtype {self.dtype!r} is not a numpy dtype; expected e.g. float32, uint8") from None
+            except ValueError as e:
+                raise OptionError(f"--dtype: {e}") from None
+        try:
+            self.transport.check()
+        except ValueError as e:
+            raise OptionError(str(e)) from None
 
     @classmethod
     def from_options(cls, options, host=None):
         """Settings from Locust's ``parsed_options`` (+ ``environment.host``); raises OptionError."""
+        target = resolve_target(host or "", options.grpc_address, options.grpc_port)
+        transport = Transport(
+            tls=is_tls(host or ""), ca=options.grpc_tls_ca, cert=options.grpc_tls_cert, key=options.grpc_tls_key,
+            server_name=options.grpc_tls_server_name, max_message_bytes=int(options.max_message_mb) << 20,
+            compression=options.grpc_compression)
         return cls(
-            target=resolve_target(host or "", options.grpc_address, options.grpc_port),
+            target=target,
             model_name=options.model_name,
             model_version=int(options.model_version),
             version_label=options.model_version_label,
             signature_name=options.signature_name,
             input_name=options.input_name,
             images_numpy_path=options.images_numpy_path,
-            synthetic_shape=parse_shape(options.synthetic_shape),
+            synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
             batch_size=int(options.batch_size),
             iterations=int(options.tfs_iterations),
             warmup_iterations=int(options.warmup_iterations),
             report_every=int(options.report_every),
             timeout_s=float(options.timeout),
             request_cache_mb=int(options.request_cache_mb),
+            dtype=options.dtype,
+            layout=options.layout,
+            wait_for_model_s=float(options.wait_for_model),
+            validate_outputs=_bool(options.validate_outputs),
+            grpc_metadata=parse_metadata(options.grpc_metadata),
+            transport=transport,
         )

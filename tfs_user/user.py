@@ -20,13 +20,15 @@ from locust import User, task
 from locust.exception import StopUser
 
 from tfs_user import control, hooks  # noqa: F401  (importing hooks registers the event listeners)
-from tfs_user.client import RpcFailure, check_response, open_channel, predict_call
-from tfs_user.data import request_factory
-from tfs_user.options import Settings
+from tfs_user.client import RpcFailure, Transport, check_response, is_tls, open_channel, predict_call
+from tfs_user.prepare import prepare
+from tfs_user.options import Settings, resolve_target
 
 logger = logging.getLogger(__name__)
 
 _user_numbers = itertools.count(1)
+UNAVAILABLE_PAUSE_S = 0.1
+"""Pause after an UNAVAILABLE failure (server down or restarting), seconds."""
 PARKED_WAIT_S = 3600.0
 """Wait time of a user whose iterations are done: it stays alive (so Locust does not respawn it) but idle."""
 
@@ -51,12 +53,18 @@ class TfsUser(User):
     """ModelSpec.version_label, used when model_version is 0."""
     signature_name: str = "serving_default"
     """ModelSpec.signature_name."""
-    input_name: str = "input"
-    """Input tensor name in the signature."""
+    input_name: str = ""
+    """Input tensor name in the signature; empty = the signature's only input, else 'input'."""
     images_numpy_path: str = ""
-    """.npy file [n,h,w,c] or [n,c,h,w]; empty = synthetic float32 frames of synthetic_shape."""
-    synthetic_shape: tuple = (224, 224, 3)
-    """Shape of one synthetic frame."""
+    """.npy file [n,h,w,c] or [n,c,h,w]; empty = synthetic frames of synthetic_shape."""
+    synthetic_shape: tuple = ()
+    """Shape of one synthetic frame; () = from the model's signature, else (224, 224, 3)."""
+    dtype: str = ""
+    """numpy dtype to send; empty = the signature's input dtype, else as stored."""
+    layout: str = "auto"
+    """auto, keep, nhwc-to-nchw or nchw-to-nhwc (see README "Inputs")."""
+    validate_outputs: bool = True
+    """Count a response without outputs or with a wrong first dimension as a failure."""
     batch_size: int = 1
     """Frames per request."""
     iterations: int = -1
@@ -75,28 +83,29 @@ class TfsUser(User):
     def settings(self):
         """The validated Settings of this user; raises OptionError/DataError on bad values."""
         return Settings(
-            target=self._target(self.host), model_name=self.model_name, model_version=self.model_version,
+            target=resolve_target(self.host or ""), model_name=self.model_name, model_version=self.model_version,
             version_label=self.version_label, signature_name=self.signature_name, input_name=self.input_name,
             images_numpy_path=self.images_numpy_path, synthetic_shape=tuple(self.synthetic_shape),
             batch_size=self.batch_size, iterations=self.iterations, warmup_iterations=self.warmup_iterations,
-            report_every=self.report_every, timeout_s=self.timeout_s, request_cache_mb=self.request_cache_mb)
-
-    @staticmethod
-    def _target(host):
-        from tfs_user.options import resolve_target
-
-        return resolve_target(host or "")
+            report_every=self.report_every, timeout_s=self.timeout_s, request_cache_mb=self.request_cache_mb,
+            dtype=self.dtype, layout=self.layout, validate_outputs=self.validate_outputs,
+            transport=Transport(tls=is_tls(self.host or "")))
 
     def on_start(self):
         try:
             s = self.settings()
-            self._requests = request_factory(s)
-        except ValueError as e:  # OptionError, DataError: the run cannot go on
+            self._requests = prepare(s)
+        except ValueError as e:  # OptionError, DataError, InputError, PreflightError: the run cannot go on
             control.report_error(self.environment, str(e))
+            raise StopUser() from None
+        except grpc.RpcError as e:
+            control.report_error(self.environment, f"pre-flight call failed: {e.code().name}: {e.details()}")
             raise StopUser() from None
         self._s = s
         self._number = next(_user_numbers)
-        self._channel = open_channel(s.target)
+        self._channel = open_channel(s.target, s.transport)
+        self._metadata = s.grpc_metadata or None
+        self._pause_after_failure = 0.0
         self._predict = predict_call(self._channel)
         self._progress = control.progress(self.environment)
         self._names = {
@@ -120,7 +129,10 @@ class TfsUser(User):
             self._channel = None
 
     def wait_time(self):
-        return PARKED_WAIT_S if self._done else self.pause_s
+        if self._done:
+            return PARKED_WAIT_S
+        pause, self._pause_after_failure = self.pause_s + self._pause_after_failure, 0.0
+        return pause
 
     @task
     def predict(self):
@@ -133,14 +145,17 @@ class TfsUser(User):
         start_wall = time.time()
         start = time.perf_counter()
         try:
-            response = self._predict(body, timeout=s.timeout_s)
+            response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
             response_time = (time.perf_counter() - start) * 1000.0
             length = len(response)
-            exception = check_response(response, s.batch_size)
+            exception = check_response(response, s.batch_size) if s.validate_outputs else None
         except grpc.RpcError as e:
             response_time = (time.perf_counter() - start) * 1000.0
             length = 0
             exception = RpcFailure.from_rpc_error(e)
+            if exception.code == grpc.StatusCode.UNAVAILABLE:
+                # server down: retry at a bounded rate instead of a busy loop of instant failures
+                self._pause_after_failure = UNAVAILABLE_PAUSE_S
         phase = "after stop" if self._progress.stopping else ("warmup" if warmup else "measured")
         self.environment.events.request.fire(
             request_type="gRPC",

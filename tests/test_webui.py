@@ -1,0 +1,305 @@
+"""Web UI and HTML report: the TFS tab (FPS, exact percentiles), start-form errors, the report section.
+
+The browser test drives Debian's chromium through selenium against a real
+`locust` web UI process and a real demo server on loopback.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from types import SimpleNamespace
+
+import configargparse
+import pytest
+
+from tfs_user import report, webui
+from tfs_user.options import add_options
+from tfs_user.stats import Recorder
+
+from conftest import ROOT, locust_command
+
+LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.webui  # noqa: F401\n"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _record(recorder, name, end, frames, n=1):
+    for _ in range(n):
+        recorder.record(name, 2.0, True, frames, end - 0.002, end)
+
+
+# ---------------------------------------------------------------- units
+
+def test_current_fps_uses_the_requests_end_times_not_the_sampling_times():
+    meter, recorder, t0 = webui.FpsMeter(), Recorder(), 1000.0
+    _record(recorder, "Predict m", t0, 4)
+    meter.sample(recorder, now=t0 + 0.1)
+    # a worker report arriving late: 3 s of requests (400 frames) merged at once, sampled 2 s later
+    _record(recorder, "Predict m", t0 + 3.0, 4, n=100)
+    meter.sample(recorder, now=t0 + 5.0)
+    assert meter.current("Predict m", now=t0 + 5.0) == pytest.approx(400 / 3.0)
+    assert meter.current(report.AGGREGATED, now=t0 + 5.0) == pytest.approx(400 / 3.0)
+    # nothing ended in the last CURRENT_WINDOW_S seconds: 0
+    assert meter.current("Predict m", now=t0 + 3.0 + webui.CURRENT_WINDOW_S + 0.1) == 0.0
+    assert [round(f, 3) for _, f in meter.chart][-1] == round(400 / 3.0, 3)
+
+
+def test_current_fps_window_and_a_new_test_starting_a_new_series():
+    meter, recorder, t0 = webui.FpsMeter(), Recorder(), 2000.0
+    for second in range(30):  # 10 frames/s for 20 s, then 50 frames/s
+        _record(recorder, "Predict m", t0 + second, 10 if second < 20 else 50)
+        meter.sample(recorder, now=t0 + second)
+    assert meter.current("Predict m", now=t0 + 29) == pytest.approx(50.0)
+    meter.sample(Recorder(), now=t0 + 30)  # hooks make a new Recorder at test_start
+    assert meter.current("Predict m", now=t0 + 30) == 0.0 and len(meter.chart) == 1
+
+
+def test_first_sample_reads_the_rate_since_the_first_request():
+    meter, recorder = webui.FpsMeter(), Recorder()
+    recorder.record("Predict m", 2.0, True, 8, 100.0, 100.5)
+    recorder.record("Predict m", 2.0, True, 8, 100.5, 102.0)
+    meter.sample(recorder, now=102.1)
+    assert meter.current("Predict m", now=102.1) == pytest.approx(16 / 2.0)
+
+
+def test_ui_field_names_follow_the_pages_camel_case_round_trip():
+    # the page posts slo_p99_ms back as slo_p9_9ms (seen in chromium: the field is labelled "Slo P9 9Ms")
+    assert webui._ui_field_name("slo_p99_ms") == "slo_p9_9ms"
+    assert webui._ui_field_name("batch_size") == "batch_size"
+    assert webui._ui_field_name("tfs_iterations") == "tfs_iterations"
+
+
+def _environment(**values):
+    parser = configargparse.ArgumentParser()
+    add_options(parser)
+    options = parser.parse_args([])
+    for key, value in values.items():
+        setattr(options, key, value)
+    return SimpleNamespace(parsed_options=options, host="127.0.0.1:9000", runner=None)
+
+
+def test_form_check_gives_one_line_per_bad_value(tmp_path):
+    env = _environment()
+    assert webui.check_form(env, {"batch_size": "abc"}) == (
+        None, "--batch-size: 'abc' is not an integer; expected an integer >= 1")
+    assert webui.check_form(env, {"batch_size": "0"})[1] == "--batch-size: '0' is out of range; expected an integer >= 1"
+    missing = str(tmp_path / "missing.npy")
+    message = webui.check_form(env, {"images_numpy_path": missing})[1]
+    assert message.startswith(f"numpy file {missing!r} does not exist")
+    assert "not a shape" in webui.check_form(env, {"synthetic_shape": "8,x"})[1]
+    assert "host" in webui.check_form(env, {"host": "grpc://:"})[1].lower()
+
+
+def test_form_check_returns_parsed_values_including_the_mangled_slo_field():
+    env = _environment()
+    values, message = webui.check_form(env, {"batch_size": "4", "slo_p9_9ms": "12.5", "model_name": "small",
+                                             "user_count": "2"})
+    assert message is None
+    assert values["batch_size"] == 4 and values["slo_p99_ms"] == 12.5 and values["model_name"] == "small"
+    assert "user_count" not in values  # Locust's own fields are Locust's business
+
+
+def test_report_section_is_inserted_before_body_end_and_escapes_names():
+    recorder = Recorder()
+    recorder.record("Predict <b>", 1.5, True, 4, 10.0, 10.0015)
+    recorder.record("Predict <b>", 2.5, True, 4, 10.5, 10.5025)
+    section = webui.report_section(report.summary(recorder), [(0.0, 1.0), (1.0, 2.0)])
+    page = webui.insert_section("<html><body><div id='root'></div></body></html>", section)
+    assert page.index('id="tfs-summary"') < page.index("</body>")
+    assert "Predict &lt;b&gt;" in page and "Predict <b>" not in page
+    assert "<td>1.500</td>" in page and "<td>2.500</td>" in page and "<polyline" in page
+
+
+def test_html_report_file_carries_the_tfs_summary(tmp_path, demo_server, small_model, run_locust):
+    (tmp_path / "webui_locustfile.py").write_text(LOCUSTFILE_TEXT)
+    server = demo_server(models=[small_model])
+    run = run_locust("-f", "webui_locustfile.py", "--host", server.address, "-u", "2", "-r", "2",
+                     "--iterations", "50", "--batch-size", "2", "--model-name", "small",
+                     "--synthetic-shape", "8,8,3", "--html", "report.html",
+                     env={"PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.output
+    page = (tmp_path / "report.html").read_text()
+    section = page[page.index('id="tfs-summary"'):]
+    assert page.index('id="tfs-summary"') < page.rindex("</body>")
+    row = run.tfs_csv()["Aggregated"]
+    assert row["Frames"] == "200" == str(server.counts()["frames"] - 2 * 2)  # minus 2 warm-up requests
+    assert f"<td>{row['FPS']}</td>" in section and f"<td>{row['p99 ms']}</td>" in section
+
+
+# ---------------------------------------------------------------- real browser
+
+def _browser_missing():
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.access(path, os.X_OK):
+            return f"{path} not installed (apt-get install -y chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium not installed (pip install selenium)"
+    return None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_http(url, process, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"locust exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def web_locust(tmp_path):
+    """``web_locust(host)`` starts `locust` with its web UI on a free loopback port; returns the base URL."""
+    processes = []
+
+    def start(host):
+        (tmp_path / "webui_locustfile.py").write_text(LOCUSTFILE_TEXT)
+        port = _free_port()
+        log = open(tmp_path / "locust.log", "w")
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
+        process = subprocess.Popen(
+            locust_command("--web-host", "127.0.0.1", "--web-port", str(port), "--host", host,
+                           locustfile="webui_locustfile.py"),
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
+        processes.append((process, log))
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_http(url + "/", process, 30)
+        return url
+
+    yield start
+    for process, log in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        log.close()
+
+
+def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small_model, browser, web_locust):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    started = time.monotonic()
+    server = demo_server(models=[small_model], delay_ms=2)
+    url = web_locust(server.address)
+    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    browser.get(url + "/")
+
+    def field(name, value):
+        element = wait.until(lambda d: d.find_element(By.NAME, name))
+        element.clear()
+        element.send_keys(value)
+
+    def body_text():
+        return browser.find_element(By.TAG_NAME, "body").text
+
+    field("userCount", "2")
+    field("spawnRate", "2")
+    browser.find_element(By.XPATH, "//button[contains(., 'Custom parameters')]").click()
+    field("modelName", "small")
+    field("syntheticShape", "8,8,3")
+
+    # a bad value: one readable line under the form, no run
+    field("batchSize", "abc")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+    wait.until(lambda d: "'abc' is not an integer" in body_text())
+    assert "error: --batch-size: 'abc' is not an integer; expected an integer >= 1" in body_text()
+    browser.save_screenshot(str(tmp_path / "webui_form_error.png"))
+    assert server.counts()["requests"] == 0
+
+    field("batchSize", "4")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+    wait.until(lambda d: "RUNNING" in body_text())
+
+    # the TFS tab: live FPS and exact percentiles, refreshed by the UI's own polling
+    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'TFS FPS')]").click()
+
+    def aggregated():
+        headers = [h.text.strip() for h in browser.find_elements(By.XPATH, "//table//thead//th")]
+        for row in browser.find_elements(By.XPATH, "//table//tbody/tr"):
+            cells = [c.text.strip() for c in row.find_elements(By.TAG_NAME, "td")]
+            if cells and cells[0] == "Aggregated" and len(cells) == len(headers):
+                return dict(zip(headers, cells))
+        return None
+
+    def fps_shown(d):
+        row = aggregated()
+        return row if row and float(row["Current FPS"] or 0) > 0 and int(row["Frames"]) > 0 else None
+
+    row = WebDriverWait(browser, 20, poll_frequency=0.2).until(fps_shown)
+    server_frames = server.counts()["frames"]
+    shown = int(row["Frames"])
+    assert set(row) >= {"Name", "Current FPS", "FPS", "p50 ms", "p99 ms", "p99.9 ms", "Max ms"}
+    # the page shows what the process had up to about 6 s ago (UI poll 2 s, caches 2 s + 2 s);
+    # the server also counts the 2 warm-up requests
+    assert shown <= server_frames <= shown + 2 * 4 + float(row["FPS"]) * 8, (row, server_frames)
+    assert float(row["Min ms"]) <= float(row["p50 ms"]) <= float(row["p99 ms"]) <= float(row["Max ms"])
+    assert re.fullmatch(r"\d+\.\d{1,3}", row["p50 ms"]), row  # sub-millisecond digits, not whole ms
+    time.sleep(2.5)  # one more refresh, so that the screenshot shows a few seconds of load
+    browser.save_screenshot(str(tmp_path / "webui_tfs_tab.png"))
+
+    # stop from the UI
+    stop = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().upper() == "STOP")
+    stop.click()
+    wait.until(lambda d: "STOPPED" in body_text())
+    with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+        assert b'"state":"stopped"' in response.read().replace(b" ", b"")
+    time.sleep(0.5)
+    frames_then = server.counts()["frames"]
+    time.sleep(1.0)
+    assert server.counts()["frames"] == frames_then  # no request after the stop
+
+    # the report (the UI's "Download Report"): Locust's page with the TFS section, final figures
+    browser.get(url + "/stats/report")
+    section = wait.until(lambda d: d.find_element(By.ID, "tfs-summary"))
+    browser.execute_script("arguments[0].scrollIntoView();", section)
+    browser.save_screenshot(str(tmp_path / "webui_report.png"))
+    text = section.text
+    aggregated_cells = section.find_element(By.XPATH, ".//tr[td[1][normalize-space()='Aggregated']]").text.split()
+    frames = int(aggregated_cells[4])  # Name, Requests, Failures, Fail ratio, Frames, ...
+    left_out = re.search(r"Left out: (\d+) warm-up requests \(0 failed\), (\d+) completed after stop", text)
+    assert left_out, text
+    client_frames = frames + 4 * (int(left_out.group(1)) + int(left_out.group(2)))
+    # exact, except requests the stop cut short (sent, answered by the server, never reported): at most one per user
+    assert client_frames <= server.counts()["frames"] <= client_frames + 2 * 4, (text, server.counts())
+    assert frames >= shown
+    assert time.monotonic() - started < 60

@@ -147,13 +147,16 @@ class DemoServer:
         workers: thread-pool size = the most Predicts served at the same time.
         metadata: False makes GetModelMetadata and GetModelStatus answer
             UNIMPLEMENTED, like a server without them.
+        tls: None (insecure) or (certificate PEM bytes, private key PEM bytes,
+            client CA PEM bytes or None); with a client CA, clients must
+            present a certificate it signed (mutual TLS).
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
     """
 
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
-                 fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True):
+                 fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -180,6 +183,9 @@ class DemoServer:
         self.fail_every = int(fail_every)
         self.workers = int(workers)
         self.metadata = metadata
+        self.tls = tls
+        self.last_call_metadata = {}
+        """gRPC metadata (key -> value) of the last Predict call, for tests."""
         self._lock = threading.Lock()
         self._server = None
         self.reset_counts()
@@ -203,7 +209,13 @@ class DemoServer:
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), server)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
-            port = server.add_insecure_port(f"{host}:{self.port}")
+            if self.tls:
+                cert, key, client_ca = self.tls
+                credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                                          require_client_auth=client_ca is not None)
+                port = server.add_secure_port(f"{host}:{self.port}", credentials)
+            else:
+                port = server.add_insecure_port(f"{host}:{self.port}")
         except RuntimeError:
             port = 0
         if port == 0:
@@ -307,6 +319,7 @@ class DemoServer:
 
     def _handle_predict(self, request, context):
         start = time.time()
+        self.last_call_metadata = dict(context.invocation_metadata())
         with self._lock:
             self._counts["requests"] += 1
             index = self._counts["requests"]

@@ -40,6 +40,7 @@ import weakref
 
 import gevent
 from flask import Blueprint, Response, jsonify, make_response, request
+from flask_login import current_user
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
@@ -172,8 +173,13 @@ def summary_csv(environment):
     out = csv.writer(text)
     out.writerow([title for title, _ in report.CSV_COLUMNS])
     for row in data["rows"]:
-        out.writerow([row[k] if isinstance(row[k], (str, int)) else f"{row[k]:.3f}" for _, k in report.CSV_COLUMNS])
+        out.writerow([_text(row[k]) for _, k in report.CSV_COLUMNS])
     return text.getvalue()
+
+
+def _text(value):
+    """A summary value as PREFIX_tfs.csv writes it: names and counts as they are, other numbers to 3 decimals."""
+    return str(value) if isinstance(value, (str, int)) else f"{value:.3f}"
 
 
 # ---------------------------------------------------------------- start-form checks
@@ -241,7 +247,7 @@ def check_form(environment, form):
 def fps_svg(points, width=900, height=220):
     """An SVG line chart of ``points`` [(wall time s, FPS)]: FPS axis from 0, time axis in s from the first point."""
     pad_left, pad_bottom, pad_top = 60, 30, 10
-    if len(points) < 2:
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
                 f'<text x="{pad_left}" y="{height // 2}" font-size="14">no FPS samples yet</text></svg>')
     step = max(1, len(points) // 900)
@@ -272,9 +278,7 @@ def report_section(data, chart_points, notes=()):
     cells = "".join(f"<th>{html.escape(title)}</th>" for title, _ in report.CSV_COLUMNS)
     body = []
     for row in data["rows"]:
-        body.append("<tr>" + "".join(
-            f"<td>{html.escape(row[k]) if isinstance(row[k], str) else row[k] if isinstance(row[k], int) else f'{row[k]:.3f}'}</td>"
-            for _, k in report.CSV_COLUMNS) + "</tr>")
+        body.append("<tr>" + "".join(f"<td>{html.escape(_text(row[k]))}</td>" for _, k in report.CSV_COLUMNS) + "</tr>")
     total = data["rows"][-1]
     lines = [
         f"Frames: {total['frames']} &nbsp; Measured duration: {total['window_s']:.3f} s &nbsp; "
@@ -346,6 +350,8 @@ def _extend_web_ui(environment, web_ui):
     def check_swarm_form():
         if request.endpoint != SWARM_ENDPOINT or request.method != "POST":
             return None
+        if web_ui.web_login and not current_user.is_authenticated:
+            return None  # Locust's login check answers; no file checks for strangers
         values, message = check_form(environment, request.form)
         if message is not None:
             logger.error("error: %s", message)

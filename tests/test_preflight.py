@@ -58,18 +58,45 @@ def test_input_name_is_detected_from_the_signature(demo_server, run_locust, smal
     assert "notice: input name: using the signature's only input 'pixels'" in run.output
 
 
-def test_string_input_refuses_numpy_pixels_before_start(demo_server, run_locust, small_images, monkeypatch):
-    # the demo server has no DT_STRING models; give its signature a DT_STRING input
-    import tfs_user.demo_server as demo
-    from tfs_user.protos import types_pb2
+def _photos(folder, count=5):
+    from PIL import Image
 
-    original = demo._tensor_info
-    monkeypatch.setattr(demo, "_tensor_info", lambda name, dt, shape: original(
-        name, types_pb2.DT_STRING if name == "image_bytes" else dt, (-1,) if name == "image_bytes" else shape))
-    server = demo_server(models=[ModelConfig(input_name="image_bytes", **SMALL_NHWC)])
+    folder.mkdir()
+    for i in range(count):
+        Image.new("RGB", (12 + i, 10), (40 * i, 100, 200)).save(folder / f"p{i}.{'png' if i % 2 else 'jpg'}")
+    return str(folder)
+
+
+def test_string_input_refuses_numpy_pixels_and_takes_an_images_dir(demo_server, run_locust, small_images, tmp_path):
+    server = demo_server(models=[ModelConfig(name="small", input_name="image_bytes", dtype="string", shape=(-1,),
+                                             output_size=10)])
     run = _run(run_locust, server, "--images-numpy-path", small_images)
     assert run.returncode == 2, run.output
-    assert "error: input 'image_bytes' takes DT_STRING (e.g. encoded image bytes); numeric arrays cannot be sent to it" in run.output
+    assert ("error: input 'image_bytes' takes DT_STRING (e.g. encoded image bytes); numeric arrays cannot be sent "
+            "to it; give --images-dir DIR") in run.output
+    run = _run(run_locust, server, "--images-dir", _photos(tmp_path / "photos"), "--batch-size", "2")
+    assert run.returncode == 0, run.output
+    assert server.counts()["ok"] == 6 and server.counts()["frames"] == 12
+
+
+def test_several_inputs_from_an_npz_or_input_options_are_sliced_in_step(demo_server, run_locust, tmp_path):
+    model = ModelConfig(name="small", input_name="image", shape=(-1, 8, 8, 3), output_size=10,
+                        extra_inputs=(("scale", "float32", (-1, 1)),))
+    server = demo_server(models=[model])
+    images, scale = np.ones((6, 8, 8, 3), np.float32), np.arange(6, dtype=np.float32).reshape(6, 1)
+    np.savez(tmp_path / "both.npz", image=images, scale=scale)
+    run = _run(run_locust, server, "--images-numpy-path", str(tmp_path / "both.npz"), "--batch-size", "3")
+    assert run.returncode == 0, run.output
+    assert server.counts()["ok"] == 6 and server.counts()["frames"] == 18
+    run = _run(run_locust, server, "--input", f"image={_save(tmp_path, 'i.npy', images)}",
+               "--input", f"scale={_save(tmp_path, 's.npy', scale)}")
+    assert run.returncode == 0, run.output
+    missing = _run(run_locust, server, "--input", f"image={_save(tmp_path, 'i.npy', images)}")
+    assert missing.returncode == 2, missing.output
+    assert "error: model 'small' needs inputs image, scale; no data for scale" in missing.output
+    uneven = _run(run_locust, server, "--input", f"image={_save(tmp_path, 'i.npy', images)}",
+                  "--input", f"scale={_save(tmp_path, 's5.npy', scale[:5])}")
+    assert uneven.returncode == 2 and "different numbers of rows (image 6, scale 5)" in uneven.output, uneven.output
 
 
 def test_large_outputs_succeed_with_the_default_limits_and_fail_clearly_below_them(demo_server, run_locust, tmp_path):

@@ -19,11 +19,12 @@ batches fit in the cache budget; otherwise each is built just before its call.
 
 import math
 import os
+import zipfile
 
 import numpy as np
 
 from tfs_user.protos import predict_pb2
-from tfs_user.tensors import dtype_to_dt, ndarray_to_tensor_proto
+from tfs_user.tensors import bytes_to_tensor_proto, dtype_to_dt, ndarray_to_tensor_proto
 
 DEFAULT_CACHE_MB = 512
 
@@ -65,6 +66,11 @@ def load_array(path):
         raise DataError(f"{label} is not a valid .npy file ({e})") from None
     except OSError as e:
         raise DataError(f"{label} cannot be read ({e}); expected a valid .npy file") from None
+    return check_array(array, label)
+
+
+def check_array(array, label):
+    """Return ``array`` if it can be sent (numeric, rank >= 2, not empty); else DataError naming ``label``."""
     if array.dtype.fields is not None:
         raise DataError(f"{label} has structured dtype {array.dtype}; expected a plain numeric dtype")
     try:
@@ -79,10 +85,11 @@ def load_array(path):
 
 
 class Batches:
-    """Consecutive, wrapping batches of ``batch_size`` rows from an array ``[n, ...]``.
+    """Consecutive, wrapping batches of ``batch_size`` rows from an array ``[n, ...]``
+    (or a list of n encoded images, ``bytes``).
 
     ``batch(k)`` returns batch ``k`` (any k >= 0) as an array ``[batch_size, ...]``
-    with the file's dtype. Raises DataError when batch_size < 1.
+    with the file's dtype (or a list of bytes). Raises DataError when batch_size < 1.
     """
 
     def __init__(self, array, batch_size):
@@ -90,7 +97,7 @@ class Batches:
             raise DataError(f"batch size {batch_size} is not valid; expected an integer >= 1")
         self.array = array
         self.batch_size = int(batch_size)
-        self.rows = int(array.shape[0])
+        self.rows = len(array)
         self.period = self.rows // math.gcd(self.rows, self.batch_size)
         """Number of distinct batches; batch k equals batch k + period."""
         self.one_pass = -(-self.rows // self.batch_size)
@@ -101,6 +108,8 @@ class Batches:
         if start + self.batch_size <= self.rows:
             return self.array[start : start + self.batch_size]
         index = np.arange(start, start + self.batch_size) % self.rows
+        if isinstance(self.array, list):  # encoded images: a list of bytes
+            return [self.array[i] for i in index]
         return np.take(self.array, index, axis=0)
 
 
@@ -113,12 +122,14 @@ class RequestFactory:
     cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
     ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
     a channel-axis move, see ``tfs_user.inputs``) runs on each batch first.
+    ``more_inputs`` holds further ``(name, Batches, transform)`` for models with
+    several inputs; all Batches must have the same rows and batch size.
     """
 
     def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="",
-                 cache_bytes=DEFAULT_CACHE_MB << 20, transform=None):
+                 cache_bytes=DEFAULT_CACHE_MB << 20, transform=None, more_inputs=()):
         self.batches = batches
-        self.transform = transform
+        self.inputs = [(input_name, batches, transform), *more_inputs]
         self.model_name = model_name
         self.input_name = input_name
         self.signature_name = signature_name
@@ -139,10 +150,12 @@ class RequestFactory:
             spec.version.value = self.model_version
         elif self.version_label:
             spec.version_label = self.version_label
-        batch = self.batches.batch(k)
-        if self.transform is not None:
-            batch = self.transform(batch)
-        request.inputs[self.input_name].CopyFrom(ndarray_to_tensor_proto(batch))
+        for name, batches, transform in self.inputs:  # several inputs are sliced in step
+            batch = batches.batch(k)
+            if transform is not None:
+                batch = transform(batch)
+            proto = bytes_to_tensor_proto(batch) if isinstance(batch, list) else ndarray_to_tensor_proto(batch)
+            request.inputs[name].CopyFrom(proto)
         return request.SerializeToString()
 
     def request(self, k):
@@ -162,3 +175,42 @@ def synthetic_array(frame_shape, frames=SYNTHETIC_FRAMES):
     """Seeded random float32 frames ``[frames, *frame_shape]`` with pixel values in 0..255."""
     rng = np.random.default_rng(0)
     return rng.uniform(0, 255, size=(frames, *frame_shape)).astype(np.float32)
+
+
+def open_data(path):
+    """The arrays of a data file by input name: ``{"": array}`` for a ``.npy``
+    (memory-mapped), ``{name: array, ...}`` for an ``.npz``. Raises DataError."""
+    if os.path.isfile(path) and zipfile.is_zipfile(path):
+        return load_npz(path)
+    return {"": load_array(path)}
+
+
+def load_npz(path):
+    """Arrays of an ``.npz`` file by name, for models with several inputs (loaded into memory: .npz
+    members cannot be memory-mapped). Each is checked like ``load_array``; raises DataError."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError) as e:
+        raise DataError(f"numpy archive {path!r} cannot be read ({e}); expected an .npz written by numpy.savez") from None
+    if not arrays:
+        raise DataError(f"numpy archive {path!r} holds no arrays; expected one array per input name")
+    for name, array in arrays.items():
+        check_array(array, f"array {name!r} in {path!r}")
+    return arrays
+
+
+def load_encoded_images(folder):
+    """The bytes of every JPEG/PNG file in ``folder`` (sorted by name), for DT_STRING inputs; raises DataError."""
+    from tfs_user.images import list_images
+
+    if not os.path.isdir(folder):
+        raise DataError(f"--images-dir {folder!r} is not a directory; expected a folder of JPEG/PNG files")
+    paths = list_images(folder)
+    if not paths:
+        raise DataError(f"--images-dir {folder!r} holds no .jpg/.jpeg/.png files")
+    images = []
+    for path in paths:
+        with open(path, "rb") as f:
+            images.append(f.read())
+    return images

@@ -23,6 +23,7 @@ in-process next to a test or as its own process::
 
 import argparse
 import dataclasses
+import io
 import signal
 import sys
 import threading
@@ -40,6 +41,7 @@ from tfs_user.protos import (
     predict_pb2,
     prediction_service_pb2_grpc,
     tensor_shape_pb2,
+    types_pb2,
 )
 from tfs_user.tensors import DT_NAMES, dtype_to_dt, ndarray_to_tensor_proto, supported_dtypes, tensor_proto_to_ndarray
 
@@ -49,7 +51,7 @@ _STABLE_LABEL = "stable"
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """One served model with a single-input, single-output signature.
+    """One served model: one input (plus ``extra_inputs``), one output.
 
     The input layout is simply ``shape``: ``(-1, 224, 224, 3)`` is NHWC,
     ``(-1, 3, 224, 224)`` is NCHW; -1 accepts any size in that dimension.
@@ -72,22 +74,56 @@ class ModelConfig:
     """Loaded versions; a request without a version gets the highest one."""
     signature_name: str = "serving_default"
     """Signature name; a request with an empty signature_name gets this one."""
+    extra_inputs: tuple = ()
+    """Further inputs ``((name, dtype, shape), ...)``; all must have the same batch size."""
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         object.__setattr__(self, "versions", tuple(sorted(int(v) for v in self.versions)))
-        try:
-            dtype = np.dtype(self.dtype)
-            dtype_to_dt(dtype)
-        except (TypeError, ValueError):
-            raise ValueError(f"dtype {self.dtype!r} is not supported; expected one of {supported_dtypes()}") from None
-        object.__setattr__(self, "dtype", dtype.name)
-        if not self.shape or any(d != -1 and d <= 0 for d in self.shape):
-            raise ValueError(f"shape {list(self.shape)} is not valid; expected rank >= 1 with sizes > 0 or -1")
+        object.__setattr__(self, "dtype", _dtype_name(self.dtype))
+        object.__setattr__(self, "extra_inputs", tuple((n, _dtype_name(d), tuple(int(x) for x in sh))
+                                                       for n, d, sh in self.extra_inputs))
+        for _, _, shape in self.inputs:
+            if not shape or any(d != -1 and d <= 0 for d in shape):
+                raise ValueError(f"shape {list(shape)} is not valid; expected rank >= 1 with sizes > 0 or -1")
         if self.output_size <= 0:
             raise ValueError(f"output_size {self.output_size} is not valid; expected > 0")
         if not self.versions or any(v <= 0 for v in self.versions):
             raise ValueError(f"versions {list(self.versions)} is not valid; expected one or more integers > 0")
+
+
+    @property
+    def inputs(self):
+        """All inputs as ``(name, dtype name, shape)``; dtype "string" is DT_STRING (encoded images)."""
+        return ((self.input_name, self.dtype, self.shape), *self.extra_inputs)
+
+
+def _dtype_name(value):
+    if value == "string":
+        return "string"
+    try:
+        dtype = np.dtype(value)
+        dtype_to_dt(dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"dtype {value!r} is not supported; expected one of {supported_dtypes()}, string") from None
+    return dtype.name
+
+
+def _dt(dtype_name):
+    return types_pb2.DT_STRING if dtype_name == "string" else dtype_to_dt(dtype_name)
+
+
+def _decode_images(proto):
+    """Scores input for a DT_STRING tensor: each encoded image decoded to float32 RGB pixels."""
+    from PIL import Image
+
+    frames = []
+    for item in proto.string_val:
+        try:
+            frames.append(np.asarray(Image.open(io.BytesIO(item)).convert("RGB"), dtype=np.float32))
+        except Exception as e:  # noqa: BLE001 - any undecodable image is the client's error
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode image {len(frames)}: {e}") from None
+    return frames
 
 
 def _dt_text(dt):
@@ -283,39 +319,55 @@ class DemoServer:
         model, version = self._resolve(request.model_spec)
         self._check_signature(model, request.model_spec.signature_name)
         names = set(request.inputs)
-        if len(names) != 1:
+        expected = [name for name, _, _ in model.inputs]
+        if len(names) != len(expected):
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"input size does not match signature: {len(names)}!=1 len({{{','.join(sorted(names))}}}) "
-                         f"!= len({{{model.input_name}}}). Missing but required: {{{model.input_name}}}.")
-        if model.input_name not in names:
+                         f"input size does not match signature: {len(names)}!={len(expected)} len({{{','.join(sorted(names))}}}) "
+                         f"!= len({{{','.join(sorted(expected))}}}). Missing but required: {{{','.join(sorted(set(expected) - names))}}}.")
+        unknown = sorted(names - set(expected))
+        if unknown:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"input tensor alias not found in signature: {names.pop()}. "
-                         f"Inputs expected to be in the set {{{model.input_name}}}.")
+                         f"input tensor alias not found in signature: {unknown[0]}. "
+                         f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
         for alias in request.output_filter:
             if alias != model.output_name:
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
                              f"output tensor alias not found in signature: {alias} "
                              f"Outputs expected to be in the set {{{model.output_name}}}.")
-        proto = request.inputs[model.input_name]
-        expected_dt = dtype_to_dt(model.dtype)
-        if proto.dtype != expected_dt:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"Expects arg[0] to be {_dt_text(expected_dt)} but {_dt_text(proto.dtype)} is provided")
-        shape = [d.size for d in proto.tensor_shape.dim]
-        if len(shape) != len(model.shape) or any(e != -1 and e != d for e, d in zip(model.shape, shape)):
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"input tensor {model.input_name} has shape {_shape_text(shape)} "
-                         f"but the signature expects {_shape_text(model.shape)}")
-        try:
-            frames = tensor_proto_to_ndarray(proto)
-        except ValueError as e:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+        batches, scores = set(), None
+        for index, (name, dtype, model_shape) in enumerate(model.inputs):
+            proto = request.inputs[name]
+            expected_dt = _dt(dtype)
+            if proto.dtype != expected_dt:
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                             f"Expects arg[{index}] to be {_dt_text(expected_dt)} but {_dt_text(proto.dtype)} is provided")
+            shape = [d.size for d in proto.tensor_shape.dim]
+            if len(shape) != len(model_shape) or any(e != -1 and e != d for e, d in zip(model_shape, shape)):
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                             f"input tensor {name} has shape {_shape_text(shape)} "
+                             f"but the signature expects {_shape_text(model_shape)}")
+            if dtype == "string":
+                frames = _decode_images(proto)
+                batches.add(len(frames))
+                if index == 0:
+                    scores = np.concatenate([model_function(f[None], model.output_size) for f in frames]) \
+                        if frames else np.zeros((0, model.output_size), np.float32)
+                continue
+            try:
+                frames = tensor_proto_to_ndarray(proto)
+            except ValueError as e:
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+            batches.add(frames.shape[0] if frames.ndim else 1)
+            if index == 0:
+                scores = model_function(frames, model.output_size)
+        if len(batches) != 1:
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"inputs have different batch sizes {sorted(batches)}")
         response = predict_pb2.PredictResponse()
         response.model_spec.name = model.name
         response.model_spec.version.value = version
         response.model_spec.signature_name = model.signature_name
-        response.outputs[model.output_name].CopyFrom(ndarray_to_tensor_proto(model_function(frames, model.output_size)))
-        return response, frames.shape[0]
+        response.outputs[model.output_name].CopyFrom(ndarray_to_tensor_proto(scores))
+        return response, batches.pop()
 
     def _handle_predict(self, request, context):
         start = time.time()
@@ -359,7 +411,8 @@ class DemoServer:
         except _Abort as e:
             context.abort(e.code, e.details)
         signature = meta_graph_pb2.SignatureDef(method_name=_PREDICT_METHOD_NAME)
-        signature.inputs[model.input_name].CopyFrom(_tensor_info(model.input_name, dtype_to_dt(model.dtype), model.shape))
+        for name, dtype, shape in model.inputs:
+            signature.inputs[name].CopyFrom(_tensor_info(name, _dt(dtype), shape))
         signature.outputs[model.output_name].CopyFrom(
             _tensor_info(model.output_name, dtype_to_dt(np.float32), (-1, model.output_size)))
         signature_map = get_model_metadata_pb2.SignatureDefMap()
@@ -475,7 +528,7 @@ def build_parser():
     p.add_argument("--model-name", default=d.name, help=f"model name (default: {d.name})")
     p.add_argument("--input-name", default=d.input_name, help=f"input tensor alias (default: {d.input_name})")
     p.add_argument("--output-name", default=d.output_name, help=f"output tensor alias (default: {d.output_name})")
-    p.add_argument("--dtype", default=d.dtype, help=f"input dtype (default: {d.dtype})")
+    p.add_argument("--dtype", default=d.dtype, help=f"input dtype, or string for encoded images (default: {d.dtype})")
     p.add_argument("--shape", type=_shape, default=d.shape,
                    help="input shape, -1 = any size; e.g. --shape=-1,3,224,224 for NCHW (default: -1,224,224,3)")
     p.add_argument("--output-size", type=_non_negative(int), default=d.output_size,

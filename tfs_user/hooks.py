@@ -24,7 +24,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 
 from tfs_user import control, demo_process, report
 from tfs_user.client import wait_until_reachable
-from tfs_user.data import DataError, load_array
+from tfs_user.data import DataError, open_data
 from tfs_user.options import OptionError, Settings, add_options
 from tfs_user.prepare import prepare
 from tfs_user.stats import Recorder
@@ -105,7 +105,7 @@ def _on_init(environment, runner=None, **kwargs):
     try:
         settings = Settings.from_options(options, environment.host)
         if settings.images_numpy_path and has_file:
-            load_array(settings.images_numpy_path)
+            open_data(settings.images_numpy_path)
     except (OptionError, DataError) as e:
         _fail(environment, str(e))
     if isinstance(runner, MasterRunner):

@@ -96,9 +96,11 @@ def _shape_text(shape):
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False):
+def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False, name=""):
     """The InputPlan for data of ``file_dtype`` with frames of ``frame_shape`` (the file's shape[1:]).
 
+    ``name`` is the input's name when the data names it (``--input``, ``.npz``),
+    else ``--input-name`` or, when empty, the signature's only input.
     ``signature`` None (server without metadata): the options are used as given.
     Raises InputError for a wrong input name, a DT_STRING input, a fixed batch
     size other than --batch-size, or frames that fit the model neither as
@@ -106,16 +108,18 @@ def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False):
     """
     notices = []
     frame_shape = tuple(frame_shape)
+    name = name or settings.input_name
     if signature is None:
         dtype = np.dtype(settings.dtype) if settings.dtype else None
         axes = {"nhwc-to-nchw": TO_NCHW, "nchw-to-nhwc": TO_NHWC}.get(settings.layout)
-        return InputPlan(settings.input_name or "input", dtype, axes, ())
-    spec = signature.input_for(settings.input_name)
-    if not settings.input_name:
+        return InputPlan(name or "input", dtype, axes, ())
+    spec = signature.input_for(name)
+    if not name:
         notices.append(f"input name: using the signature's only input {spec.name!r}")
     what = f"input {spec.name!r}"
     if spec.dtype is None:
-        raise InputError(f"{what} takes {spec.dt_name} (e.g. encoded image bytes); numeric arrays cannot be sent to it")
+        raise InputError(f"{what} takes {spec.dt_name} (e.g. encoded image bytes); numeric arrays cannot be sent to it; "
+                         "give --images-dir DIR")
     # dtype
     target = np.dtype(settings.dtype) if settings.dtype else spec.dtype
     if settings.dtype and target != spec.dtype:

@@ -84,6 +84,8 @@ def _ratio(text):
 # (flags, env var, keyword arguments); the first flag names the option.
 OPTIONS = [
     (("--images-numpy-path", "--images_numpy_path"), dict(default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
+    (("--input",), dict(action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
+    (("--images-dir",), dict(default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
     (("--synthetic-shape",), dict(default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
     (("--model-name", "--model_name"), dict(default="resnet", help="ModelSpec.name of the served model. Default: resnet")),
     (("--model-version", "--model_version"), dict(type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=0, help="ModelSpec.version; 0 = the latest version. Default: 0")),
@@ -166,6 +168,17 @@ def parse_metadata(text):
     return tuple(pairs)
 
 
+def parse_named_inputs(text):
+    """'a=x.npy,b=y.npy' -> (('a', 'x.npy'), ('b', 'y.npy')); OptionError for an entry without NAME=FILE."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise OptionError(f"--input {item!r} is not NAME=FILE.npy")
+        pairs.append((name.strip(), path.strip()))
+    return tuple(pairs)
+
+
 def resolve_target(host, grpc_address="", grpc_port=0):
     """The gRPC target from ``--host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000."""
     if not host and (grpc_address or grpc_port):
@@ -188,6 +201,9 @@ class Settings:
     input_name: str = ""
     """Empty: the signature's only input, else 'input'."""
     images_numpy_path: str = ""
+    named_inputs: tuple = ()
+    """((input name, .npy path), ...) from --input."""
+    images_dir: str = ""
     synthetic_shape: tuple = ()
     """One synthetic frame's shape; () = from the model's signature, else 224,224,3."""
     batch_size: int = 1
@@ -244,6 +260,8 @@ class Settings:
             signature_name=options.signature_name,
             input_name=options.input_name,
             images_numpy_path=options.images_numpy_path,
+            named_inputs=parse_named_inputs(options.input),
+            images_dir=options.images_dir,
             synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
             batch_size=int(options.batch_size),
             iterations=int(options.tfs_iterations),

@@ -90,3 +90,10 @@ def tensor_proto_to_ndarray(proto):
     if flat.size != count:
         raise ValueError(f"TensorProto holds {flat.size} elements, expected {count} for shape {list(shape)}")
     return flat.reshape(shape)
+
+
+def bytes_to_tensor_proto(items):
+    """A DT_STRING TensorProto ``[len(items)]`` holding each ``bytes`` item (e.g. an encoded JPEG) in ``string_val``."""
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=list(items))
+    proto.tensor_shape.dim.add(size=len(items))
+    return proto

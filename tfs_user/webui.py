@@ -313,6 +313,14 @@ def _ours(options):
     return options is not None and hasattr(options, "batch_size") and hasattr(options, "slo_p99_ms")
 
 
+def _logged_in():
+    """Whether the request comes from a logged-in user (``--web-login``); False when login is not set up."""
+    try:
+        return bool(current_user.is_authenticated)
+    except Exception:  # no user_loader / secret key: Locust's own login check will answer
+        return False
+
+
 def _extend_web_ui(environment, web_ui):
     web_ui.template_args.update({
         "extended_tabs": [{"title": "TFS FPS & latency", "key": TAB_KEY}],
@@ -350,7 +358,7 @@ def _extend_web_ui(environment, web_ui):
     def check_swarm_form():
         if request.endpoint != SWARM_ENDPOINT or request.method != "POST":
             return None
-        if web_ui.web_login and not current_user.is_authenticated:
+        if web_ui.web_login and not _logged_in():
             return None  # Locust's login check answers; no file checks for strangers
         values, message = check_form(environment, request.form)
         if message is not None:

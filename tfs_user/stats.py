@@ -81,8 +81,10 @@ class LatencyStats:
         """
         if not self.ok:
             return 0.0
-        value = self.histogram.get_value_at_percentile(percent) / 1000.0
-        return min(max(value, self.min_ms), self.max_ms)
+        return self._clamp(self.histogram.get_value_at_percentile(percent) / 1000.0)
+
+    def _clamp(self, value_ms):
+        return min(max(value_ms, self.min_ms), self.max_ms)
 
     def summary(self):
         """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms."""
@@ -98,8 +100,9 @@ class LatencyStats:
             "min_ms": self.min_ms if self.ok else 0.0,
             "mean_ms": self.sum_ms / self.ok if self.ok else 0.0,
         }
-        for p in PERCENTILES:
-            row[f"p{p:g}_ms"] = self.percentile_ms(p)
+        values = self.histogram.get_percentile_to_value_dict(list(PERCENTILES)) if self.ok else {}
+        for p in PERCENTILES:  # one pass over the histogram for all of them
+            row[f"p{p:g}_ms"] = self._clamp(values[p] / 1000.0) if self.ok else 0.0
         row["max_ms"] = self.max_ms
         return row
 

@@ -17,9 +17,8 @@ import time
 
 import grpc
 from locust import User, task
-from locust.exception import StopUser
 
-from tfs_user import control, hooks  # noqa: F401  (importing hooks registers the event listeners)
+from tfs_user import control, hooks, webui  # noqa: F401  (importing them registers their event listeners)
 from tfs_user.client import RpcFailure, Transport, check_response, is_tls, open_channel, predict_call
 from tfs_user.prepare import prepare
 from tfs_user.options import Settings, resolve_target
@@ -92,15 +91,19 @@ class TfsUser(User):
             transport=Transport(tls=is_tls(self.host or "")))
 
     def on_start(self):
+        # A user that cannot start stays parked (done) rather than raising StopUser:
+        # Locust logs a traceback per user for exceptions from on_start, and the
+        # one-line error below already says what is wrong and ends the run.
+        self._done, self._channel = True, None
         try:
             s = self.settings()
             self._requests = prepare(s)
         except ValueError as e:  # OptionError, DataError, InputError, PreflightError: the run cannot go on
             control.report_error(self.environment, str(e))
-            raise StopUser() from None
+            return
         except grpc.RpcError as e:
             control.report_error(self.environment, f"pre-flight call failed: {e.code().name}: {e.details()}")
-            raise StopUser() from None
+            return
         self._s = s
         self._number = next(_user_numbers)
         self._channel = open_channel(s.target, s.transport)
@@ -118,9 +121,7 @@ class TfsUser(User):
         self._sent = 0
         self._sum_ms = 0.0
         self._limit = {-1: None, 0: self._requests.batches.one_pass}.get(s.iterations, s.iterations)
-        self._done = self._limit == 0
-        if self._done:
-            self._progress.user_done()
+        self._done = False
 
     def on_stop(self):
         channel = getattr(self, "_channel", None)

@@ -1,12 +1,10 @@
 """Input data: load_array checks, the batching rule, request bodies (real .npy files in tmp_path)."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tfs_user import data
 from tfs_user.data import Batches, DataError, RequestFactory, load_array, synthetic_array
 from tfs_user.protos import predict_pb2, types_pb2
 from tfs_user.tensors import tensor_proto_to_ndarray

@@ -23,8 +23,10 @@ def test_fixed_2ms_delay_reads_2_point_something_and_fps_matches_the_server(demo
     # Python gRPC on this machine) is measured at delay 0, then 2 ms are added.
     _, _, baseline = _p50_at(demo_server, small_model, small_images, run_locust, 0)
     server, run, row = _p50_at(demo_server, small_model, small_images, run_locust, 2, "--json-summary", "summary.json")
-    assert 2.0 <= row["p50 ms"] - baseline["p50 ms"] < 2.6, (baseline, row)
+    # no request can come back sooner than the injected 2 ms: a hard bound
     assert 2.0 <= row["Min ms"] <= row["p50 ms"] <= row["p99 ms"] <= row["Max ms"]
+    # the median moves by the injected 2 ms (give or take this shared machine's noise)
+    assert 1.7 <= row["p50 ms"] - baseline["p50 ms"] < 2.8, (baseline, row)
     # microsecond resolution: the figure is not a whole number of milliseconds
     assert row["p50 ms"] != round(row["p50 ms"])
     # Locust's own table shows the median as a whole number of ms

@@ -5,7 +5,6 @@ import subprocess
 import time
 
 import numpy as np
-import pytest
 
 from conftest import locust_command
 from tfs_user.demo_server import DemoServer, ModelConfig

@@ -49,15 +49,23 @@ class Progress:
         self.done += 1
 
 
-_progress = weakref.WeakKeyDictionary()
+def per_environment(factory):
+    """A function ``get(environment)`` returning the object ``factory()`` made for that
+    environment on first use; ``get.objects`` maps environments to their objects."""
+    objects = weakref.WeakKeyDictionary()
+
+    def get(environment):
+        obj = objects.get(environment)
+        if obj is None:
+            obj = objects[environment] = factory()
+        return obj
+
+    get.objects = objects
+    return get
 
 
-def progress(environment):
-    """The Progress of ``environment`` (created on first use)."""
-    p = _progress.get(environment)
-    if p is None:
-        p = _progress[environment] = Progress()
-    return p
+progress = per_environment(Progress)
+"""The Progress of an environment."""
 
 
 def end_run(environment, reason):

@@ -15,7 +15,6 @@ global ``events``. Per process:
 import logging
 import os
 import sys
-import weakref
 
 import gevent
 import grpc
@@ -45,15 +44,8 @@ class _State:
         self.status_greenlet = None
 
 
-_states = weakref.WeakKeyDictionary()
-
-
-def state(environment):
-    """The plugin state of ``environment``; ``state(env).recorder`` holds the TFS statistics."""
-    s = _states.get(environment)
-    if s is None:
-        s = _states[environment] = _State()
-    return s
+state = control.per_environment(_State)
+"""The plugin state of an environment; ``state(env).recorder`` holds the TFS statistics."""
 
 
 def _ours(options):
@@ -224,7 +216,7 @@ def _on_quitting(environment, **kwargs):
 
 @events.quit.add_listener
 def _on_quit(exit_code, **kwargs):
-    for environment, s in list(_states.items()):
+    for environment, s in list(state.objects.items()):
         if s.final is not None:
             data, violations = s.final
             print(report.format_summary(data, s.notes + violations), flush=True)

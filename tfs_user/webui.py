@@ -44,7 +44,7 @@ from flask_login import current_user
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from tfs_user import hooks, report
+from tfs_user import control, hooks, report
 from tfs_user.data import load_array
 from tfs_user.options import OPTIONS, Settings
 
@@ -119,17 +119,12 @@ class FpsMeter:
         return (frames - start[1]) / (end - start[0])
 
 
-_meters = weakref.WeakKeyDictionary()
 _rows_cache = weakref.WeakKeyDictionary()  # environment -> (monotonic time, rows)
 _environments = weakref.WeakSet()
 
 
-def meter(environment):
-    """The FpsMeter of ``environment`` (created on first use)."""
-    m = _meters.get(environment)
-    if m is None:
-        m = _meters[environment] = FpsMeter()
-    return m
+meter = control.per_environment(FpsMeter)
+"""The FpsMeter of an environment."""
 
 
 def _sample_forever(environment):

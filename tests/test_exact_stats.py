@@ -70,9 +70,15 @@ def test_requests_completing_after_stop_are_left_out(demo_server, small_model, r
     assert run.returncode == 0, run.output
     summary = json.loads((run.folder / "summary.json").read_text())
     total = summary["rows"][-1]
-    assert summary["after_stop_requests"] > 0
-    assert 30.0 <= total["p50_ms"] < 40.0
-    assert total["max_ms"] < 60.0, total
+    assert 30.0 <= total["min_ms"] <= total["p50_ms"] < 45.0
+    # Locust's own table shows the requests that completed after the stop on a row of their own
+    # (count, avg, min, max): the same count as ours, and the slowest of them is not in our max.
+    row = re.search(r"gRPC\s+Predict small \(after stop\)\s+(\d+)\s+0\(0\.00%\)\s+\|\s+\d+\s+\d+\s+(\d+)", run.output)
+    assert row, run.output
+    after_stop, after_stop_max = int(row[1]), int(row[2])
+    assert summary["after_stop_requests"] == after_stop > 0
+    if after_stop_max > 100:  # the stop stalled the process (TensorFlow loaded) and inflated them
+        assert total["max_ms"] < after_stop_max, (total, after_stop_max)
 
 
 @pytest.mark.parametrize("option, value, missed", [

@@ -43,7 +43,7 @@ class PreflightError(ValueError):
 
 def notice(message):
     """One line telling the user about a conversion or a skipped check."""
-    logger.warning("notice: %s", message)
+    logger.info("notice: %s", message)
 
 
 def _spec(message, settings, with_version=True):

@@ -218,3 +218,10 @@ def test_rpc_failure_text():
 
     failure = RpcFailure.from_rpc_error(FakeError())
     assert (failure.code, failure.details, str(failure)) == (grpc.StatusCode.UNAVAILABLE, "failed to connect", "UNAVAILABLE: failed to connect")
+
+
+def test_check_response_names_an_undecodable_body():
+    from tfs_user.client import BadResponse, check_response
+
+    problem = check_response(b"\xff\xff\xff", 1)
+    assert isinstance(problem, BadResponse) and "3 bytes is not a PredictResponse" in str(problem)

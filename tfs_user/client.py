@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 import grpc.experimental.gevent
+from google.protobuf.message import DecodeError
 
 from tfs_user.protos import PREDICT_METHOD, predict_pb2
 
@@ -202,7 +203,10 @@ def check_response(body, batch_size):
     Every output tensor must have a first dimension equal to ``batch_size``.
     Returns None when it does, else a BadResponse saying what was wrong.
     """
-    response = predict_pb2.PredictResponse.FromString(body)
+    try:
+        response = predict_pb2.PredictResponse.FromString(body)
+    except DecodeError:
+        return BadResponse(f"response of {len(body)} bytes is not a PredictResponse")
     if not response.outputs:
         return BadResponse("response has no output tensors; expected at least one")
     for name, tensor in response.outputs.items():

@@ -233,3 +233,17 @@ def test_request_factory_applies_the_transform_to_each_batch(tmp_path):
     sent = tensor_proto_to_ndarray(parse(factory.request(1)).inputs["x"])
     assert sent.dtype == np.float32 and sent.shape == (1, 4, 2, 3)
     np.testing.assert_array_equal(sent, np.transpose(array[1:2], (0, 3, 1, 2)))
+
+
+def test_check_data_opens_npz_files_and_skips_on_a_master_without_them(tmp_path):
+    from tfs_user.options import Settings
+    from tfs_user.prepare import check_data, open_sources
+
+    np.savez(tmp_path / "both.npz", image=np.ones((2, 3), np.float32), scale=np.zeros((2, 1), np.float32))
+    settings = Settings(images_numpy_path=str(tmp_path / "both.npz"))
+    assert check_data(settings) is True
+    assert [name for name, _ in open_sources(settings)] == ["image", "scale"]
+    missing = Settings(images_numpy_path=str(tmp_path / "missing.npy"))
+    assert check_data(missing, master=True) is False  # the workers read it
+    with pytest.raises(DataError, match="missing.npy"):
+        check_data(missing)

@@ -117,7 +117,7 @@ class RequestFactory:
     """Serialized ``tensorflow.serving.PredictRequest`` bodies, one per batch.
 
     The request carries ``model_spec`` (name, optional version or version label,
-    signature_name) and one input tensor in ``tensor_content``, as in the TFS
+    signature_name) and its input tensors (``tensor_content``), as in the TFS
     API message ``predict.proto``. ``request(k)`` returns ``bytes``. Bodies are
     cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
     ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
@@ -131,7 +131,6 @@ class RequestFactory:
         self.batches = batches
         self.inputs = [(input_name, batches, transform), *more_inputs]
         self.model_name = model_name
-        self.input_name = input_name
         self.signature_name = signature_name
         self.model_version = model_version
         self.version_label = version_label

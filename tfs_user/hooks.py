@@ -17,15 +17,14 @@ import os
 import sys
 
 import gevent
-import grpc
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from tfs_user import control, demo_process, report
 from tfs_user.client import wait_until_reachable
-from tfs_user.data import DataError, open_data
+from tfs_user.data import DataError
 from tfs_user.options import OptionError, Settings, add_options
-from tfs_user.prepare import prepare
+from tfs_user.prepare import check_data, prepare
 from tfs_user.stats import Recorder
 
 logger = logging.getLogger(__name__)
@@ -92,12 +91,9 @@ def _on_init(environment, runner=None, **kwargs):
         except demo_process.DemoServerError as e:
             _fail(environment, str(e))
         environment.host = options.host = s.demo.address
-    # the workers read the data file; a master checks it too when it has a copy
-    has_file = not isinstance(runner, MasterRunner) or os.path.exists(options.images_numpy_path or ".")
     try:
         settings = Settings.from_options(options, environment.host)
-        if settings.images_numpy_path and has_file:
-            open_data(settings.images_numpy_path)
+        has_data = check_data(settings, master=isinstance(runner, MasterRunner))
     except (OptionError, DataError) as e:
         _fail(environment, str(e))
     if isinstance(runner, MasterRunner):
@@ -105,7 +101,7 @@ def _on_init(environment, runner=None, **kwargs):
     if options.headless or options.autostart:
         try:
             wait_until_reachable(settings.target, PREFLIGHT_TIMEOUT_S, settings.transport)
-            prepare(settings, load=has_file)
+            prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             _fail(environment, str(e))
         if options.status_interval > 0:
@@ -142,10 +138,8 @@ def _on_test_start(environment, **kwargs):
         return
     try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
         prepare(Settings.from_options(options, environment.host))
-    except ValueError as e:  # OptionError, DataError, InputError, PreflightError
+    except ValueError as e:  # OptionError, DataError, InputError, PreflightError (gRPC errors included)
         control.report_error(environment, str(e))
-    except grpc.RpcError as e:
-        control.report_error(environment, f"pre-flight call failed: {e.code().name}: {e.details()}")
 
 
 @events.test_stopping.add_listener

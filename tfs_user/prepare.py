@@ -17,6 +17,7 @@ and settings and returns the RequestFactory the users share.
 """
 
 import logging
+import os
 import time
 
 import grpc
@@ -129,7 +130,8 @@ def prepare(settings, load=True):
     """Run the pre-flight for ``settings`` once per process and return the shared RequestFactory.
 
     ``load=False`` (a master without the data) only checks the model.
-    Raises PreflightError, InputError or DataError (all ValueError, one line).
+    Raises PreflightError, InputError or DataError (all ValueError, one line);
+    gRPC errors of the pre-flight calls come as PreflightError.
     """
     key = (settings, load)
     if key in _prepared:
@@ -150,17 +152,48 @@ def _gather(settings, signature):
 
     data is an array ``[n, ...]`` or, for --images-dir, a list of n encoded images.
     """
-    sources = [(name, load_array(path), False) for name, path in settings.named_inputs]
-    if settings.images_numpy_path:
-        sources += [(name, array, False) for name, array in open_data(settings.images_numpy_path).items()]
-    if settings.images_dir:
-        sources.append(("", load_encoded_images(settings.images_dir), False))
+    sources = [(name, data, False) for name, data in open_sources(settings)]
     if sources:
         return sources
     if signature is not None and not settings.input_name and len(signature.inputs) > 1:
         return [(name, synthetic_array(synthetic_frame_shape(signature, settings, name)), True)
                 for name in sorted(signature.inputs)]
     return [("", synthetic_array(synthetic_frame_shape(signature, settings)), True)]
+
+
+_opened = {}
+
+
+def open_sources(settings):
+    """The data the options name, opened and checked once per process: ``[(input name or "", data)]``.
+
+    data is an array ``[n, ...]`` (a memory-mapped .npy, an .npz member, an
+    ``--input`` file) or, for ``--images-dir``, a list of n encoded images.
+    Raises DataError.
+    """
+    key = (settings.named_inputs, settings.images_numpy_path, settings.images_dir)
+    if key not in _opened:
+        sources = [(name, load_array(path)) for name, path in settings.named_inputs]
+        if settings.images_numpy_path:
+            sources += list(open_data(settings.images_numpy_path).items())
+        if settings.images_dir:
+            sources.append(("", load_encoded_images(settings.images_dir)))
+        _opened[key] = sources
+    return _opened[key]
+
+
+def check_data(settings, master=False):
+    """Open the data before the test starts; True when this process has it.
+
+    A master's workers read the data themselves: a master without a copy of
+    every path given skips the check (its workers report a missing file).
+    Raises DataError.
+    """
+    paths = [p for p in (settings.images_numpy_path, settings.images_dir, *(p for _, p in settings.named_inputs)) if p]
+    if master and not all(os.path.exists(p) for p in paths):
+        return False
+    open_sources(settings)
+    return True
 
 
 def _fit(sources, settings, signature):

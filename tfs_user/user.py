@@ -101,9 +101,6 @@ class TfsUser(User):
         except ValueError as e:  # OptionError, DataError, InputError, PreflightError: the run cannot go on
             control.report_error(self.environment, str(e))
             return
-        except grpc.RpcError as e:
-            control.report_error(self.environment, f"pre-flight call failed: {e.code().name}: {e.details()}")
-            return
         self._s = s
         self._number = next(_user_numbers)
         self._channel = open_channel(s.target, s.transport)

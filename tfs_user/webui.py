@@ -45,7 +45,7 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from tfs_user import control, hooks, report
-from tfs_user.data import load_array
+from tfs_user.prepare import check_data
 from tfs_user.options import OPTIONS, Settings
 
 logger = logging.getLogger(__name__)
@@ -228,10 +228,7 @@ def check_form(environment, form):
     host = form.get("host", environment.host) or ""
     try:
         settings = Settings.from_options(candidate, host)
-        # as at start-up (hooks._on_init): the workers read the file; a master checks it when it has a copy
-        has_file = not isinstance(environment.runner, MasterRunner) or os.path.exists(settings.images_numpy_path)
-        if settings.images_numpy_path and has_file:
-            load_array(settings.images_numpy_path)
+        check_data(settings, master=isinstance(environment.runner, MasterRunner))  # as at start-up
     except ValueError as e:  # OptionError, DataError
         return None, str(e)
     return values, None

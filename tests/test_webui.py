@@ -20,7 +20,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user import report
+from tfs_user import report, webform
+from tfs_user.options import form_labels
 from tfs_user.stats import Recorder
 
 if "locust" in sys.modules:  # the unit_* subprocess, which imported Locust first
@@ -39,7 +40,7 @@ def test_units_in_a_locust_process():
         [sys.executable, "-c", code, __file__, "-q", "-p", "no:cacheprovider", "-o", "python_functions=unit_*"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert re.search(r"\b7 passed\b", done.stdout), done.stdout[-3000:]
+    assert re.search(r"\b8 passed\b", done.stdout), done.stdout[-3000:]
 
 
 def _record(recorder, name, end, frames, n=1):
@@ -121,6 +122,17 @@ def unit_form_check_returns_parsed_values_including_the_mangled_slo_field():
     assert message is None
     assert values["batch_size"] == 4 and values["slo_p99_ms"] == 12.5 and values["model_name"] == "small"
     assert "user_count" not in values  # Locust's own fields are Locust's business
+
+
+def unit_form_check_reads_fields_posted_under_their_labels():
+    env = _environment()
+    form = {webform.field_key("SLO p99 (ms)"): "12.5", webform.field_key("Iterations per user"): "7",
+            webform.field_key("gRPC compression"): "gzip", webform.field_key("Validate outputs"): "false"}
+    values, message = webui.check_form(env, form)
+    assert message is None
+    assert values == {"slo_p99_ms": 12.5, "tfs_iterations": 7, "grpc_compression": "gzip", "validate_outputs": False}
+    assert webui.check_form(env, {webform.field_key("Batch size"): "0"}) == (
+        None, "--batch-size: '0' is out of range; expected an integer >= 1")
 
 
 def unit_report_section_is_inserted_before_body_end_and_escapes_names():
@@ -257,18 +269,40 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
     field("userCount", "2")
     field("spawnRate", "2")
     browser.find_element(By.XPATH, "//button[contains(., 'Custom parameters')]").click()
-    field("modelName", "small")
-    field("syntheticShape", "8,8,3")
 
-    # a bad value: one readable line under the form, no run
-    field("batchSize", "abc")
+    # our fields first, in OPTIONS order, each labelled as in OPTIONS ("SLO p99 (ms)", not "Slo P9 9Ms")
+    labels = list(form_labels().values())
+    wait.until(lambda d: d.find_elements(By.NAME, webform.field_key(labels[-1])))
+    shown = [e.get_attribute("textContent").replace(webform.JOINER, "")
+             for e in browser.find_elements(By.XPATH, "//form//label")]
+    ours = [label for text in shown for label in labels if text == label or text.startswith(label + " (")]
+    assert ours == labels, shown
+    assert "SLO p99 (ms) (Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0)" in shown
+    assert not [t for t in shown if re.match(r"(Slo P9|Tfs Iterations|Images Numpy Path|Grpc )", t)], shown
+    names = [e.get_attribute("name") for e in browser.find_elements(By.XPATH, "//form//*[@name]")]
+    assert [n for n in names if n in webform.field_keys().values()] == list(webform.field_keys().values()), names
+    browser.save_screenshot(str(tmp_path / "webui_form_labels.png"))
+
+    def key(label):
+        return webform.field_key(label)
+
+    field(key("Model name"), "small")
+    field(key("Synthetic frame shape"), "8,8,3")
+
+    # a bad value: one readable line under the form, no run (the field posts back under its label)
+    field(key("SLO p99 (ms)"), "abc")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+    wait.until(lambda d: "'abc' is not a number" in body_text())
+    assert "error: --slo-p99-ms: 'abc' is not a number; expected milliseconds >= 0" in body_text()
+    field(key("SLO p99 (ms)"), "0")
+    field(key("Batch size"), "abc")
     browser.find_element(By.XPATH, "//button[@type='submit']").click()
     wait.until(lambda d: "'abc' is not an integer" in body_text())
     assert "error: --batch-size: 'abc' is not an integer; expected an integer >= 1" in body_text()
     browser.save_screenshot(str(tmp_path / "webui_form_error.png"))
     assert server.counts()["requests"] == 0
 
-    field("batchSize", "4")
+    field(key("Batch size"), "4")
     browser.find_element(By.XPATH, "//button[@type='submit']").click()
     wait.until(lambda d: "RUNNING" in body_text())
 

@@ -81,43 +81,45 @@ def _ratio(text):
     return value
 
 
-# (flags, env var, keyword arguments); the first flag names the option.
+# (flags, keyword arguments); the first flag names the option, its env var is TFS_<NAME>.
+# ``label`` names the field in the web UI's start form (not passed to add_argument). The order
+# is that of --help and of the start form: what users change most first, rare settings last.
 OPTIONS = [
-    (("--images-numpy-path", "--images_numpy_path"), dict(default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
-    (("--input",), dict(action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
-    (("--images-dir",), dict(default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
-    (("--synthetic-shape",), dict(default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
-    (("--model-name", "--model_name"), dict(default="resnet", help="ModelSpec.name of the served model. Default: resnet")),
-    (("--model-version", "--model_version"), dict(type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=0, help="ModelSpec.version; 0 = the latest version. Default: 0")),
-    (("--model-version-label",), dict(default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
-    (("--signature-name", "--signature_name"), dict(default="serving_default", help="ModelSpec.signature_name. Default: serving_default")),
-    (("--input-name", "--input_name"), dict(default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
-    (("--batch-size", "--batchsize", "--batch_size"), dict(type=_int_at_least(1, "an integer >= 1"), default=1, help="Images per request (frames). Default: 1")),
-    (("--iterations", "--tfs-iterations"), dict(dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=-1, help="Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: -1")),
-    (("--warmup-iterations",), dict(type=_int_at_least(0, "an integer >= 0"), default=1, help="Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: 1")),
-    (("--report-every", "--report_every"), dict(type=_int_at_least(0, "an integer >= 0"), default=0, help="Log a progress line per user every N requests, like the old script; 0 = off. Default: 0")),
-    (("--timeout",), dict(type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=10.0, help="gRPC deadline per request, in seconds. Default: 10")),
-    (("--grpc-address", "--grpc_address"), dict(default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
-    (("--grpc-port", "--grpc_port"), dict(type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: 9000")),
-    (("--request-cache-mb",), dict(type=_int_at_least(0, "an integer >= 0 (MiB)"), default=512, help="Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: 512")),
-    (("--dtype",), dict(default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
-    (("--layout",), dict(choices=LAYOUTS, default="auto", help="auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it. Default: auto")),
-    (("--wait-for-model",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=0.0, help="Seconds to wait for the model version to become AVAILABLE (ModelService/GetModelStatus) before failing. Default: 0")),
-    (("--validate-outputs",), dict(type=_bool, default=True, help="Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: true")),
-    (("--max-message-mb",), dict(type=_int_at_least(1, "MiB >= 1"), default=256, help="gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: 256")),
-    (("--grpc-compression",), dict(choices=["none", "gzip", "deflate"], default="none", help="Compress requests. Default: none")),
-    (("--grpc-metadata",), dict(action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
-    (("--grpc-tls-ca",), dict(default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
-    (("--grpc-tls-cert",), dict(default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
-    (("--grpc-tls-key",), dict(default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
-    (("--grpc-tls-server-name",), dict(default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
-    (("--demo-server",), dict(action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
-    (("--demo-server-args",), dict(default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
-    (("--status-interval",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=5.0, help="Seconds between console status lines in headless runs; 0 = off. Default: 5")),
-    (("--json-summary",), dict(default="", help="Write the final TFS summary as JSON to this file. Default: none")),
-    (("--slo-p99-ms",), dict(type=_float_at_least(0.0, "milliseconds >= 0"), default=0.0, help="Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0")),
-    (("--slo-min-fps",), dict(type=_float_at_least(0.0, "frames/s >= 0"), default=0.0, help="Exit non-zero when overall FPS is below this; 0 = off. Default: 0")),
-    (("--slo-max-fail-ratio",), dict(type=_ratio, default=1.0, help="Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: 1")),
+    (("--model-name", "--model_name"), dict(label="Model name", default="resnet", help="ModelSpec.name of the served model. Default: resnet")),
+    (("--images-numpy-path", "--images_numpy_path"), dict(label="Images (.npy file)", default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
+    (("--batch-size", "--batchsize", "--batch_size"), dict(label="Batch size", type=_int_at_least(1, "an integer >= 1"), default=1, help="Images per request (frames). Default: 1")),
+    (("--iterations", "--tfs-iterations"), dict(label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=-1, help="Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: -1")),
+    (("--warmup-iterations",), dict(label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=1, help="Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: 1")),
+    (("--synthetic-shape",), dict(label="Synthetic frame shape", default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
+    (("--input",), dict(label="Input files (NAME=FILE.npy)", action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
+    (("--images-dir",), dict(label="Images folder (JPEG/PNG)", default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
+    (("--input-name", "--input_name"), dict(label="Input name", default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
+    (("--signature-name", "--signature_name"), dict(label="Signature name", default="serving_default", help="ModelSpec.signature_name. Default: serving_default")),
+    (("--model-version", "--model_version"), dict(label="Model version", type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=0, help="ModelSpec.version; 0 = the latest version. Default: 0")),
+    (("--model-version-label",), dict(label="Model version label", default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
+    (("--dtype",), dict(label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
+    (("--layout",), dict(label="Layout", choices=LAYOUTS, default="auto", help="auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it. Default: auto")),
+    (("--timeout",), dict(label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=10.0, help="gRPC deadline per request, in seconds. Default: 10")),
+    (("--slo-p99-ms",), dict(label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=0.0, help="Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0")),
+    (("--slo-min-fps",), dict(label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=0.0, help="Exit non-zero when overall FPS is below this; 0 = off. Default: 0")),
+    (("--slo-max-fail-ratio",), dict(label="SLO max fail ratio", type=_ratio, default=1.0, help="Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: 1")),
+    (("--validate-outputs",), dict(label="Validate outputs", type=_bool, default=True, help="Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: true")),
+    (("--wait-for-model",), dict(label="Wait for model (s)", type=_float_at_least(0.0, "seconds >= 0"), default=0.0, help="Seconds to wait for the model version to become AVAILABLE (ModelService/GetModelStatus) before failing. Default: 0")),
+    (("--report-every", "--report_every"), dict(label="Report every N requests", type=_int_at_least(0, "an integer >= 0"), default=0, help="Log a progress line per user every N requests, like the old script; 0 = off. Default: 0")),
+    (("--status-interval",), dict(label="Status interval (s)", type=_float_at_least(0.0, "seconds >= 0"), default=5.0, help="Seconds between console status lines in headless runs; 0 = off. Default: 5")),
+    (("--json-summary",), dict(label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
+    (("--grpc-metadata",), dict(label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
+    (("--max-message-mb",), dict(label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=256, help="gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: 256")),
+    (("--grpc-compression",), dict(label="gRPC compression", choices=["none", "gzip", "deflate"], default="none", help="Compress requests. Default: none")),
+    (("--request-cache-mb",), dict(label="Request cache (MiB)", type=_int_at_least(0, "an integer >= 0 (MiB)"), default=512, help="Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: 512")),
+    (("--grpc-tls-ca",), dict(label="gRPC TLS root certificates (PEM file)", default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
+    (("--grpc-tls-cert",), dict(label="gRPC TLS client certificate (PEM file)", default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
+    (("--grpc-tls-key",), dict(label="gRPC TLS client key (PEM file)", default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
+    (("--grpc-tls-server-name",), dict(label="gRPC TLS server name", default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
+    (("--grpc-address", "--grpc_address"), dict(label="gRPC address (old style)", default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
+    (("--grpc-port", "--grpc_port"), dict(label="gRPC port (old style)", type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: 9000")),
+    (("--demo-server",), dict(label="Demo server", action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
+    (("--demo-server-args",), dict(label="Demo server arguments", default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
 ]
 
 
@@ -131,12 +133,23 @@ def add_options(parser):
     taken = getattr(parser, "_option_string_actions", {})
     for flags, kwargs in OPTIONS:
         env_var = "TFS_" + flags[0].lstrip("-").replace("-", "_").upper()
+        kwargs = {k: v for k, v in kwargs.items() if k != "label"}
         flags = [f for f in flags if f not in taken]
         if not flags:
             raise ValueError(f"option {kwargs.get('dest', '')} clashes with an option another plugin added")
         if not hasattr(parser, "args_included_in_web_ui"):  # a plain parser, not Locust's
             kwargs = {k: v for k, v in kwargs.items() if k not in UI_KEYWORDS}
         parser.add_argument(*flags, env_var=env_var, **kwargs)
+
+
+def option_dest(flags, kwargs):
+    """The attribute name of an OPTIONS entry in Locust's ``parsed_options`` ("--batch-size" -> "batch_size")."""
+    return kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+
+
+def form_labels():
+    """{option dest: label} in OPTIONS order: the web UI start form's labels and order (``tfs_user.webform``)."""
+    return {option_dest(flags, kwargs): kwargs.get("label") or flags[0] for flags, kwargs in OPTIONS}
 
 
 class OptionError(ValueError):

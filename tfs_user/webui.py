@@ -39,12 +39,12 @@ import time
 import weakref
 
 import gevent
-from flask import Blueprint, Response, jsonify, make_response, request
+from flask import Blueprint, Response, before_render_template, jsonify, make_response, request
 from flask_login import current_user
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from tfs_user import control, hooks, report
+from tfs_user import control, hooks, report, webform
 from tfs_user.prepare import check_data
 from tfs_user.options import OPTIONS, Settings
 
@@ -196,13 +196,14 @@ def _ui_field_name(dest):
 def _form_fields():
     """(dest, names posted by the UI, parse function, flag) for each TFS option."""
     fields = []
+    keys = webform.field_keys()  # the labels the form posts (tfs_user.webform)
     for flags, kwargs in OPTIONS:
         dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
         if kwargs.get("action") == "store_true":
             parse = lambda text: text == "true"  # noqa: E731  (how Locust reads a checkbox)
         else:
             parse = kwargs.get("type") or str
-        fields.append((dest, {dest, _ui_field_name(dest)}, parse, flags[0]))
+        fields.append((dest, {dest, _ui_field_name(dest), keys[dest]}, parse, flags[0]))
     return fields
 
 
@@ -313,7 +314,26 @@ def _logged_in():
         return False
 
 
+def _label_form_fields(web_ui):
+    """Start form: our fields first, in OPTIONS order, labelled as in OPTIONS (``tfs_user.webform``).
+
+    Locust writes the fields into the page with the templates' ``tojson``, which sorts keys, and
+    the page makes each label from its key; so the keys become labels and the templates' JSON
+    keeps the order (Locust's JSON responses are left as they are).
+    """
+    policies = web_ui.app.jinja_env.policies
+    policies["json.dumps_kwargs"] = {**policies.get("json.dumps_kwargs", {}), "sort_keys": False}
+
+    def relabel(app, template, context, **extra):
+        args = context.get("template_args")
+        if template.name == "index.html" and isinstance(args, dict) and "extra_options" in args:
+            args["extra_options"] = webform.form_fields(args["extra_options"])
+
+    before_render_template.connect(relabel, web_ui.app, weak=False)
+
+
 def _extend_web_ui(environment, web_ui):
+    _label_form_fields(web_ui)
     web_ui.template_args.update({
         "extended_tabs": [{"title": "TFS FPS & latency", "key": TAB_KEY}],
         "extended_tables": [{"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]}],

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,6 +31,18 @@ def demo_server():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def free_port():
+    """Factory: ``free_port()`` -> a TCP port on 127.0.0.1 that was free a moment ago (for master and web ports)."""
+
+    def pick():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture

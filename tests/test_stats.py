@@ -12,7 +12,8 @@ import pytest
 from tfs_user import report
 from tfs_user import status as status_module
 from tfs_user.status import StatusLine
-from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, slo_violations, summary, write_csv, write_json
+from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, summary, write_csv, write_json
+from tfs_user.verdict import Verdict, decide, slo_violations
 from tfs_user.stats import PERCENTILES, LatencyStats, Recorder
 
 N = 20000
@@ -99,12 +100,30 @@ def test_failures_counted_not_in_latency(samples):
 
 def test_empty_and_failures_only():
     empty = LatencyStats().summary()
-    assert all(value == 0 for value in empty.values())
+    counts = ("requests", "failures", "frames", "window_s")
+    assert all(empty[k] == 0 for k in counts)
+    assert all(value is None for k, value in empty.items() if k not in counts)  # statistics of an empty set
     only = LatencyStats()
     only.record(3.0, False, 2, T0, T0 + 2)
     s = only.summary()
     assert (s["requests"], s["failures"], s["fail_ratio"], s["frames"]) == (1, 1, 1.0, 0)
-    assert s["window_s"] == 2.0 and s["min_ms"] == 0.0 and s["p99_ms"] == 0.0 and s["fps"] == 0.0
+    assert s["window_s"] == 2.0 and s["fps"] == 0.0 and s["rps"] == 0.0  # a measured window with no frames: 0
+    assert all(s[k] is None for k in ("min_ms", "mean_ms", "p50_ms", "p99_ms", "p99.9_ms", "max_ms"))
+
+
+def test_empty_statistics_are_empty_in_csv_json_and_console(tmp_path):
+    recorder = Recorder()
+    recorder.record("Predict m", 5.0, False, 4, T0, T0 + 1)
+    data = summary(recorder)
+    write_csv(str(tmp_path / "t.csv"), data)
+    with open(tmp_path / "t.csv") as f:
+        row = list(csv.DictReader(f))[-1]
+    assert row["Failures"] == "1" and row["p99 ms"] == "" and row["Min ms"] == "" and row["FPS"] == "0.000"
+    write_json(str(tmp_path / "t.json"), data, Verdict(3, ("SLO missed: p99 latency: no successful requests",)))
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["rows"][-1]["p99_ms"] is None and doc["rows"][-1]["mean_ms"] is None
+    text = format_summary(data)
+    assert "0.000" not in text.split("\n")[-3] and " -" in text  # the Aggregated row shows - for latency
 
 
 @pytest.mark.parametrize("ms", [0.001, 0.5, 1.0, 2.0, 2.047])
@@ -257,13 +276,16 @@ def test_write_csv_columns_and_values(recorder, tmp_path):
 def test_write_json_verdict(recorder, tmp_path):
     data = summary(recorder)
     path = tmp_path / "summary.json"
-    write_json(str(path), data, [])
+    write_json(str(path), data, Verdict(0))
     doc = json.loads(path.read_text())
-    assert doc["passed"] is True and doc["slo_violations"] == []
+    assert doc["passed"] is True and doc["slo_violations"] == [] and doc["exit_code"] == 0
     assert doc["rows"][-1]["p99_ms"] == data["rows"][-1]["p99_ms"] and doc["warmup_requests"] == 2
-    write_json(str(path), data, ["SLO missed: x"])
+    write_json(str(path), data, Verdict(3, ("SLO missed: x",)))
     doc = json.loads(path.read_text())
-    assert doc["passed"] is False and doc["slo_violations"] == ["SLO missed: x"]
+    assert doc["passed"] is False and doc["slo_violations"] == ["SLO missed: x"] and doc["exit_code"] == 3
+    write_json(str(path), data, Verdict(1))  # failures without a fail-ratio SLO: not passed, no SLO line
+    doc = json.loads(path.read_text())
+    assert doc["passed"] is False and doc["slo_violations"] == [] and doc["exit_code"] == 1
 
 
 def _slo(p99=0.0, fps=0.0, ratio=1.0):
@@ -273,6 +295,36 @@ def _slo(p99=0.0, fps=0.0, ratio=1.0):
 def test_slo_defaults_give_none(recorder):
     assert slo_violations(summary(recorder), _slo()) == []
     assert slo_violations(summary(Recorder()), _slo()) == []
+
+
+def test_latency_and_fps_slos_over_no_successful_request_are_missed():
+    recorder = Recorder()
+    recorder.record("Predict m", 5.0, False, 4, T0, T0 + 1)
+    data = summary(recorder)
+    assert slo_violations(data, _slo(p99=10)) == ["SLO missed: p99 latency: no successful requests"]
+    assert slo_violations(data, _slo(fps=1)) == ["SLO missed: FPS: no successful requests"]
+    assert slo_violations(summary(Recorder()), _slo(ratio=0.5)) == ["SLO missed: fail ratio: no measured requests"]
+
+
+@pytest.mark.parametrize("slo, could_not_run, any_failure, on_error, code", [
+    (dict(), False, False, 1, 0),
+    (dict(), False, True, 1, 1),  # Locust's rule: any failure
+    (dict(), False, True, 0, 0),  # ... with --exit-code-on-error 0
+    (dict(ratio=0.05), False, True, 1, 0),  # a fail-ratio SLO replaces it (2 % failures here)
+    (dict(ratio=0.01), False, True, 1, 3),
+    (dict(p99=1e9), False, True, 1, 1),
+    (dict(p99=0.001), False, False, 1, 3),
+    (dict(p99=0.001), True, False, 1, 2),  # could not run wins
+])
+def test_exit_code_table(slo, could_not_run, any_failure, on_error, code):
+    recorder = Recorder()
+    for i in range(98):
+        recorder.record("Predict m", 2.0, True, 1, T0 + i, T0 + i + 0.002)
+    for i in range(2):
+        recorder.record("Predict m", 2.0, False, 1, T0 + i, T0 + i + 0.002)
+    verdict = decide(summary(recorder), _slo(**slo), could_not_run, any_failure, on_error)
+    assert verdict.exit_code == code and verdict.passed == (code == 0)
+    assert bool(verdict.violations) == (code == 3 or (code == 2 and "p99" in slo))
 
 
 def test_slo_each_threshold_met_and_missed(recorder):
@@ -303,6 +355,8 @@ def test_format_summary(recorder):
     assert f"Average latency: {total['mean_ms']:.3f} ms" in text
     assert f"FPS: {total['fps']:.1f} frames/s" in text
     assert f"Failures: 10/1500" in text and "2 warm-up requests (1 failed), 3 completed after stop" in text
+    data["warmup_requests"] = 1
+    assert "Left out: 1 warm-up request (1 failed)" in format_summary(data)
     assert "Predict a" in text and AGGREGATED in text and text.endswith("note: demo")
 
 

@@ -20,6 +20,7 @@ report (seen: 300 of 600 requests reported with ``--processes 2``).
 import logging
 
 import gevent
+from locust.exception import RPCError
 from locust.runners import STATE_MISSING, STATE_RUNNING, LocalRunner, MasterRunner, WorkerRunner
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class RunControl:
         """Reset; start the watcher that ends the run when all users are done (when iterations are limited)."""
         if self._watcher is not None:
             self._watcher.kill(block=False)
-        self.done, self.stopping, self.worker_reports, self.lost = 0, False, {}, {}
+        self.done, self.stopping, self.worker_reports, self.lost, self.flushed = 0, False, {}, {}, set()
         self._watcher = gevent.spawn(self._watch) if iterations_limited else None
 
     def on_test_stopping(self):
@@ -90,33 +91,42 @@ class RunControl:
 
     def _collect_final_reports(self):
         runner = self.runner
-        workers = [c.id for c in runner.clients.values() if c.state != STATE_MISSING]
-        self.flushed = set()
+        # workers that got the signal themselves may have sent their final report already (flushed)
+        workers = [c.id for c in runner.clients.values() if c.state != STATE_MISSING and c.id not in self.flushed]
         for worker in workers:
             runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
         with gevent.Timeout(FLUSH_TIMEOUT_S, False):
             while not self.flushed.issuperset(w for w in workers if w in runner.clients):
                 gevent.sleep(0.01)
-        missing = [w for w in workers if w not in self.flushed]
+        missing = [w for w in workers if w not in self.flushed and w in runner.clients]
         if missing:
             logger.warning("no final report from worker(s) %s within %g s; their last requests are not counted",
                            ", ".join(missing), FLUSH_TIMEOUT_S)
 
     # ------------------------------------------------------------ messages
 
-    def register_worker_messages(self):
-        """Worker: answer the master's request for a final report."""
+    def send_final_report(self, stop_users=False):
+        """Worker: send the master what completed so far (Locust's and our statistics, the report Locust's
+        periodic reporter sends), then ``tfs_flushed``; later completions count as after stop.
+        ``stop_users``: stop the users first, so that only requests in flight are left out."""
+        self.stopping = True
         runner = self.runner
-
-        def on_flush(environment, msg, **kwargs):
-            self.stopping = True
-            # the same report Locust's own periodic reporter sends (Locust's and our statistics)
-            data = {}
-            environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+        if stop_users:
+            runner.stop()
+        data = {}
+        self.environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+        try:
             runner.send_message("stats", data)
             runner.send_message(FLUSHED_MESSAGE, None)
+        except RPCError as e:  # the master is gone already: nobody to report to
+            logger.debug("final report not sent: %s", e)
 
-        runner.register_message(FLUSH_MESSAGE, on_flush)
+    def register_worker_messages(self):
+        """Worker: answer the master's request for a final report; send one when this worker quits
+        for any reason (master's quit, Ctrl-C or SIGTERM of its own) before Locust says goodbye."""
+        self.runner.register_message(FLUSH_MESSAGE, lambda **kwargs: self.send_final_report())
+        # quitting listeners run in reverse order: this one before the worker's own "quit" message
+        self.environment.events.quitting.add_listener(lambda **kwargs: self.send_final_report(stop_users=True))
 
     def register_master_messages(self):
         """Master: listen for the workers' done reports, fatal errors and final reports; watch for lost workers."""

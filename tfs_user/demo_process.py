@@ -27,11 +27,11 @@ class DemoProcess:
     """``127.0.0.1:PORT``"""
 
 
-def start(extra_args=""):
+def start(extra_args="", stream=None):
     """Start the demo server on 127.0.0.1 port 0 and return a DemoProcess once it listens.
 
     ``extra_args`` is a shell-quoted string of demo server options (e.g.
-    ``--delay-ms 2``). Raises DemoServerError if it exits or stays silent for
+    ``--delay-ms 2``); its address line goes to ``out`` (default stdout). Raises DemoServerError if it exits or stays silent for
     START_TIMEOUT_S seconds.
     """
     try:
@@ -52,12 +52,13 @@ def start(extra_args=""):
         reason = err.strip().splitlines()[-1] if err.strip() else f"no '{LISTENING.strip()}' line within {START_TIMEOUT_S:g} s"
         raise DemoServerError(f"demo server did not start with arguments {extra_args!r}: {reason}")
     address = line[len(LISTENING):].strip()
-    print(f"[tfs] started demo server at {address} (pid {process.pid})", flush=True)
+    print(f"[tfs] started demo server at {address} (pid {process.pid})", file=stream or sys.stdout, flush=True)
     return DemoProcess(process, address)
 
 
-def stop(demo):
-    """Stop the demo server (SIGTERM, then SIGKILL after 10 s) and print its final count line. Returns None."""
+def stop(demo, stream=None):
+    """Stop the demo server (SIGTERM, then SIGKILL after 10 s) and print its final count line to ``out``
+    (default stdout). Returns None."""
     if demo is None or demo.process.poll() is not None:
         return None
     demo.process.terminate()
@@ -67,5 +68,5 @@ def stop(demo):
         demo.process.kill()
         out, _ = demo.process.communicate()
     for line in out.splitlines():
-        print(f"[tfs] {line}", flush=True)
+        print(f"[tfs] {line}", file=stream or sys.stdout, flush=True)
     return None

@@ -1,21 +1,28 @@
-"""tfs-locust's two Locust event listeners, registered once, on import of ``tfs_user.user``.
+"""tfs-locust's Locust hooks, registered once, on import of ``tfs_user.user``.
 
-- ``init_command_line_parser``: add our options to Locust's parser (``tfs_user.options``);
+- ``init_command_line_parser``: add our options to Locust's parser (``tfs_user.options``), and
+  give ``--processes`` runs a master port of their own (``tfs_user.master_port``);
 - ``init``: make the environment's run object (``tfs_user.run.TfsRun``) and start it, which
-  registers every other listener on *that* environment's events.
+  registers every other listener on *that* environment's events;
+- Locust's CSV writer is replaced by one that writes its files once more at exit
+  (``tfs_user.locust_csv``).
 
-A locustfile that imports ``TfsUser`` or ``OptionsTfsUser`` gets both.
+A locustfile that imports ``TfsUser`` or ``OptionsTfsUser`` gets all of them.
 """
 
 from locust import events
 
+from tfs_user import locust_csv, master_port
 from tfs_user.options import add_options
 from tfs_user.run import TfsRun, is_ours
+
+locust_csv.install()
 
 
 @events.init_command_line_parser.add_listener
 def _on_parser(parser, **kwargs):
     add_options(parser)
+    master_port.on_parse(parser)
 
 
 @events.init.add_listener

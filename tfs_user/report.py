@@ -41,19 +41,38 @@ def summary(recorder):
     }
 
 
+EMPTY = "-"
+"""How the console shows a statistic of an empty set (CSV: an empty cell; JSON: null)."""
+
+
 def ms_text(value):
-    """Milliseconds as printed: 3 decimals (microseconds)."""
-    return f"{value:.3f}"
+    """Milliseconds as printed: 3 decimals (microseconds); ``-`` for None (an empty set)."""
+    return EMPTY if value is None else f"{value:.3f}"
+
+
+def rate_text(value, decimals=1):
+    """A rate (req/s, frames/s) as printed; ``-`` for None."""
+    return EMPTY if value is None else f"{value:.{decimals}f}"
+
+
+def percent_text(ratio):
+    """A ratio (0..1) as a percentage with 2 decimals; ``-`` for None."""
+    return EMPTY if ratio is None else f"{100 * ratio:.2f}"
+
+
+def plural(count, noun):
+    """``1 warm-up request``, ``2 warm-up requests``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def summary_lines(data):
     """The two lines under the table: old-script style totals, and what was left out."""
     total = data["rows"][-1]
     return [
-        f"Frames: {total['frames']}  Measured duration: {total['window_s']:.3f} s  FPS: {total['fps']:.1f} frames/s  "
+        f"Frames: {total['frames']}  Measured duration: {total['window_s']:.3f} s  FPS: {rate_text(total['fps'])} frames/s  "
         f"Average latency: {ms_text(total['mean_ms'])} ms  Failures: {total['failures']}/{total['requests']} "
-        f"({100 * total['fail_ratio']:.2f} %)",
-        f"Left out: {data['warmup_requests']} warm-up requests ({data['warmup_failures']} failed), "
+        f"({percent_text(total['fail_ratio'])} %)",
+        f"Left out: {plural(data['warmup_requests'], 'warm-up request')} ({data['warmup_failures']} failed), "
         f"{data['after_stop_requests']} completed after stop",
     ]
 
@@ -69,19 +88,28 @@ def format_summary(data, notes=()):
     for row in data["rows"]:
         lines.append(
             f"{row['name'][:33]:<34}{row['requests']:>9}{row['failures']:>7}{row['frames']:>9}"
-            f"{row['rps']:>10.1f}{row['fps']:>10.1f}"
+            f"{rate_text(row['rps']):>10}{rate_text(row['fps']):>10}"
             + "".join(f"{ms_text(row[k]):>9}" for k in LATENCY_KEYS)
         )
     return "\n".join(lines + summary_lines(data) + list(notes))
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(path, write):
+    """Write ``path`` through a temporary file renamed over it (never half-written), with the
+    permissions an ordinary ``open`` gives (0666 less the umask, like Locust's own files)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         with os.fdopen(fd, "w", newline="") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -89,7 +117,10 @@ def _write_atomically(path, write):
 
 
 def cell_text(value):
-    """A summary value as the CSV files write it: names and counts as they are, other numbers to 3 decimals."""
+    """A summary value as the CSV files write it: names and counts as they are, other numbers to 3 decimals,
+    an empty cell for None (a statistic of an empty set)."""
+    if value is None:  # a statistic of an empty set
+        return ""
     return str(value) if isinstance(value, (str, int)) else f"{value:.3f}"
 
 
@@ -111,20 +142,8 @@ def write_csv(path, data):
     _write_atomically(path, lambda f: csv.writer(f).writerows(csv_rows(data)))
 
 
-def write_json(path, data, violations):
-    """Write the summary and the SLO verdict as JSON."""
-    document = dict(data, slo_violations=list(violations), passed=not violations)
+def write_json(path, data, verdict):
+    """Write the summary and the verdict (``tfs_user.verdict.Verdict``) as JSON: ``passed``, ``exit_code``,
+    ``slo_violations``; statistics of an empty set are null."""
+    document = dict(data, slo_violations=list(verdict.violations), passed=verdict.passed, exit_code=verdict.exit_code)
     _write_atomically(path, lambda f: json.dump(document, f, indent=2))
-
-
-def slo_violations(data, options):
-    """One line per missed threshold (``--slo-p99-ms``, ``--slo-min-fps``, ``--slo-max-fail-ratio``)."""
-    total = data["rows"][-1]
-    out = []
-    if options.slo_p99_ms and total["p99_ms"] > options.slo_p99_ms:
-        out.append(f"SLO missed: p99 latency {total['p99_ms']:.3f} ms > --slo-p99-ms {options.slo_p99_ms:g}")
-    if options.slo_min_fps and total["fps"] < options.slo_min_fps:
-        out.append(f"SLO missed: FPS {total['fps']:.1f} < --slo-min-fps {options.slo_min_fps:g}")
-    if options.slo_max_fail_ratio < 1 and total["fail_ratio"] > options.slo_max_fail_ratio:
-        out.append(f"SLO missed: fail ratio {total['fail_ratio']:.4f} > --slo-max-fail-ratio {options.slo_max_fail_ratio:g}")
-    return out

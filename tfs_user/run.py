@@ -19,7 +19,9 @@ Users read what they need with ``run.prepared(user_class)``; nothing is prepared
 import itertools
 import logging
 import os
+import signal
 import sys
+import time
 from dataclasses import dataclass
 
 import gevent
@@ -32,6 +34,8 @@ from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
+from tfs_user.status import HistoryFile, StatusLine
+from tfs_user.verdict import decide
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ class TfsRun:
         self.notes = []
         """Lines printed under the summary (lost workers ...)."""
         self.final = None
-        """(summary data, SLO violations) once the run quits."""
+        """(summary data, Verdict) once the run quits."""
+        self.counted_from = None
+        """Why and when the figures last restarted (a statistics reset), or None."""
         self.demo = None
         self.master = self.worker = False
         self._settings = {}  # user class -> Settings, for the current test
@@ -147,6 +153,9 @@ class TfsRun:
         self.worker = isinstance(runner, WorkerRunner)
         events.test_start.add_listener(self._on_test_start)
         events.test_stopping.add_listener(lambda **kw: self.control.on_test_stopping())
+        events.reset_stats.add_listener(lambda **kw: self.reset("statistics reset in the web UI"))
+        events.spawning_complete.add_listener(self._on_spawning_complete)
+        self._take_sigint()
         if self.master:
             events.worker_report.add_listener(self._on_worker_report)
         else:
@@ -167,13 +176,44 @@ class TfsRun:
             webui.extend(self, web_ui, master=self.master)
         self._check_before_start()
 
+    def _take_sigint(self):
+        """Ctrl-C as a signal handler of the event loop, not a KeyboardInterrupt wherever Python happens to be.
+
+        By default SIGINT raises KeyboardInterrupt in whichever greenlet runs at that moment, often
+        a user inside a gRPC call: a traceback per process and, on a worker, no final report. Here
+        the loop takes the signal and raises KeyboardInterrupt in the main greenlet, where Locust
+        expects it (it then saves the HTML report and shuts down: quitting, summary, exit code).
+        A worker's final report goes out on ``quitting`` (``RunControl``).
+        """
+        main = gevent.getcurrent()
+        if main.parent is not None:  # not the main greenlet (Locust used as a library): leave signals alone
+            return
+
+        def on_sigint():
+            if not main.dead:
+                main.throw(KeyboardInterrupt)
+
+        gevent.signal_handler(signal.SIGINT, on_sigint)
+
+    def reset(self, reason):
+        """Restart our figures as Locust restarts its own (``reset_stats``, ``--reset-stats``)."""
+        self.recorder = Recorder()
+        self.counted_from = f"Figures count from {time.strftime('%H:%M:%S')} ({reason})"
+
+    def _on_spawning_complete(self, **kwargs):
+        if self.environment.reset_stats:  # Locust's --reset-stats: its runners reset now, on master and workers
+            self.reset("--reset-stats: statistics reset when all users were spawned")
+
     def _check_before_start(self):
         """Local runner or master: demo server, settings and data, and (headless) the server and model."""
         options = self.options
         environment = self.environment
+        if "iterations" in vars(environment.parsed_options):  # another plugin (locust-plugins) owns --iterations
+            logger.info("notice: --iterations belongs to another plugin here (locust-plugins: requests per process, "
+                        "not per user); use --tfs-iterations (config key tfs-iterations) for requests per user")
         if options.demo_server:
             try:
-                self.demo = demo_process.start(options.demo_server_args)
+                self.demo = demo_process.start(options.demo_server_args, stream=options.out)
             except demo_process.DemoServerError as e:
                 self.fail(str(e))
             environment.host = environment.parsed_options.host = self.demo.address
@@ -195,9 +235,7 @@ class TfsRun:
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))
         if options.status_interval_s > 0:
-            from tfs_user.status import StatusPrinter
-
-            self._status = StatusPrinter(self, options.status_interval_s, options.csv_prefix)
+            self._status = gevent.spawn(self._print_status, options.status_interval_s, options.csv_prefix)
 
     def fail(self, message):
         """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.
@@ -205,7 +243,7 @@ class TfsRun:
         Locust opens its CSV files before ``init``; the still-empty ones are removed
         so that a run that never started leaves nothing behind.
         """
-        self.demo = demo_process.stop(self.demo)
+        self.demo = demo_process.stop(self.demo, stream=self.options.out)
         prefix = self.options.csv_prefix
         for path in [f"{prefix}{suffix}" for suffix in LOCUST_CSV_SUFFIXES] if prefix else []:
             if os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -220,6 +258,7 @@ class TfsRun:
         if is_ours(options):  # the web UI form may have changed them
             self.options = RunOptions.from_options(options)
         self.recorder = Recorder()
+        self.counted_from = None
         self._settings = {}
         classes = self._tfs_user_classes()
         self.control.on_test_start(iterations_limited=any(
@@ -269,34 +308,59 @@ class TfsRun:
             if runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING):
                 self.meter.sample(self.recorder)
 
+    def _print_status(self, interval_s, csv_prefix):
+        """Every ``interval_s`` seconds while the test runs: a StatusLine, and a row of the history file."""
+        status = StatusLine()
+        runner = self.environment.runner
+        history = None
+        try:
+            while True:
+                gevent.sleep(interval_s)
+                if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
+                    continue
+                line, row = status.format(self.recorder, runner.user_count)
+                print(line, file=self.options.out, flush=True)
+                if csv_prefix:
+                    history = history or HistoryFile(f"{csv_prefix}_tfs_history.csv")
+                    history.write(row)
+        finally:  # killed at quitting
+            if history is not None:
+                history.close()
+
     def _on_quitting(self, **kwargs):
         if self._status is not None:
-            self._status.stop()
+            self._status.kill()
         # Ctrl-C reaches here with the test still running: stop it first so that the
         # workers' last reports arrive before the figures are final.
         self.environment.runner.quit()
+        environment = self.environment
+        runner = environment.runner
         data = report.summary(self.recorder)
         lost = self.control.lost
+        data["lost_workers"] = sorted(lost)
+        data["counted_from"] = self.counted_from
         if lost:
-            data["lost_workers"] = sorted(lost)
             self.notes.append(f"Lost workers: {', '.join(f'{w} (index {i})' for w, i in sorted(lost.items()))}; "
                               "figures include what they reported before they were lost")
-        violations = report.slo_violations(data, self.options)
+        if self.counted_from:
+            self.notes.append(self.counted_from)
+        verdict = decide(data, self.options, could_not_run=bool(self.control.errors) or environment.process_exit_code == 2,
+                         any_failure=bool(runner.stats.errors or runner.exceptions),
+                         exit_code_on_error=self.options.exit_code_on_error)
+        environment.process_exit_code = verdict.exit_code  # Locust exits with it
         if self.options.csv_prefix:
             report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)
         if self.options.json_summary:
-            report.write_json(self.options.json_summary, data, violations)
-        if violations:
-            self.environment.process_exit_code = 3
-        self.final = (data, violations)
+            report.write_json(self.options.json_summary, data, verdict)
+        self.final = (data, verdict)
 
     def _on_quit(self, **kwargs):
         if self.final is not None:
-            data, violations = self.final
-            print(report.format_summary(data, self.notes + violations), flush=True)
+            data, verdict = self.final
+            print(report.format_summary(data, self.notes + list(verdict.violations)), file=self.options.out, flush=True)
             path = self.options.html_file
             if path and os.path.isfile(path):  # Locust wrote it; add our section with the final figures
                 from tfs_user.html_report import add_to_file
 
                 add_to_file(path, data, self.meter.chart, self.notes)
-        self.demo = demo_process.stop(self.demo)
+        self.demo = demo_process.stop(self.demo, stream=self.options.out)

@@ -8,6 +8,7 @@ Plain data: this module imports neither gRPC nor Locust, so a locustfile may imp
 
 import argparse
 import dataclasses
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,6 +227,10 @@ class RunOptions:
     autostart: bool = False
     demo_server: bool = False
     demo_server_args: str = ""
+    json_stdout: bool = False
+    """Locust's ``--json``: stdout carries Locust's JSON, so our lines go to stderr."""
+    exit_code_on_error: int = 1
+    """Locust's ``--exit-code-on-error``: the exit code for failures without a fail-ratio SLO."""
 
     @classmethod
     def from_options(cls, options):
@@ -242,7 +247,14 @@ class RunOptions:
             autostart=bool(getattr(options, "autostart", False)),
             demo_server=bool(options.demo_server),
             demo_server_args=options.demo_server_args,
+            json_stdout=bool(getattr(options, "json", False)),
+            exit_code_on_error=int(getattr(options, "exit_code_on_error", 1)),
         )
+
+    @property
+    def out(self):
+        """Where our console lines go: stdout, or stderr when Locust's ``--json`` owns stdout."""
+        return sys.stderr if self.json_stdout else sys.stdout
 
 
 # ---------------------------------------------------------------- text -> values

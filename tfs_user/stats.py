@@ -74,36 +74,40 @@ class LatencyStats:
         return max(self.last_end - self.first_start, 0.0) if self.requests else 0.0
 
     def percentile_ms(self, percent):
-        """Latency at ``percent`` (0-100) in ms, from the histogram; 0.0 without successes.
+        """Latency at ``percent`` (0-100) in ms, from the histogram; None without successes (an empty set).
 
         The histogram answers with the highest value of the bucket (up to 0.1 %
         above the sample); it is clamped to the exact min/max.
         """
         if not self.ok:
-            return 0.0
+            return None
         return self._clamp(self.histogram.get_value_at_percentile(percent) / 1000.0)
 
     def _clamp(self, value_ms):
         return min(max(value_ms, self.min_ms), self.max_ms)
 
     def summary(self):
-        """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms."""
+        """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms.
+
+        Statistics of an empty set are None, never 0: latency without a successful request,
+        rates without a measured window, the fail ratio without requests.
+        """
         window = self.window_s
         row = {
             "requests": self.requests,
             "failures": self.failures,
-            "fail_ratio": self.failures / self.requests if self.requests else 0.0,
+            "fail_ratio": self.failures / self.requests if self.requests else None,
             "frames": self.frames,
             "window_s": window,
-            "rps": self.ok / window if window > 0 else 0.0,
-            "fps": self.frames / window if window > 0 else 0.0,
-            "min_ms": self.min_ms if self.ok else 0.0,
-            "mean_ms": self.sum_ms / self.ok if self.ok else 0.0,
+            "rps": self.ok / window if window > 0 else None,
+            "fps": self.frames / window if window > 0 else None,
+            "min_ms": self.min_ms if self.ok else None,
+            "mean_ms": self.sum_ms / self.ok if self.ok else None,
         }
         values = self.histogram.get_percentile_to_value_dict(list(PERCENTILES)) if self.ok else {}
         for p in PERCENTILES:  # one pass over the histogram for all of them
-            row[f"p{p:g}_ms"] = self._clamp(values[p] / 1000.0) if self.ok else 0.0
-        row["max_ms"] = self.max_ms
+            row[f"p{p:g}_ms"] = self._clamp(values[p] / 1000.0) if self.ok else None
+        row["max_ms"] = self.max_ms if self.ok else None
         return row
 
     def to_message(self):

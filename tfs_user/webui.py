@@ -69,7 +69,8 @@ def table_rows(run):
             continue
         out = {"name": row["name"], "requests": row["requests"], "failures": row["failures"],
                "frames": row["frames"], "current_fps": round(run.meter.current(row["name"]), 1)}
-        out.update({key.replace(".", ""): round(row[key], digits) for key, digits in ROUNDED_KEYS.items()})
+        out.update({key.replace(".", ""): None if row[key] is None else round(row[key], digits)
+                    for key, digits in ROUNDED_KEYS.items()})
         rows.append(out)
     return rows
 

@@ -1,0 +1,65 @@
+"""The verdict of a run: SLO checks and the process exit code, one table for CI.
+
+| exit code | meaning |
+|---|---|
+| 0 | the run completed and every SLO given holds (failures allowed when ``--slo-max-fail-ratio`` is given) |
+| 1 | requests failed and no ``--slo-max-fail-ratio`` was given (Locust's ``--exit-code-on-error``, default 1) |
+| 2 | the run could not run: bad input, no server, a worker that could not start |
+| 3 | an SLO was missed |
+
+A given fail-ratio SLO replaces Locust's any-failure rule. A latency or FPS SLO over zero
+successful requests is missed. Ctrl-C and SIGTERM end the run like ``--run-time``: the figures so
+far are final and the same table applies. JSON ``passed`` is ``exit_code == 0``.
+"""
+
+from dataclasses import dataclass
+
+OK, FAILURES, COULD_NOT_RUN, SLO_MISSED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``exit_code`` (table above), ``violations`` (one ``SLO missed: ...`` line each)."""
+
+    exit_code: int
+    violations: tuple = ()
+
+    @property
+    def passed(self):
+        return self.exit_code == OK
+
+
+def slo_violations(data, options):
+    """One line per missed threshold (``--slo-p99-ms``, ``--slo-min-fps``, ``--slo-max-fail-ratio``) of the
+    Aggregated row of ``data`` (``report.summary``); ``options`` has the three thresholds (0/0/1 = off)."""
+    total = data["rows"][-1]
+    out = []
+    if options.slo_p99_ms:
+        if total["p99_ms"] is None:
+            out.append("SLO missed: p99 latency: no successful requests")
+        elif total["p99_ms"] > options.slo_p99_ms:
+            out.append(f"SLO missed: p99 latency {total['p99_ms']:.3f} ms > --slo-p99-ms {options.slo_p99_ms:g}")
+    if options.slo_min_fps:
+        if not total["frames"]:
+            out.append("SLO missed: FPS: no successful requests")
+        elif total["fps"] < options.slo_min_fps:
+            out.append(f"SLO missed: FPS {total['fps']:.1f} < --slo-min-fps {options.slo_min_fps:g}")
+    if options.slo_max_fail_ratio < 1:
+        if total["fail_ratio"] is None:
+            out.append("SLO missed: fail ratio: no measured requests")
+        elif total["fail_ratio"] > options.slo_max_fail_ratio:
+            out.append(f"SLO missed: fail ratio {total['fail_ratio']:.4f} > --slo-max-fail-ratio {options.slo_max_fail_ratio:g}")
+    return out
+
+
+def decide(data, options, could_not_run=False, any_failure=False, exit_code_on_error=FAILURES):
+    """The Verdict of a run: ``could_not_run`` (a fatal error) -> 2; an SLO missed -> 3; ``any_failure``
+    (Locust's rule: a failed request or a task exception) without a fail-ratio SLO -> ``exit_code_on_error``."""
+    violations = tuple(slo_violations(data, options))
+    if could_not_run:
+        return Verdict(COULD_NOT_RUN, violations)
+    if violations:
+        return Verdict(SLO_MISSED, violations)
+    if any_failure and options.slo_max_fail_ratio >= 1:
+        return Verdict(exit_code_on_error, violations)
+    return Verdict(OK, violations)

@@ -197,7 +197,8 @@ def test_mutual_tls(demo_server, run_locust, small_images, tmp_path):
     assert server.counts()["ok"] == 6
     plain = run_locust("--host", f"127.0.0.1:{port}", "-u", "1", "-r", "1", "--iterations", "1",
                        "--model-name", "small", "--images-numpy-path", small_images)
-    assert plain.returncode == 2 and "no gRPC server answered" in plain.output, plain.output
+    assert plain.returncode == 2, plain.output
+    assert f"error: the server at 127.0.0.1:{port} speaks TLS but the host is plaintext; use --host grpcs://" in plain.output
 
 
 def test_a_restarted_server_gives_unavailable_then_successes_again(small_images, tmp_path):

@@ -120,6 +120,10 @@ TLS_CASES = {
                    r"error: the TLS certificate of the server at 127\.0\.0\.1:\d+ is not signed by a CA in the "
                    r"system's root certificates \(unable to get local issuer certificate\); give --grpc-tls-ca FILE with the "
                    r"CA that signed it"),
+    "mutual TLS without a client certificate": (
+        "mutual", "grpcs", ["--grpc-tls-ca", "{ca}", "--grpc-tls-server-name", "tfs.test"],
+        r"error: the server at 127\.0\.0\.1:\d+ closed the TLS connection without a gRPC answer: it asks for a client "
+        r"certificate \(mutual TLS\); give --grpc-tls-cert FILE and --grpc-tls-key FILE"),
 }
 
 
@@ -127,7 +131,8 @@ TLS_CASES = {
 def test_each_tls_fault_has_its_own_line_and_no_c_core_logs(case, certificates, demo_server, run_locust, small_images):
     folder, pem = certificates
     tls, scheme, extra, expected = TLS_CASES[case]
-    server = demo_server(models=[_small()], tls=(pem["server.pem"], pem["server.key"], None) if tls else None)
+    client_ca = pem["ca.pem"] if tls == "mutual" else None
+    server = demo_server(models=[_small()], tls=(pem["server.pem"], pem["server.key"], client_ca) if tls else None)
     started = time.monotonic()
     run = run_locust("--host", f"{scheme}://{server.address}", "-u", "1", "-r", "1", "--iterations", "1",
                      "--model-name", "small", "--images-numpy-path", small_images,
@@ -189,3 +194,12 @@ def test_skip_preflight_makes_no_status_or_metadata_call(demo_server, run_locust
     assert run.returncode == 0, run.output
     assert "notice: --skip-preflight: model status and signature not asked" in run.output
     assert server.status_times == [] and server.metadata_times == [] and server.counts()["ok"] == 3
+
+
+def test_demo_server_command_line_has_the_new_injections():
+    from tfs_user.demo_cli import build_parser
+
+    args = build_parser().parse_args(["--metadata-fail-code", "internal", "--available-after", "2.5"])
+    assert (args.metadata_fail_code, args.available_after) == ("INTERNAL", 2.5)
+    with pytest.raises(ValueError, match="metadata_code 'OK' is not a failing gRPC status code name"):
+        DemoServer(metadata_code="OK")

@@ -79,17 +79,20 @@ def fitting_messages():
 def tls_messages(tmp_path):
     pem = _certificates(tmp_path)
     tls = DemoServer(tls=(pem["server.pem"], pem["server.key"], None))
+    mutual = DemoServer(tls=(pem["server.pem"], pem["server.key"], pem["ca.pem"]))
     plain = DemoServer()
-    tls.start()
-    plain.start()
+    for server in (tls, mutual, plain):
+        server.start()
+    ca = str(tmp_path / "ca.pem")
     try:
         faults = [tls_probe.diagnose(plain.address, Transport(tls=True)),
                   tls_probe.diagnose(tls.address, Transport()),
                   tls_probe.diagnose(tls.address, Transport(tls=True, server_name="tfs.test")),
-                  tls_probe.diagnose(tls.address, Transport(tls=True, ca=str(tmp_path / "ca.pem")))]
+                  tls_probe.diagnose(tls.address, Transport(tls=True, ca=ca)),
+                  tls_probe.diagnose(mutual.address, Transport(tls=True, ca=ca, server_name="tfs.test"))]
     finally:
-        tls.stop()
-        plain.stop()
+        for server in (tls, mutual, plain):
+            server.stop()
     assert all(f is not None and f.final for f in faults), faults
     return [f"error: {f.message}" for f in faults]
 

@@ -10,7 +10,9 @@ with Python's ``ssl`` module (each step bounded by ``timeout_s``), to tell apart
 - plaintext against a TLS port: the TLS handshake succeeds;
 - a certificate not signed by a CA in ``--grpc-tls-ca`` (or the system's): verification fails;
 - a certificate for other names than the host (or ``--grpc-tls-server-name``): the hostname
-  check fails; the message names the certificate's names.
+  check fails; the message names the certificate's names;
+- a server that wants a client certificate (mutual TLS) and got none: the handshake succeeds,
+  then the server closes the connection instead of answering the HTTP/2 preface.
 
 Standard library only (no gRPC, no Locust): under Locust, gevent has patched ``socket`` and
 ``ssl`` and the probe yields like any other I/O. Never used on a channel that works.
@@ -33,8 +35,8 @@ class Fault:
 
     kind: ``closed`` (nothing listening; may be a server still starting, so not ``final``),
     ``plaintext-port`` (TLS asked, the port speaks plaintext HTTP/2), ``tls-port`` (plaintext
-    asked, the port speaks TLS), ``unknown-ca``, ``hostname``. ``final``: waiting longer
-    will not help.
+    asked, the port speaks TLS), ``unknown-ca``, ``hostname``, ``client-cert``. ``final``:
+    waiting longer will not help.
     """
 
     kind: str
@@ -61,13 +63,28 @@ def _connect(host, port, timeout_s):
     return socket.create_connection((host, port), timeout=timeout_s)
 
 
-def _handshake(host, port, context, server_hostname, timeout_s):
-    """One TLS handshake; returns the peer certificate (dict, empty when not verified). Raises OSError/ssl errors."""
+def _handshake(host, port, context, server_hostname, timeout_s, then_http2=False):
+    """One TLS handshake; returns the peer certificate (dict, empty when not verified), or with
+    ``then_http2`` whether the server answered an HTTP/2 preface over it. Raises OSError/ssl errors."""
     with _connect(host, port, timeout_s) as raw:
         with context.wrap_socket(raw, server_hostname=server_hostname, do_handshake_on_connect=False) as tls:
             tls.settimeout(timeout_s)
             tls.do_handshake()
+            if then_http2:
+                return _answers_http2(tls)
             return tls.getpeercert() or {}
+
+
+def _answers_http2(sock):
+    """Send an HTTP/2 preface on ``sock``; True when a SETTINGS frame comes back, False when the peer closes."""
+    sock.sendall(HTTP2_PREFACE + EMPTY_SETTINGS_FRAME)
+    header = b""
+    while len(header) < 9:
+        chunk = sock.recv(9 - len(header))
+        if not chunk:
+            return False
+        header += chunk
+    return header[3] == HTTP2_SETTINGS_TYPE
 
 
 def _context(verify, ca="", cert="", key="", check_hostname=False):
@@ -101,14 +118,7 @@ def speaks_http2(host, port, timeout_s):
     """True when the port answers an HTTP/2 preface with a SETTINGS frame (a plaintext gRPC server)."""
     try:
         with _connect(host, port, timeout_s) as raw:
-            raw.sendall(HTTP2_PREFACE + EMPTY_SETTINGS_FRAME)
-            header = b""
-            while len(header) < 9:
-                chunk = raw.recv(9 - len(header))
-                if not chunk:
-                    return False
-                header += chunk
-        return header[3] == HTTP2_SETTINGS_TYPE
+            return _answers_http2(raw)
     except OSError:
         return False
 
@@ -170,4 +180,16 @@ def _verify(target, host, port, transport, timeout_s):
                                  f"{fix} (or connect by a name it holds)")
     except (OSError, ValueError):
         return None
+    if not transport.cert:
+        try:
+            context = _context(True, transport.ca, check_hostname=True)
+            answered = _handshake(host, port, context, name, timeout_s, then_http2=True)
+        except ssl.SSLError:
+            answered = False
+        except OSError:
+            return None
+        if not answered:
+            return Fault("client-cert", f"the server at {target} closed the TLS connection without a gRPC answer: it "
+                                        "asks for a client certificate (mutual TLS); give --grpc-tls-cert FILE and "
+                                        "--grpc-tls-key FILE")
     return None

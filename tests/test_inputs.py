@@ -36,7 +36,10 @@ def test_impossible_and_ambiguous_layouts_name_both_shapes():
 
 
 def test_keep_and_forced_layouts():
-    assert plan_input(_signature((-1, 8, 8, 3)), Settings(layout="keep"), np.float32, (3, 8, 8)).axes is None
+    assert plan_input(_signature((-1, 3, 8, 8)), Settings(layout="keep"), np.float32, (3, 8, 8)).axes is None
+    with pytest.raises(InputError, match=r"frames have shape \[3,8,8\] but input 'input' expects \[8,8,3\] per frame "
+                                         r"\(--layout keep sends them as stored\)"):
+        plan_input(_signature((-1, 8, 8, 3)), Settings(layout="keep"), np.float32, (3, 8, 8))
     assert plan_input(_signature((-1, 8, 8, 3)), Settings(layout="nchw-to-nhwc"), np.float32, (3, 8, 8)).axes == TO_NHWC
 
 

@@ -1,14 +1,24 @@
 """gRPC channels to the model server: TLS credentials, message limits, reconnection, readiness.
 
 One channel per user, made in ``on_start`` (after Locust's ``--processes`` fork) from the
-``Transport`` of its Settings (``tfs_user.settings``).
+``Transport`` of its Settings (``tfs_user.settings``). ``wait_until_reachable`` explains a
+channel that does not get READY with a raw probe of the port (``tfs_user.tls_probe``).
 """
 
 import functools
+import logging
+import time
 
+from tfs_user import tls_probe
 from tfs_user.gevent_grpc import grpc
 from tfs_user.settings import read_pem
 
+logger = logging.getLogger("tfs_user")
+
+POLL_S = 1.0
+"""Seconds between probes of a port whose channel is not READY."""
+PROGRESS_S = 3.0
+"""Seconds between progress lines while waiting for a server."""
 COMPRESSION = {"none": grpc.Compression.NoCompression, "gzip": grpc.Compression.Gzip,
                "deflate": grpc.Compression.Deflate}
 
@@ -46,12 +56,36 @@ def open_channel(target, transport):
     return grpc.secure_channel(target, credentials, options=options, compression=compression)
 
 
-def wait_until_reachable(target, timeout_s, transport):
-    """Block until a channel to ``target`` is READY; raise ConnectionError (one line) after ``timeout_s`` seconds."""
+def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
+    """Block until a channel to ``target`` is READY, for at most ``timeout_s`` seconds.
+
+    While it is not READY, the port is probed once a second (``tfs_user.tls_probe``): a
+    fault that waiting cannot fix (TLS against a plaintext port, plaintext against TLS, an
+    unknown CA, a certificate for other names) raises ConnectionError (one line) at once;
+    a port where nothing listens yet is waited for, with a progress line every
+    ``progress_s`` seconds. Raises ConnectionError (one line) after ``timeout_s``.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    next_progress = started + progress_s
     channel = open_channel(target, transport)
+    ready = grpc.channel_ready_future(channel)
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError:
-        raise ConnectionError(f"no gRPC server answered at {target} within {timeout_s:g} s; start the model server or give its address with --host HOST:PORT") from None
+        while True:
+            try:
+                ready.result(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+                return
+            except grpc.FutureTimeoutError:
+                pass
+            fault = tls_probe.diagnose(target, transport, timeout_s=POLL_S)
+            if fault is not None and fault.final:
+                raise ConnectionError(fault.message)
+            now = time.monotonic()
+            if now >= deadline:
+                raise ConnectionError(tls_probe.not_answering(target, timeout_s))
+            if now >= next_progress:
+                logger.info("waiting for a gRPC server at %s: %.0f s of %g s", target, now - started, timeout_s)
+                next_progress += progress_s
     finally:
+        ready.cancel()
         channel.close()

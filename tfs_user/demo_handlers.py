@@ -224,12 +224,15 @@ def metadata(models, request):
     return response
 
 
-def status(models, request):
-    """The GetModelStatusResponse of a model: the asked version, or every loaded one, AVAILABLE; Abort NOT_FOUND."""
+def status(models, request, loading=False):
+    """The GetModelStatusResponse of a model: the asked version, or every loaded one, AVAILABLE (LOADING
+    with ``loading``); Abort NOT_FOUND."""
     model, version = resolve(models, request.model_spec)
     has_version = request.model_spec.WhichOneof("version_choice") is not None
     response = get_model_status_pb2.GetModelStatusResponse()
     for v in ([version] if has_version else model.versions):
-        state = response.model_version_status.add(version=v, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+        state = response.model_version_status.add(
+            version=v, state=get_model_status_pb2.ModelVersionStatus.LOADING if loading
+            else get_model_status_pb2.ModelVersionStatus.AVAILABLE)
         state.status.SetInParent()  # error_code OK, empty message
     return response

@@ -10,7 +10,9 @@ input alias, dtype, shape) and answered with the same gRPC status codes
 The "model" is a real, cheap numpy function (``tfs_user.demo_model``): a
 float32 ``[batch, output_size]`` softmax output whose rows sum to 1. Injected on
 purpose: a fixed delay per Predict, every N-th Predict slower, every M-th
-Predict failing with a chosen status code, a wrong output batch dimension. Counters (requests, frames, the wall-clock window
+Predict failing with a chosen status code, a wrong output batch dimension,
+GetModelMetadata failing with a chosen status code, versions that become
+AVAILABLE only some seconds after start (LOADING before, like TF Serving). Counters (requests, frames, the wall-clock window
 of successful requests) let a test compare what the load generator reported
 with what the server saw; with ``record=True`` the server also keeps each
 Predict it received (decoded input tensors, model spec, gRPC metadata), so a
@@ -69,6 +71,13 @@ class DemoServer:
         bad_output_batch: True answers every successful Predict with
             ``batch + 1`` output rows, a server whose output has the wrong
             first dimension.
+        metadata_code: None, or a grpc.StatusCode name (e.g. "INTERNAL") that
+            every GetModelMetadata fails with (details "injected metadata failure").
+        available_after_s: seconds after ``start()`` before the versions are
+            AVAILABLE; until then GetModelStatus reports them LOADING and
+            GetModelMetadata/Predict answer NOT_FOUND, as TF Serving does while
+            a model loads. ``status_times`` and ``metadata_times`` keep the
+            arrival (``time.time()``) of every GetModelStatus / GetModelMetadata call.
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
@@ -77,7 +86,8 @@ class DemoServer:
 
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
                  fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
-                 record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False):
+                 record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
+                 available_after_s=0.0):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -90,6 +100,21 @@ class DemoServer:
             raise ValueError(f"fail_code {fail_code!r} is not a gRPC status code name; expected e.g. UNAVAILABLE, INTERNAL") from None
         if self.fail_code == grpc.StatusCode.OK:
             raise ValueError("fail_code 'OK' is not a failure; expected e.g. UNAVAILABLE, INTERNAL")
+        self.metadata_code = None
+        if metadata_code is not None:
+            self.metadata_code = grpc.StatusCode.__members__.get(str(metadata_code).upper())
+            if self.metadata_code in (None, grpc.StatusCode.OK):
+                raise ValueError(f"metadata_code {metadata_code!r} is not a failing gRPC status code name; "
+                                 "expected e.g. INTERNAL, UNAVAILABLE")
+        if available_after_s < 0:
+            raise ValueError(f"available_after_s {available_after_s} is not valid; expected seconds >= 0")
+        self.available_after_s = float(available_after_s)
+        self.available_at = None
+        """``time.time()`` when the versions become AVAILABLE (set by ``start()``)."""
+        self.status_times = []
+        """Arrival (``time.time()``) of each GetModelStatus call."""
+        self.metadata_times = []
+        """Arrival (``time.time()``) of each GetModelMetadata call."""
         for label, value in (("delay_ms", delay_ms), ("slow_every", slow_every), ("slow_delay_ms", slow_delay_ms),
                              ("fail_every", fail_every)):
             if value < 0:
@@ -148,6 +173,7 @@ class DemoServer:
             server.stop(None)
             raise RuntimeError(f"cannot bind {host}:{self.port}; expected a free port (or 0 for any free port)")
         self.port = port
+        self.available_at = time.time() + self.available_after_s
         server.start()
         self._server = server
         return port
@@ -209,6 +235,7 @@ class DemoServer:
         try:
             if self.fail_every and index % self.fail_every == 0:
                 raise Abort(self.fail_code, "injected failure")
+            self._check_loaded(request)
             response, batch = demo_handlers.predict(self.models, request, self.bad_output_batch)
             slow = self.slow_every and index % self.slow_every == 0
             delay_ms = self.slow_delay_ms if slow else self.delay_ms
@@ -233,19 +260,34 @@ class DemoServer:
             received.code = "OK"
         return response
 
+    def loading(self):
+        """Whether the versions are still LOADING (``available_after_s`` not yet passed)."""
+        return self.available_at is not None and time.time() < self.available_at
+
+    def _check_loaded(self, request):
+        if self.loading():
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+
     def _handle_metadata(self, request, context):
+        with self._lock:
+            self.metadata_times.append(time.time())
         if not self.metadata:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+        if self.metadata_code is not None:
+            context.abort(self.metadata_code, "injected metadata failure")
         try:
+            self._check_loaded(request)
             return demo_handlers.metadata(self.models, request)
         except Abort as e:
             context.abort(e.code, e.details)
 
     def _handle_status(self, request, context):
+        with self._lock:
+            self.status_times.append(time.time())
         if not self.metadata:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
         try:
-            return demo_handlers.status(self.models, request)
+            return demo_handlers.status(self.models, request, loading=self.loading())
         except Abort as e:
             context.abort(e.code, e.details)
 
@@ -281,7 +323,8 @@ def main(argv=None):
         server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
                             slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
                             fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
-                            bad_output_batch=args.bad_output_batch)
+                            bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
+                            available_after_s=args.available_after)
     except ValueError as e:
         parser.error(str(e))
     stop = threading.Event()

@@ -88,7 +88,8 @@ def _fit(sources, settings, signature):
             fitted.append((spec.name if spec else (name or settings.input_name or "input"),
                            Batches(data, settings.batch_size), None))
             continue
-        plan = plan_input(signature, settings, data.dtype, data.shape[1:], synthetic=synthetic, name=name)
+        plan = plan_input(signature, settings, data.dtype, data.shape[1:], synthetic=synthetic, name=name,
+                          rows=len(data))
         for message in plan.notices:
             notice(message)
         fitted.append((plan.input_name, Batches(data, settings.batch_size), plan.transform))
@@ -101,11 +102,18 @@ def _fit(sources, settings, signature):
 
 
 def synthetic_frame_shape(signature, settings, name=""):
-    """Frame shape for synthetic data: --synthetic-shape, else the signature's (all dims fixed), else 224,224,3."""
+    """Frame shape for synthetic data: --synthetic-shape, else the signature's (all dims fixed).
+
+    Raises InputError when neither gives it: without a signature (a server without
+    GetModelMetadata, a failed call, --skip-preflight) nothing tells the input's shape.
+    """
     if settings.synthetic_shape:
         return settings.synthetic_shape
     if signature is None:
-        return (224, 224, 3)
+        name = f"input {settings.input_name!r}" if settings.input_name else "the model's input (name unknown)"
+        raise InputError(f"no signature for model {settings.model_name!r} (see the notice above) and no data or "
+                         f"--synthetic-shape gives the frame shape of {name}; give --images-numpy-path FILE, "
+                         "--input NAME=FILE.npy per input, or --synthetic-shape with --input-name")
     spec = signature.input_for(name or settings.input_name)
     if spec.dtype is None:
         raise InputError(f"input {spec.name!r} takes {spec.dt_name} (e.g. encoded image bytes); give --images-dir DIR")

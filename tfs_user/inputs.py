@@ -104,23 +104,60 @@ def _shape_text(shape):
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False, name=""):
+MOVES = {"nhwc-to-nchw": TO_NCHW, "nchw-to-nhwc": TO_NHWC}
+
+
+def _data_text(frame_shape, rows, synthetic):
+    if synthetic:
+        return f"synthetic frames {_shape_text(frame_shape)}"
+    return f"the data of shape {_shape_text((rows if rows is not None else 'n', *frame_shape))}"
+
+
+def _forced_axes(layout, frame_shape, data_text):
+    """The axes of a forced ``--layout``; InputError unless the frames are 3-d."""
+    axes = MOVES.get(layout)
+    if axes is not None and len(frame_shape) != 3:
+        raise InputError(f"--layout {layout} moves the channel axis of 3-d frames [h,w,c] or [c,h,w], but "
+                         f"{data_text} has frames {_shape_text(frame_shape)}; expected --layout auto or keep")
+    return axes
+
+
+def _check_rank(frame_shape, spec, data_text, synthetic):
+    """InputError unless the data has the rank of the input (batch axis first)."""
+    rank, model_rank = 1 + len(frame_shape), len(spec.shape)
+    if rank == model_rank:
+        return
+    what = f"input {spec.name!r} {_shape_text(spec.shape)}"
+    if synthetic:
+        raise InputError(f"--synthetic-shape {','.join(map(str, frame_shape))} has {len(frame_shape)} dims but {what} "
+                         f"takes frames of {model_rank - 1} dims; expected --synthetic-shape with {model_rank - 1} dims")
+    if rank == model_rank - 1:
+        raise InputError(f"{data_text} has no batch axis: {what} takes rank {model_rank} with the batch axis first, the "
+                         f"data has rank {rank}; save it with one, e.g. numpy.save(path, array[numpy.newaxis]) for one image")
+    raise InputError(f"{data_text} has rank {rank} but {what} takes rank {model_rank} (batch axis first); "
+                     f"expected data [n, ...] with frames of {model_rank - 1} dims")
+
+
+def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False, name="", rows=None):
     """The InputPlan for data of ``file_dtype`` with frames of ``frame_shape`` (the file's shape[1:]).
 
     ``name`` is the input's name when the data names it (``--input``, ``.npz``),
     else ``--input-name`` or, when empty, the signature's only input.
     ``signature`` None (server without metadata): the options are used as given.
-    Raises InputError for a wrong input name, a DT_STRING input, a fixed batch
-    size other than --batch-size, or frames that fit the model neither as
-    stored nor with the channel axis moved.
+    ``rows`` (the data's axis 0, for messages). Raises InputError for a wrong
+    input name, a DT_STRING input, a fixed batch size other than --batch-size,
+    data whose rank is not the input's (a missing batch axis is named as such),
+    a forced --layout on frames that are not 3-d, or frames that fit the model
+    neither as stored nor with the channel axis moved (or not as --layout asks).
     """
     notices = []
     frame_shape = tuple(frame_shape)
     name = name or settings.input_name
+    data_text = _data_text(frame_shape, rows, synthetic)
+    forced = _forced_axes(settings.layout, frame_shape, data_text)
     if signature is None:
         dtype = np.dtype(settings.dtype) if settings.dtype else None
-        axes = {"nhwc-to-nchw": TO_NCHW, "nchw-to-nhwc": TO_NHWC}.get(settings.layout)
-        return InputPlan(name or "input", dtype, axes, ())
+        return InputPlan(name or "input", dtype, forced, ())
     spec = signature.input_for(name)
     if not name:
         notices.append(f"input name: using the signature's only input {spec.name!r}")
@@ -138,25 +175,32 @@ def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False, na
     if spec.shape is not None and len(spec.shape) >= 1 and spec.shape[0] > 0 and spec.shape[0] != settings.batch_size:
         raise InputError(f"{what} has a fixed batch dimension {spec.shape[0]} but --batch-size is {settings.batch_size}; "
                          f"expected --batch-size {spec.shape[0]}")
-    # layout
-    axes = None
-    if spec.shape is not None and settings.layout != "keep":
-        model_frame = spec.shape[1:]
-        full = (settings.batch_size, *frame_shape)
-        moves = {"nhwc-to-nchw": TO_NCHW, "nchw-to-nhwc": TO_NHWC}
-        if settings.layout in moves:
-            axes = moves[settings.layout]
-        elif not _fits(frame_shape, model_frame):
-            candidates = [a for a in (TO_NCHW, TO_NHWC)
-                          if len(frame_shape) == 3 and _fits(tuple(full[i] for i in a)[1:], model_frame)]
-            if len(candidates) != 1:
-                reason = "ambiguous" if candidates else "no channel-axis move makes it fit"
-                raise InputError(f"the data's frames have shape {_shape_text(frame_shape)} but {what} expects "
-                                 f"{_shape_text(model_frame)} per frame ({reason}); use --layout to choose")
-            axes = candidates[0]
-        if axes is not None:
-            moved = tuple(full[i] for i in axes)
-            layout = "NCHW" if axes == TO_NCHW else "NHWC"
-            notices.append(f"moving the channel axis: frames {_shape_text(frame_shape)} are sent as "
-                           f"{_shape_text(moved[1:])} ({layout}) to fit {what} {_shape_text(spec.shape)}")
+    if spec.shape is None:  # unknown rank: sent as the options say
+        return InputPlan(spec.name, target, forced, tuple(notices))
+    # rank, then layout
+    _check_rank(frame_shape, spec, data_text, synthetic)
+    model_frame = spec.shape[1:]
+    full = (settings.batch_size, *frame_shape)
+    axes = forced
+    if settings.layout == "keep" and not _fits(frame_shape, model_frame):
+        raise InputError(f"the data's frames have shape {_shape_text(frame_shape)} but {what} expects "
+                         f"{_shape_text(model_frame)} per frame (--layout keep sends them as stored); "
+                         "expected --layout auto, or frames of that shape")
+    if forced is not None and not _fits(tuple(full[i] for i in forced)[1:], model_frame):
+        moved = tuple(full[i] for i in forced)[1:]
+        raise InputError(f"--layout {settings.layout} sends frames {_shape_text(frame_shape)} as {_shape_text(moved)} but "
+                         f"{what} expects {_shape_text(model_frame)} per frame; expected --layout auto or keep")
+    if settings.layout == "auto" and not _fits(frame_shape, model_frame):
+        candidates = [a for a in (TO_NCHW, TO_NHWC)
+                      if len(frame_shape) == 3 and _fits(tuple(full[i] for i in a)[1:], model_frame)]
+        if len(candidates) != 1:
+            reason = "ambiguous" if candidates else "no channel-axis move makes it fit"
+            raise InputError(f"the data's frames have shape {_shape_text(frame_shape)} but {what} expects "
+                             f"{_shape_text(model_frame)} per frame ({reason}); use --layout to choose")
+        axes = candidates[0]
+    if axes is not None:
+        moved = tuple(full[i] for i in axes)
+        layout = "NCHW" if axes == TO_NCHW else "NHWC"
+        notices.append(f"moving the channel axis: frames {_shape_text(frame_shape)} are sent as "
+                       f"{_shape_text(moved[1:])} ({layout}) to fit {what} {_shape_text(spec.shape)}")
     return InputPlan(spec.name, target, axes, tuple(notices))

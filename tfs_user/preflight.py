@@ -7,7 +7,11 @@
    inputs with dtype and shape (``tfs_user.inputs.Signature``).
 
 A server that answers UNIMPLEMENTED to either is fine: the options are used as
-given, with one notice. Fitting the data to the signature is ``tfs_user.fitting``.
+given, with one notice. GetModelMetadata failing with any other status code but
+NOT_FOUND is a notice too (Predict may still work): without a signature, the
+options must give each input's frame shape, or ``tfs_user.fitting`` stops the run
+naming what is unknown. ``--skip-preflight`` makes neither call. Fitting the data
+to the signature is ``tfs_user.fitting``.
 """
 
 import time
@@ -69,7 +73,8 @@ def check_status(channel, settings):
 
 
 def fetch_signature(channel, settings):
-    """The model's signature (``Signature``) from GetModelMetadata, or None if not implemented."""
+    """The model's signature (``Signature``) from GetModelMetadata, or None when the server does not
+    give it (any status code but NOT_FOUND, with a notice). PreflightError for NOT_FOUND or a missing signature."""
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     fill_model_spec(request.model_spec, settings.model_name, settings.model_version, settings.version_label)
@@ -78,6 +83,10 @@ def fetch_signature(channel, settings):
     except grpc.RpcError as e:
         if e.code() == grpc.StatusCode.UNIMPLEMENTED:
             notice("the server does not implement GetModelMetadata; input name, dtype and shape are used as given")
+            return None
+        if e.code() != grpc.StatusCode.NOT_FOUND:
+            notice(f"GetModelMetadata for model {settings.model_name!r} failed ({e.code().name}: {e.details()}); "
+                   "input name, dtype and shape are used as given")
             return None
         raise PreflightError(f"GetModelMetadata for model {settings.model_name!r} failed: {e.code().name}: {e.details()}") from None
     signatures = get_model_metadata_pb2.SignatureDefMap()
@@ -90,7 +99,11 @@ def fetch_signature(channel, settings):
 
 
 def inspect_model(settings):
-    """Status check and signature of the model under test (None when the server has no metadata)."""
+    """Status check and signature of the model under test (None when the server gives no signature,
+    or with ``--skip-preflight``, which makes no call)."""
+    if settings.skip_preflight:
+        notice("--skip-preflight: model status and signature not asked; input name, dtype and shape are used as given")
+        return None
     channel = open_channel(settings.target, settings.transport)
     try:
         check_status(channel, settings)

@@ -40,7 +40,8 @@ from tfs_user.verdict import decide
 logger = logging.getLogger(__name__)
 
 PREFLIGHT_TIMEOUT_S = 5.0
-"""Seconds to wait for the server to accept a connection before a headless run starts."""
+"""Seconds to wait for the server to accept a connection before a headless run starts
+(``--wait-for-model`` instead, when it is longer)."""
 LOCUST_CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
 MESSAGE_KEY = "tfs"
 """Key of our Recorder in Locust's worker report."""
@@ -230,7 +231,7 @@ class TfsRun:
 
         try:
             for settings, has_data in checks:
-                wait_until_reachable(settings.target, PREFLIGHT_TIMEOUT_S, settings.transport)
+                wait_until_reachable(settings.target, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
                 self._prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))

@@ -114,7 +114,9 @@ class Settings:
     request_cache_mb: int = 512
     """MiB per process for prepared request bodies."""
     wait_for_model_s: float = 0.0
-    """Seconds to wait for the model version to become AVAILABLE before failing."""
+    """Seconds to wait for the server to accept connections, then for the model version to become AVAILABLE."""
+    skip_preflight: bool = False
+    """Make no GetModelStatus/GetModelMetadata call before the run; the options give the inputs."""
     grpc_metadata: tuple = ()
     """((key, value), ...) sent as gRPC metadata with every call."""
     tls_ca: str = ""
@@ -193,6 +195,7 @@ class Settings:
             timeout_s=float(options.timeout),
             request_cache_mb=int(options.request_cache_mb),
             wait_for_model_s=float(options.wait_for_model),
+            skip_preflight=parse_bool(getattr(options, "skip_preflight", False)),
             grpc_metadata=parse_metadata(options.grpc_metadata),
             tls_ca=options.grpc_tls_ca,
             tls_cert=options.grpc_tls_cert,

@@ -161,14 +161,16 @@ def test_metadata_is_sent_and_never_printed(demo_server, run_locust, small_image
     assert "s3cret" not in "".join(p.read_text() for p in run.folder.glob("out*.csv"))
 
 
-def _certificates(folder):
+def _certificates(folder, server_name="tfs.test"):
+    """A CA, and server and client certificates it signed for DNS name ``server_name``, in ``folder`` (openssl)."""
+
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
             "-subj", "/CN=tfs-test-ca")
     for name in ("server", "client"):
-        (folder / f"{name}.ext").write_text("subjectAltName=DNS:tfs.test\n")
+        (folder / f"{name}.ext").write_text(f"subjectAltName=DNS:{server_name}\n")
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
                 "-subj", f"/CN={name}")
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",

@@ -11,7 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfs_user.demo_server import DemoServer, ModelConfig
+# This process runs gRPC servers (DemoServer) on threads and starts subprocesses at the same time.
+# gRPC's fork support (on by default in grpcio) restarts its event-engine poller in the forked
+# child before exec; the child then closes its file descriptors and that poller aborts it
+# (seen: "Epoll1Poller ... epoll_wait error: Bad file descriptor", exit -6, a few runs in 500).
+# The children here always exec, so fork support is off for this process only: set before gRPC
+# initializes, removed again so that the locust processes we start keep their default.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "0"
+import grpc  # noqa: E402
+
+grpc.insecure_channel("127.0.0.1:9").close()  # initializes gRPC's core, which reads the variable
+del os.environ["GRPC_ENABLE_FORK_SUPPORT"]
+
+from tfs_user.demo_server import DemoServer, ModelConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = str(ROOT / "locustfile.py")

@@ -97,5 +97,5 @@ def test_slo_thresholds_set_the_exit_code(option, value, missed, demo_server, sm
         assert run.returncode == 3, run.output
         assert missed in run.output
     else:
-        assert run.returncode == (1 if "fail" in option else 0), run.output
+        assert run.returncode == 0, run.output  # a fail-ratio SLO that holds replaces Locust's any-failure rule
         assert "SLO missed" not in run.output

@@ -18,6 +18,8 @@ from tfs_user.protos import PREDICT_METHOD, predict_pb2
 
 grpc.experimental.gevent.init_gevent()
 
+from tfs_user import engine  # noqa: E402  (after init_gevent: the engine replaces its thread pool)
+
 DEFAULT_PORT = 9000
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 """Send and receive limit set on every channel: 256 MiB (gRPC's default receive limit is 4 MB)."""
@@ -144,8 +146,13 @@ def predict_call(channel):
     """``PredictionService/Predict`` on ``channel`` taking and returning raw message bytes.
 
     No (de)serializer is set, so a request body prepared once is sent as is and
-    the response length is the exact number of bytes received.
+    the response length is the exact number of bytes received. Called as
+    ``predict(body, timeout=s, metadata=...)``: returns the response bytes or
+    raises ``grpc.RpcError``; it blocks only the calling greenlet. Its waits go
+    through this process's completion engine (``tfs_user.engine``, installed
+    here, i.e. in ``on_start`` after Locust's fork).
     """
+    engine.install()
     return channel.unary_unary(PREDICT_METHOD)
 
 

@@ -119,10 +119,9 @@ def run_futures(args):
     perf_counter = time.perf_counter
 
     def start():
-        # called with the lock held
-        state["started"] += 1
         begin = perf_counter()
         future = predict.future(body, timeout=args.timeout)
+        # the callback runs at once, in this thread, if the call is already done: no lock may be held here
         future.add_done_callback(lambda f: done(f, begin))
 
     def done(future, begin):
@@ -133,15 +132,19 @@ def run_futures(args):
             else:
                 errors[0] += 1
             state["ended"] += 1
-            if state["started"] < args.requests:
-                start()
+            more = state["started"] < args.requests
+            if more:
+                state["started"] += 1
             elif state["ended"] == args.requests:
                 finished.set()
+        if more:
+            start()
 
     cpu0, wall0 = _cpu_s(), perf_counter()
-    with lock:
-        for _ in range(min(args.concurrency, args.requests)):
-            start()
+    first = min(args.concurrency, args.requests)
+    state["started"] = first
+    for _ in range(first):
+        start()
     finished.wait()
     wall, cpu = perf_counter() - wall0, _cpu_s() - cpu0
     channel.close()

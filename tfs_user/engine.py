@@ -23,6 +23,17 @@ gives the completion time the worker noted for the calling greenlet's last
 wait: latency timed to it excludes the time the greenlet waited for the hub
 (other greenlets of the same batch running first).
 
+Alternatives measured (gevent-patched process, [1,4] null model, CPU/request,
+no Locust, same run; plain sync loop without gevent about 250 us): this engine
+349-358 us at 1 greenlet, 316-336 at 8; gevent's pool 394-420 and 349-361;
+futures with done-callbacks handed back through an async watcher 487-517 and
+338-376 (gRPC starts a channel "spin thread" -- a greenlet under monkey-patching
+-- whenever a channel goes from idle to busy, and each of its waits still goes
+through the pool). grpc.aio on a native thread hangs: its poller thread is
+started with ``threading.Thread``, i.e. as a greenlet of a hub that never runs.
+Blocking sync calls made directly on native threads deadlock on gRPC's
+gevent-patched locks. Hence only the waits move, not the calls.
+
 Fork: worker threads do not survive ``os.fork`` (Locust ``--processes``); the
 engine of a forked child starts afresh (``install()`` keys it by pid).
 """

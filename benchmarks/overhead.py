@@ -1,20 +1,25 @@
-"""How much the load generator costs, and how true its latency is (issue 7).
+"""How much the load generator costs, and how true its latency is (issues 7 and 14).
 
     python benchmarks/overhead.py            # full run, a few minutes
     python benchmarks/overhead.py --quick    # tiny run for CI (about 40 s): [1,4], no old script/64 users/perf_analyzer
     python benchmarks/overhead.py --repo /tmp/bench-copy   # measure another checkout's tfs_user
 
-One run starts the demo server(s) as separate processes and, for each payload,
+One run starts the demo server(s) as separate processes (``tfs_user.demo_process``) and, for each payload,
 measures each load generator against the same server, one at a time:
 
 - ``plain gRPC loop (baseline)``: a synchronous grpcio loop, no gevent, sending
   one pre-built serialized request (``benchmarks/clients.py plain``);
 - ``old script (make_tensor_proto)``: TensorProto rebuilt every iteration with
   ``tf.make_tensor_proto``, ``stub.Predict``, datetime timing (``clients.py old``);
+- ``grpcio futures, 8 in flight`` and ``grpc.aio, 8 tasks``: what Python's gRPC
+  costs at its cheapest, same pre-built request, no gevent (``clients.py futures``,
+  ``clients.py aio``);
 - ``TfsUser N users``: ``locust --headless -u N -r N --tfs-iterations K``
   with the project's ``OptionsTfsUser`` (through ``benchmarks/probe_locustfile.py``),
   N = 1, 8, 64, and 8 users with ``--processes 2``; latency and req/s from its
-  ``--json-summary`` (rows[-1]);
+  ``--json-summary`` (rows[-1]); ``..., gevent pool`` rows run the same users with
+  the completion engine (``tfs_user.engine``) left out, i.e. gRPC's waits on
+  gevent's hub thread pool as before issue 14 (``TFS_BENCH_NO_ENGINE=1``);
 - ``perf_analyzer (C++)``: Triton's perf_analyzer ``--service-kind tfserving``,
   concurrency 1, when it is installed.
 
@@ -51,7 +56,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -69,11 +73,14 @@ FIDELITY_DELAY_MS = 5.0
 BASELINE = "plain gRPC loop (baseline)"
 OLD = "old script (make_tensor_proto)"
 PERF_ANALYZER = "perf_analyzer (C++, concurrency 1)"
+FUTURES = "grpcio futures, 8 in flight"
+AIO = "grpc.aio, 8 tasks"
+CLIENT_CASES = {"plain": BASELINE, "old": OLD, "futures": FUTURES, "aio": AIO}
 
 
-def tfs_case(users, processes=1):
+def tfs_case(users, processes=1, engine=True):
     name = f"TfsUser {users} user{'s' if users > 1 else ''}"
-    return name + (f", --processes {processes}" if processes > 1 else "")
+    return name + (f", --processes {processes}" if processes > 1 else "") + ("" if engine else ", gevent pool")
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class Payload:
         return (self.batch, *self.frame_shape)
 
 
-SERVERS = {
+SERVERS = {  # demo server arguments (demo_process adds --host 127.0.0.1 --port 0)
     "null": ["--model-name", "null", "--shape=-1,4", "--output-size", "1"],
     "resnet": ["--model-name", "resnet"],
     "null-5ms": ["--model-name", "null", "--shape=-1,4", "--output-size", "1", "--delay-ms", str(FIDELITY_DELAY_MS)],
@@ -131,37 +138,19 @@ def _env(repo, **extra):
     return env
 
 
-class DemoServer:
-    """``python -m tfs_user.demo_server --port 0 ...`` in its own process; ``address`` after ``wait()``."""
+def start_server(repo, args):
+    """Start ``python -m tfs_user.demo_server`` (``repo``'s) through ``tfs_user.demo_process``; returns its DemoProcess."""
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from tfs_user import demo_process
 
-    def __init__(self, repo, args):
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen([sys.executable, "-m", "tfs_user.demo_server", "--port", "0", *args],
-                                        cwd=repo, env=_env(repo), stdout=subprocess.PIPE, stderr=self.log, text=True)
-        self.address = None
+    return demo_process.start(" ".join(args))
 
-    def wait(self, timeout=90):
-        box = {}
-        reader = threading.Thread(target=lambda: box.setdefault("line", self.process.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        line = box.get("line", "")
-        match = re.match(r"demo server listening on (\S+)", line)
-        if not match:
-            self.stop()
-            self.log.seek(0)
-            raise RuntimeError(f"demo server did not start: {line!r} {self.log.read()[-500:]}")
-        self.address = match.group(1)
-        return self.address
 
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def stop_server(repo, demo):
+    from tfs_user import demo_process
+
+    demo_process.stop(demo)
 
 
 def _run_json(command, repo, timeout):
@@ -179,11 +168,11 @@ def run_client(kind, payload, address, requests, repo, body_file, timeout=300):
     if body_file:
         command += ["--request-file", body_file]
     data = _run_json(command, repo, timeout)
-    name = BASELINE if kind == "plain" else OLD
+    name = CLIENT_CASES[kind]
     if data["errors"]:
         return Result(payload.label, name, note=f"{data['errors']} errors")
-    return Result(payload.label, name, 1, data["requests"], data["cpu_s"] / data["requests"] * 1e6, data["rps"],
-                  data["p50_ms"], data["p99_ms"])
+    return Result(payload.label, name, 8 if kind in ("futures", "aio") else 1, data["requests"],
+                  data["cpu_s"] / data["requests"] * 1e6, data["rps"], data["p50_ms"], data["p99_ms"])
 
 
 def _probe_cpu(folder):
@@ -220,7 +209,7 @@ def _probe_cpu(folder):
     return cpu, requests
 
 
-def run_locust(payload, address, users, total_requests, repo, processes=1, timeout=300):
+def run_locust(payload, address, users, total_requests, repo, processes=1, timeout=300, engine=True):
     iterations = max(1, math.ceil(total_requests / users))
     with tempfile.TemporaryDirectory(prefix="tfs-bench-") as folder:
         summary = os.path.join(folder, "summary.json")
@@ -233,9 +222,10 @@ def run_locust(payload, address, users, total_requests, repo, processes=1, timeo
                    "--loglevel", "WARNING"]
         if processes > 1:
             command += ["--processes", str(processes)]
-        done = subprocess.run(command, cwd=folder, env=_env(repo, TFS_BENCH_PROBE_DIR=folder),
+        extra = {"TFS_BENCH_PROBE_DIR": folder, **({} if engine else {"TFS_BENCH_NO_ENGINE": "1"})}
+        done = subprocess.run(command, cwd=folder, env=_env(repo, **extra),
                               capture_output=True, text=True, timeout=timeout)
-        name = tfs_case(users, processes)
+        name = tfs_case(users, processes, engine)
         if done.returncode != 0 or not os.path.exists(summary):
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
             return Result(payload.label, name, users, note=f"locust exit code {done.returncode}: {tail[0][:200]}")
@@ -395,31 +385,51 @@ def fidelity_rows(results):
     return rows
 
 
-def targets(results):
-    """Lines on the issue-7 targets, from the [1,4] payload."""
-    group = [r for r in results if r.payload == PAYLOADS[0].label]
-    base = baseline_of(group)
-    by_case = {r.case: r for r in group if r.ok}
-    lines = []
-    if not base:
-        return ["- no baseline on [1,4]: targets not evaluated"]
-    for users in (1, 8):
-        r = by_case.get(tfs_case(users))
-        if r:
-            ratio = r.cpu_us / base[0]
-            lines.append(f"- CPU/request, TfsUser {users} user(s) on [1,4]: {ratio:.2f}x the plain loop "
-                         f"(target <= 1.3x): {'met' if ratio <= 1.3 else 'NOT met'}")
-    r = by_case.get(tfs_case(1))
-    if r:
+CPU_TARGETS = ((1, 1.2), (8, 1.0), (64, 1.0))
+"""Issue 14: (users, most CPU/request of TfsUser as a multiple of the plain loop's), on TARGET_PAYLOADS."""
+TARGET_PAYLOADS = ("[1,4]", "[1,224,224,3]")
+P50_TARGET_US = 100.0
+"""Issue 14: TfsUser 1 user's p50 on the 5 ms server at most this far from the plain loop's, microseconds."""
+
+
+def targets(results, fidelity):
+    """Lines on the issue-14 targets (CPU on [1,4] and [1,224,224,3], p50 on the 5 ms server), then a verdict line."""
+    lines, verdicts = [], []
+    for label in TARGET_PAYLOADS:
+        group = [r for r in results if r.payload == label]
+        base = baseline_of(group)
+        by_case = {r.case: r for r in group if r.ok}
+        if not group:
+            continue
+        if not base:
+            lines.append(f"- no baseline on {label}: CPU targets not evaluated")
+            verdicts.append(False)
+            continue
+        for users, bound in CPU_TARGETS:
+            r = by_case.get(tfs_case(users))
+            if r:
+                ratio = r.cpu_us / base[0]
+                verdicts.append(ratio <= bound)
+                lines.append(f"- CPU/request, TfsUser {users} user(s) on {label}: {ratio:.2f}x the plain loop "
+                             f"(target <= {bound:.1f}x): {'met' if ratio <= bound else 'NOT met'}")
+    base = baseline_of(fidelity)
+    r = next((r for r in fidelity if r.case == tfs_case(1) and r.ok), None)
+    if base and r:
         over = (r.p50_ms - base[2]) * 1000.0
-        lines.append(f"- p50 overhead, TfsUser 1 user on [1,4]: {over:.0f} us over the plain loop "
-                     f"(target <= 100 us): {'met' if over <= 100 else 'NOT met'}")
+        verdicts.append(abs(over) <= P50_TARGET_US)
+        lines.append(f"- p50 on the {FIDELITY_DELAY_MS:g} ms server, TfsUser 1 user: {over:+.0f} us from the plain loop "
+                     f"(target within {P50_TARGET_US:.0f} us): {'met' if abs(over) <= P50_TARGET_US else 'NOT met'}")
+    group = [r for r in results if r.payload == PAYLOADS[0].label]
+    by_case = {r.case: r for r in group if r.ok}
     r8, r64 = by_case.get(tfs_case(8)), by_case.get(tfs_case(64))
     if r8 and r64:
         change = r64.rps / r8.rps
-        lines.append(f"- req/s from 8 to 64 users in one process: {r8.rps:.0f} -> {r64.rps:.0f} ({change:.2f}x; "
-                     f"target: no drop, >= 0.95x): {'met' if change >= 0.95 else 'NOT met'}")
-    return lines
+        lines.append(f"- req/s from 8 to 64 users in one process on [1,4]: {r8.rps:.0f} -> {r64.rps:.0f} ({change:.2f}x; "
+                     f"issue 7: no drop, >= 0.95x): {'met' if change >= 0.95 else 'NOT met'}")
+    if not verdicts:
+        return lines + ["- issue 14 targets: not evaluated"]
+    return lines + [f"- issue 14 targets (CPU, p50): {'met' if all(verdicts) else 'NOT met'} "
+                    f"({sum(verdicts)} of {len(verdicts)})"]
 
 
 def render(info, results, fidelity, skips, quick, elapsed_s):
@@ -450,7 +460,7 @@ def render(info, results, fidelity, skips, quick, elapsed_s):
         "",
         "## Targets",
         "",
-        *targets(results),
+        *targets(results, fidelity),
     ]
     if skips:
         lines += ["", "## Skipped", "", *[f"- {s}" for s in skips]]
@@ -482,7 +492,7 @@ def log(message):
 def main(argv=None):
     p = argparse.ArgumentParser(description="Load-generator CPU overhead and latency fidelity of tfs-locust.")
     p.add_argument("--quick", action="store_true", help="tiny run for CI: [1,4] only, few hundred requests, "
-                   "no old script, no 64 users, no perf_analyzer")
+                   "no old script, no 64 users, no gevent-pool rows, no perf_analyzer")
     p.add_argument("--output", help="markdown report path (default: benchmarks/results/<date>-<hostname>.md)")
     p.add_argument("--repo", default=str(ROOT), help="checkout whose tfs_user is measured (default: this one)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the request counts (default: 1)")
@@ -495,7 +505,7 @@ def main(argv=None):
     if args.quick:
         payloads = [Payload(PAYLOADS[0].label, "null", "null", (4,), 1, 300)]
         fidelity_payload = Payload(FIDELITY.label, FIDELITY.server, FIDELITY.model, (4,), 1, 100)
-        users_list, perf, skips = [1, 8], None, ["old script, 64 users and perf_analyzer: not in --quick"]
+        users_list, perf, skips = [1, 8], None, ["old script, 64 users, gevent-pool rows and perf_analyzer: not in --quick"]
     else:
         chosen = [int(i) for i in args.payloads.split(",")] if args.payloads else range(len(PAYLOADS))
         payloads = [PAYLOADS[i] for i in chosen]
@@ -515,10 +525,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="tfs-overhead-") as folder:
         try:
             for key in dict.fromkeys([pl.server for pl in payloads] + [fidelity_payload.server]):
-                servers[key] = DemoServer(repo, SERVERS[key])
+                servers[key] = start_server(repo, SERVERS[key])
+                log(f"server {key}: {servers[key].address}")
             bodies = {pl: build_body(repo, pl, folder) for pl in payloads + [fidelity_payload]}
-            for key, server in servers.items():
-                log(f"server {key}: {server.wait()}")
 
             def guarded(run, payload, case, *a, **kw):
                 log(f"{payload.label}: {case} ...")
@@ -536,8 +545,14 @@ def main(argv=None):
                 results.append(guarded(run_client, pl, BASELINE, "plain", pl, address, n, repo, bodies[pl]))
                 if not args.quick:  # it imports TensorFlow: 5 s more
                     results.append(guarded(run_client, pl, OLD, "old", pl, address, max(20, n // 2), repo, None))
+                for kind in ("futures", "aio"):
+                    results.append(guarded(run_client, pl, CLIENT_CASES[kind], kind, pl, address, n, repo, bodies[pl]))
                 for users in users_list:
                     results.append(guarded(run_locust, pl, tfs_case(users), pl, address, users, n, repo))
+                if not args.quick and pl.label in TARGET_PAYLOADS:  # the same users without the engine
+                    for users in (1, 8):
+                        results.append(guarded(run_locust, pl, tfs_case(users, engine=False), pl, address, users, n,
+                                               repo, engine=False))
                 results.append(guarded(run_locust, pl, tfs_case(8, 2), pl, address, 8, n, repo, processes=2))
                 if perf:
                     results.append(guarded(run_perf_analyzer, pl, PERF_ANALYZER, pl, address, n, perf))
@@ -552,12 +567,16 @@ def main(argv=None):
                 fidelity.append(guarded(run_client, pl, OLD, "old", pl, address, n, repo, None))
             fidelity.append(guarded(run_locust, pl, tfs_case(1), pl, address, 1, n, repo))
             if not args.quick:
+                fidelity.append(guarded(run_locust, pl, tfs_case(1, engine=False), pl, address, 1, n, repo,
+                                        engine=False))
                 fidelity.append(guarded(run_locust, pl, tfs_case(8), pl, address, 8, n * 4, repo))
             if perf:
                 fidelity.append(guarded(run_perf_analyzer, pl, PERF_ANALYZER, pl, address, n, perf))
+            if not args.quick:
+                fidelity.append(guarded(run_client, pl, BASELINE, "plain", pl, address, n, repo, bodies[pl]))
         finally:
             for server in servers.values():
-                server.stop()
+                stop_server(repo, server)
 
     text = render(info, results, fidelity, skips, args.quick, time.perf_counter() - started)
     output = Path(args.output) if args.output else (

@@ -10,6 +10,8 @@ SCRIPT = ROOT / "benchmarks" / "overhead.py"
 
 COST_ROWS = [
     "plain gRPC loop (baseline)",
+    "grpcio futures, 8 in flight",
+    "grpc.aio, 8 tasks",
     "TfsUser 1 user",
     "TfsUser 8 users",
     "TfsUser 8 users, --processes 2",
@@ -58,3 +60,4 @@ def test_quick_overhead_benchmark(tmp_path):
         assert float(row[3]) >= 5.0  # the server sleeps 5 ms: nobody may report less
 
     assert "## Targets" in text
+    assert re.search(r"^- issue 14 targets \(CPU, p50\): (met|NOT met) \(\d+ of 3\)$", text, re.M), text

@@ -9,6 +9,7 @@ import re
 
 from google.protobuf.message import DecodeError
 
+from tfs_user import engine
 from tfs_user.gevent_grpc import grpc
 from tfs_user.protos import PREDICT_METHOD, predict_pb2
 
@@ -17,9 +18,12 @@ def predict_call(channel):
     """``PredictionService/Predict`` on ``channel`` taking and returning raw message bytes.
 
     Called as ``call(body, timeout=s, metadata=pairs)`` -> response ``bytes``; raises
-    ``grpc.RpcError``. No (de)serializer is set, so a request body prepared once is sent as
-    is and the response length is the exact number of bytes received.
+    ``grpc.RpcError``; it blocks only the calling greenlet. No (de)serializer is set, so a
+    request body prepared once is sent as is and the response length is the exact number of
+    bytes received. Its waits go through this process's completion engine
+    (``tfs_user.engine``, installed here, i.e. in ``on_start`` after Locust's fork).
     """
+    engine.install()
     return channel.unary_unary(PREDICT_METHOD)
 
 

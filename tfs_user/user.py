@@ -3,7 +3,9 @@
 One task iteration = one ``PredictionService/Predict`` call with the next batch,
 and exactly one Locust request event:
 request_type ``gRPC``, name ``Predict <model>``, response_time in ms (float,
-``time.perf_counter`` around the call only), response_length = response bytes,
+``time.perf_counter`` from just before the call to the moment gRPC's wait for
+the response returned on the completion engine's thread, see
+``tfs_user.engine.end_time``), response_length = response bytes,
 exception = ``RpcFailure`` (gRPC status code name + details), ``BadResponse``
 (returned but wrong) or None. Warm-up requests are named
 ``Predict <model> (warm-up)`` and requests that complete after the runner began
@@ -18,6 +20,7 @@ from locust import User, task
 
 from tfs_user import plugin  # noqa: F401  (registers the parser and init listeners)
 from tfs_user.channel import open_channel
+from tfs_user.engine import end_time
 from tfs_user.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
 from tfs_user.predict import RpcFailure, check_response, predict_call
@@ -104,11 +107,11 @@ class TfsUser(User):
         start = time.perf_counter()
         try:
             response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
-            response_time = (time.perf_counter() - start) * 1000.0
+            response_time = (end_time(start) - start) * 1000.0
             length = len(response)
             exception = check_response(response, s.batch_size) if s.validate_outputs else None
         except grpc.RpcError as e:
-            response_time = (time.perf_counter() - start) * 1000.0
+            response_time = (end_time(start) - start) * 1000.0
             length = 0
             exception = RpcFailure.from_rpc_error(e)
             if exception.code == grpc.StatusCode.UNAVAILABLE:

@@ -1,0 +1,156 @@
+"""The completion engine (tfs_user.engine) against a real DemoServer, in a gevent-patched process like Locust's.
+
+Each test runs CLIENT in a subprocess (``monkey.patch_all()`` first, as Locust
+does) against a DemoServer of this process, and asserts on the JSON line it prints.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfs_user.demo_server import ModelConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CLIENT = r'''
+import json, statistics, sys, time
+from gevent import monkey
+monkey.patch_all()
+import gevent, grpc
+from tfs_user import engine
+from tfs_user.channel import open_channel
+from tfs_user.data import Batches, synthetic_array
+from tfs_user.predict import check_response, predict_call
+from tfs_user.request_bodies import RequestFactory
+from tfs_user.settings import Transport
+
+mode, address = sys.argv[1], sys.argv[2]
+args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+channel = open_channel(address, Transport())
+predict = predict_call(channel)  # installs the engine
+
+def body(batch, model="small"):
+    factory = RequestFactory(Batches(synthetic_array((8, 8, 3)), batch), model, "input", "serving_default")
+    return factory.request(0)
+
+out = {}
+if mode == "concurrent":
+    bodies = {b: body(b) for b in range(1, 6)}
+    expected = {b: predict(bodies[b], timeout=10) for b in bodies}  # the model is deterministic
+    answers, wrong, errors = [0], [0], []
+    def user(i):
+        batch = 1 + i % 5
+        for _ in range(args["calls"]):
+            try:
+                response = predict(bodies[batch], timeout=10)
+            except grpc.RpcError as e:
+                errors.append(str(e.code()))
+                continue
+            answers[0] += 1
+            if response != expected[batch] or check_response(response, batch) is not None:
+                wrong[0] += 1
+    gevent.joinall([gevent.spawn(user, i) for i in range(args["users"])], raise_error=True)
+    e = engine.current()
+    out = {"answers": answers[0], "wrong": wrong[0], "errors": errors, "threads": e.threads,
+           "wakeups": e.wakeups, "completions": e.completions,
+           "pool_is_engine": engine.cygrpc.g_gevent_threadpool is e}
+elif mode == "errors":
+    b = body(1)
+    codes = []
+    for model, timeout in ((args["model"], 10), ("small", 10), ("small", 10)):
+        try:
+            predict(body(1, model), timeout=timeout)
+            codes.append(["OK", ""])
+        except grpc.RpcError as e:
+            codes.append([e.code().name, e.details()])
+    out = {"codes": codes}
+elif mode == "deadline":
+    ticks = [0]
+    def ticker():
+        while True:
+            gevent.sleep(0.005)
+            ticks[0] += 1
+    t = gevent.spawn(ticker)
+    start = time.perf_counter()
+    try:
+        predict(body(1), timeout=args["deadline_s"])
+        code = "OK"
+    except grpc.RpcError as e:
+        code = e.code().name
+    out = {"code": code, "elapsed_s": time.perf_counter() - start, "ticks": ticks[0]}
+    t.kill()
+elif mode == "latency":
+    b = body(1)
+    predict(b, timeout=10)
+    latencies = {}
+    def user(i):
+        mine = latencies.setdefault(i, [])
+        for _ in range(args["calls"]):
+            start = time.perf_counter()
+            predict(b, timeout=10)
+            mine.append((engine.end_time(start) - start) * 1000.0)
+    gevent.joinall([gevent.spawn(user, i) for i in range(args["users"])], raise_error=True)
+    every = [x for xs in latencies.values() for x in xs]
+    out = {"p50_ms": statistics.median(every), "min_ms": min(every), "count": len(every)}
+channel.close()
+print(json.dumps(out), flush=True)
+'''
+
+
+def run_client(mode, address, timeout=90, **args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", CLIENT, mode, address, json.dumps(args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def small():
+    return ModelConfig(name="small", input_name="input", shape=(-1, 8, 8, 3), output_size=10)
+
+
+def test_many_greenlets_each_get_their_own_answer_once(demo_server, small):
+    server = demo_server(models=[small], delay_ms=2, workers=64)
+    users, calls = 40, 15
+    out = run_client("concurrent", server.address, users=users, calls=calls)
+    assert out["pool_is_engine"]
+    assert out["errors"] == [] and out["wrong"] == 0
+    assert out["answers"] == users * calls
+    assert server.counts()["requests"] == users * calls + 5  # + the 5 reference calls
+    # every wait went through the engine, on one native thread per call in flight (+1 for gRPC's own greenlet
+    # spawner), and completions were delivered in batches
+    assert out["completions"] >= users * calls
+    assert out["threads"] <= users + 2
+    assert out["wakeups"] < out["completions"]
+
+
+def test_errors_are_rpc_errors_with_code_and_details(demo_server, small):
+    server = demo_server(models=[small], fail_every=2, fail_code="INTERNAL")
+    out = run_client("errors", server.address, model="nope")
+    (missing, first, second) = out["codes"]
+    assert missing[0] == "NOT_FOUND" and "nope" in missing[1]
+    assert sorted([first[0], second[0]]) == ["INTERNAL", "OK"]
+    assert "injected failure" in (first[1] + second[1])
+
+
+def test_deadline_is_honoured_and_other_greenlets_run(demo_server, small):
+    server = demo_server(models=[small], delay_ms=1000)
+    out = run_client("deadline", server.address, deadline_s=0.2)
+    assert out["code"] == "DEADLINE_EXCEEDED"
+    assert 0.19 <= out["elapsed_s"] < 0.8
+    assert out["ticks"] >= 10  # 5 ms ticks kept running while the call waited (about 40 of them)
+
+
+def test_latency_of_a_20_ms_server(demo_server, small):
+    server = demo_server(models=[small], delay_ms=20, workers=32)
+    one = run_client("latency", server.address, users=1, calls=20)
+    many = run_client("latency", server.address, users=4, calls=20)
+    assert one["count"] == 20 and many["count"] == 80
+    for out in (one, many):
+        assert 20.0 <= out["min_ms"]
+        assert 20.0 <= out["p50_ms"] < 25.0, out  # the in-process Python server adds about 1 ms

@@ -123,6 +123,7 @@ def test_best_step_and_stop_after_first_miss():
     assert not sweep.should_stop(rows[3], Slo())  # no SLO: never stops early
     assert sweep.best_line(rows, slo) == \
         "Highest FPS within the SLO: 190.0 frames/s at step 2 (2 users; p99 30.000 ms)"
+    assert sweep.best_line(rows[:1], slo).endswith("at step 1 (1 user; p99 10.000 ms)")
     assert sweep.best_line(rows[3:], slo) == "Highest FPS within the SLO: none (no step met it)"
     assert sweep.best_line(rows, Slo()) is None
     empty = row(5, None, None)

@@ -20,7 +20,7 @@ import gevent
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from tfs_user import control, demo_process, report
+from tfs_user import capacity, control, demo_process, report
 from tfs_user.client import wait_until_reachable
 from tfs_user.data import DataError
 from tfs_user.options import OptionError, Settings, add_options
@@ -83,6 +83,7 @@ def _on_init(environment, runner=None, **kwargs):
     _listen_for_statistics(environment)
     if isinstance(runner, WorkerRunner):
         control.register_worker_messages(environment)
+        capacity.init(environment, options)
         return
     s = state(environment)
     if options.demo_server:
@@ -94,7 +95,8 @@ def _on_init(environment, runner=None, **kwargs):
     try:
         settings = Settings.from_options(options, environment.host)
         has_data = check_data(settings, master=isinstance(runner, MasterRunner))
-    except (OptionError, DataError) as e:
+        capacity.init(environment, options)
+    except (OptionError, DataError, ValueError) as e:
         _fail(environment, str(e))
     if isinstance(runner, MasterRunner):
         control.register_master_messages(environment)
@@ -135,8 +137,10 @@ def _on_test_start(environment, **kwargs):
     state(environment).recorder = Recorder()
     control.on_test_start(environment, iterations_limited=int(options.tfs_iterations) >= 0)
     if isinstance(environment.runner, MasterRunner):
+        capacity.test_start(environment)
         return
     try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
+        capacity.test_start(environment)
         prepare(Settings.from_options(options, environment.host))
     except ValueError as e:  # OptionError, DataError, InputError, PreflightError (gRPC errors included)
         control.report_error(environment, str(e))
@@ -163,15 +167,21 @@ def _listen_for_statistics(environment):
             s.recorder.warmup_failures += exception is not None
         else:
             s.recorder.after_stop += 1
+        capacity.on_request(environment, info, response_time, exception is None)
 
     def on_report_to_master(client_id, data, **kwargs):
         if not s.recorder.is_empty():
             data["tfs"] = s.recorder.to_message()
             s.recorder = Recorder()
+        capacity_data = capacity.to_message(environment)
+        if capacity_data is not None:
+            data["tfs_capacity"] = capacity_data
 
     def on_worker_report(client_id, data, **kwargs):
         if "tfs" in data:
             s.recorder.merge(Recorder.from_message(data["tfs"]))
+        if "tfs_capacity" in data:
+            capacity.merge_message(environment, data["tfs_capacity"])
 
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(on_worker_report)
@@ -198,7 +208,13 @@ def _on_quitting(environment, **kwargs):
         data["lost_workers"] = sorted(lost)
         s.notes.append(f"Lost workers: {', '.join(f'{w} (index {i})' for w, i in sorted(lost.items()))}; "
                        "figures include what they reported before they were lost")
-    violations = report.slo_violations(data, options)
+    capacity_final = capacity.finish(environment)
+    if capacity_final is not None:
+        data.update(capacity_final[0])
+        s.notes.extend(capacity_final[1])
+    violations = capacity.sweep_violations(environment)  # a sweep: per-step SLOs
+    if violations is None:
+        violations = report.slo_violations(data, options)
     if options.csv_prefix:
         report.write_csv(f"{options.csv_prefix}_tfs.csv", data)
     if options.json_summary:

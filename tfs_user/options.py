@@ -81,6 +81,29 @@ def _ratio(text):
     return value
 
 
+def _checked_by(parse, expected_error):
+    """An argparse type that checks ``text`` with ``parse`` (raising ``expected_error``) and keeps the text."""
+
+    def check(text):
+        try:
+            parse(text)
+        except expected_error as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+
+    return check
+
+
+def _sweep_text(text):
+    from tfs_user.sweep import SweepError, parse_sweep
+    return _checked_by(parse_sweep, SweepError)(text) if text else text
+
+
+def _duration_text(text):
+    from tfs_user.sweep import SweepError, parse_duration
+    return _checked_by(parse_duration, SweepError)(text)
+
+
 # (flags, env var, keyword arguments); the first flag names the option.
 OPTIONS = [
     (("--images-numpy-path", "--images_numpy_path"), dict(default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
@@ -115,8 +138,15 @@ OPTIONS = [
     (("--demo-server-args",), dict(default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
     (("--status-interval",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=5.0, help="Seconds between console status lines in headless runs; 0 = off. Default: 5")),
     (("--json-summary",), dict(default="", help="Write the final TFS summary as JSON to this file. Default: none")),
-    (("--slo-p99-ms",), dict(type=_float_at_least(0.0, "milliseconds >= 0"), default=0.0, help="Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0")),
+    (("--slo-p99-ms",), dict(type=_float_at_least(0.0, "milliseconds >= 0"), default=0.0, help="Exit non-zero when the overall p99 latency exceeds this many ms (with --sweep: a step missing it ends the sweep; the run passes when some step met the SLOs); 0 = off. Default: 0")),
     (("--slo-min-fps",), dict(type=_float_at_least(0.0, "frames/s >= 0"), default=0.0, help="Exit non-zero when overall FPS is below this; 0 = off. Default: 0")),
+    (("--arrival-rate",), dict(type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
+    (("--arrival",), dict(choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--arrival-seed",), dict(type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
+    (("--sweep",), dict(type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. Default: none")),
+    (("--step-time",), dict(type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
+    (("--sweep-all-steps",), dict(action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
+    (("--plot",), dict(default="", help="Write a self-contained HTML file with latency against FPS per step and FPS/latency over time. Default: none")),
     (("--slo-max-fail-ratio",), dict(type=_ratio, default=1.0, help="Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: 1")),
 ]
 

@@ -25,20 +25,24 @@ STEP_COLUMNS = [
 
 
 class StepStats:
-    """One step of one process (or merged): ``latency`` and ``service`` LatencyStats, warm-up count."""
+    """One step of one process (or merged): ``latency`` and ``service`` LatencyStats, warm-up count,
+    late sends (open loop: measured requests sent late because all users were busy)."""
 
     def __init__(self):
         self.latency = LatencyStats()
         self.service = LatencyStats()
         self.warmup = 0
+        self.late = 0
 
     def merge(self, other):
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.warmup += other.warmup
+        self.late += other.late
 
     def to_message(self):
-        return {"latency": self.latency.to_message(), "service": self.service.to_message(), "warmup": self.warmup}
+        return {"latency": self.latency.to_message(), "service": self.service.to_message(), "warmup": self.warmup,
+                "late": self.late}
 
     @classmethod
     def from_message(cls, data):
@@ -46,6 +50,7 @@ class StepStats:
         stats.latency = LatencyStats.from_message(data["latency"])
         stats.service = LatencyStats.from_message(data["service"])
         stats.warmup = data["warmup"]
+        stats.late = data["late"]
         return stats
 
 
@@ -72,6 +77,9 @@ class StepRecorder:
     def record_warmup(self, index):
         self._get(index).warmup += 1
 
+    def record_late(self, index):
+        self._get(index).late += 1
+
     def merge(self, other):
         for index, stats in other.steps.items():
             self._get(index).merge(stats)
@@ -96,7 +104,7 @@ def _or_none(value, present):
 
 def step_row(step, stats, slo):
     """The figures of one step: dict with the STEP_COLUMNS keys (target_rps None in closed loop) plus fail_ratio, window_s, frames,
-    service p50/p90/p99 ms (open loop), warmup_requests; None for statistics of an empty set."""
+    service p50/p90/p99 ms (open loop), warmup_requests, late_requests; None for statistics of an empty set."""
     stats = stats or StepStats()
     lat = stats.latency
     has_ok = lat.ok > 0
@@ -120,6 +128,7 @@ def step_row(step, stats, slo):
     for p in (50, 90, 99):
         row[f"service_p{p}_ms"] = stats.service.percentile_ms(p) if service_ok else None
     row["warmup_requests"] = stats.warmup
+    row["late_requests"] = stats.late
     row["within_slo"] = sweep_mod.within_slo(row, slo)
     row["slo_misses"] = sweep_mod.slo_misses(row, slo) if slo.given else []
     return row

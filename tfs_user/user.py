@@ -18,7 +18,7 @@ import time
 import grpc
 from locust import User, task
 
-from tfs_user import control, hooks, webui  # noqa: F401  (importing them registers their event listeners)
+from tfs_user import capacity, control, hooks, webui  # noqa: F401  (importing them registers their event listeners)
 from tfs_user.client import RpcFailure, Transport, check_response, is_tls, open_channel, predict_call
 from tfs_user.prepare import prepare
 from tfs_user.options import Settings, resolve_target
@@ -140,20 +140,23 @@ class TfsUser(User):
         s = self._s
         warmup = self._warmups_left > 0
         body = self._requests.request(0 if warmup else self._batch_index)
+        ticket = capacity.begin(self.environment, scheduled=not warmup)  # open loop: waits for the next slot
         start_wall = time.time()
         start = time.perf_counter()
         try:
             response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
-            response_time = (time.perf_counter() - start) * 1000.0
+            end = time.perf_counter()
             length = len(response)
             exception = check_response(response, s.batch_size) if s.validate_outputs else None
         except grpc.RpcError as e:
-            response_time = (time.perf_counter() - start) * 1000.0
+            end = time.perf_counter()
             length = 0
             exception = RpcFailure.from_rpc_error(e)
             if exception.code == grpc.StatusCode.UNAVAILABLE:
                 # server down: retry at a bounded rate instead of a busy loop of instant failures
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
+        # open loop: response_time is from the scheduled send time; the service time goes into the context
+        response_time, extra = ticket.finish(start, end)
         phase = "after stop" if self._progress.stopping else ("warmup" if warmup else "measured")
         self.environment.events.request.fire(
             request_type="gRPC",
@@ -161,7 +164,7 @@ class TfsUser(User):
             response_time=response_time,
             response_length=length,
             exception=exception,
-            context={"tfs": {"phase": phase, "frames": s.batch_size, "start": start_wall, "end": time.time()}},
+            context={"tfs": {"phase": phase, "frames": s.batch_size, "start": start_wall, "end": time.time(), **extra}},
         )
         if warmup:
             self._warmups_left -= 1

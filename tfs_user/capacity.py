@@ -1,0 +1,498 @@
+"""Open-loop arrivals and load sweeps inside a Locust run (``--arrival-rate``, ``--sweep``, ``--plot``).
+
+Per environment, a ``Capacity`` object holds this process's part:
+
+- local runner / worker: the ``arrivals.Dispatcher`` users take scheduled slots
+  from (``begin``/``Ticket.finish`` around each Predict call), the current load
+  point (step index, this process's share of the rate), and the statistics fed
+  from the request events: per step (``steps.StepRecorder``), service times,
+  the dispatcher's late sends, and a per-interval sample for the time chart.
+- master / local runner: the sweep clock (``CapacityShape``, a Locust load
+  shape ticking once a second), the step verdicts (a step is judged a short
+  grace after it ends, once the workers' reports are in), the load messages to
+  workers (``tfs_load``: step index, warm-up, this worker's share of the rate),
+  and the final rows, console table, ``PREFIX_tfs_steps.csv``, JSON and plot.
+
+The run-level statistics (``tfs_user.stats.Recorder``) stay where they are; in
+open loop they get the corrected latency (from the scheduled send time) since
+that is the response_time of the request event.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import gevent
+from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
+
+from tfs_user import control, steps as steps_mod, sweep as sweep_mod
+from tfs_user.arrivals import ARRIVALS, DispatchStats, Dispatcher, process_rate, process_rng
+from tfs_user.stats import LatencyStats
+from tfs_user.sweep_shape import SweepShape
+
+logger = logging.getLogger(__name__)
+
+LOAD_MESSAGE = "tfs_load"
+BROADCAST_INTERVAL_S = 0.2
+"""Master: how often it checks whether a worker's share of the rate changed."""
+LOCAL_GRACE_S = 1.0
+"""Local runner: wait after a step ends before judging it (requests of the step still in flight)."""
+MASTER_GRACE_S = WORKER_REPORT_INTERVAL + 1.0
+"""Master: wait after a step ends before judging it (workers report every WORKER_REPORT_INTERVAL s)."""
+SAMPLE_INTERVAL_S = 1.0
+WARN_CHECK_S = 2.0
+LOAD_WAIT_S = 0.05
+"""Worker: poll interval while its share of the rate has not arrived yet."""
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """The capacity options, validated. ``arrival_rate`` req/s for the whole test (0 = closed loop)."""
+
+    arrival_rate: float = 0.0
+    arrival: str = "poisson"
+    seed: int = -1
+    """-1 = fresh OS entropy per run."""
+    sweep: sweep_mod.Sweep = None
+    step_time_s: float = 10.0
+    run_all_steps: bool = False
+    plot: str = ""
+    users: int = 1
+    """--users: the users of a rate sweep or open-loop run."""
+    slo: sweep_mod.Slo = field(default_factory=sweep_mod.Slo)
+
+    @classmethod
+    def from_options(cls, options):
+        """From Locust's parsed options; raises SweepError/ArrivalError (ValueError) with one line."""
+        sweep = sweep_mod.parse_sweep(options.sweep) if options.sweep else None
+        rate = float(options.arrival_rate)
+        if sweep is not None and sweep.kind == "rate" and rate:
+            raise sweep_mod.SweepError(f"--arrival-rate {rate:g} and --sweep {options.sweep!r} both set the rate; "
+                                       "expected one of them")
+        if options.arrival not in ARRIVALS:
+            raise sweep_mod.SweepError(f"--arrival {options.arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        step_time = sweep_mod.parse_duration(options.step_time)
+        if sweep is not None and step_time < 1.0:
+            raise sweep_mod.SweepError(f"--step-time {options.step_time!r} is too short for a sweep; expected at "
+                                       "least 1s (Locust changes the load once a second)")
+        return cls(arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
+                   step_time_s=step_time, run_all_steps=bool(options.sweep_all_steps), plot=options.plot,
+                   users=int(options.num_users or 1), slo=sweep_mod.Slo.from_options(options))
+
+    @property
+    def open_loop(self):
+        return self.arrival_rate > 0 or (self.sweep is not None and self.sweep.kind == "rate")
+
+    @property
+    def active(self):
+        return self.open_loop or self.sweep is not None or bool(self.plot)
+
+    def plan(self):
+        if self.sweep is None:
+            return []
+        return sweep_mod.plan(self.sweep, self.step_time_s, users=self.users, rate=self.arrival_rate)
+
+
+@dataclass
+class Load:
+    """The load point this process runs now: step index (0 = no sweep), this process's rate share (req/s)."""
+
+    index: int = 0
+    rate: float = 0.0
+    warmup_s: float = 0.0
+    since: float = 0.0
+    """perf_counter when this process entered it."""
+    known: bool = False
+
+    def measured(self, now):
+        return now >= self.since + self.warmup_s
+
+
+class Capacity:
+    """This environment's capacity state (see the module docstring)."""
+
+    def __init__(self):
+        self.config = None
+        self.plan = []
+        self.load = Load()
+        self.dispatcher = None
+        self.reset()
+        self.samples = []
+        self.greenlets = []
+        self.shape = None
+        self.final = None
+
+    def reset(self):
+        """New test: empty statistics (the dispatcher is made again on the first slot)."""
+        self.steps = steps_mod.StepRecorder()
+        self.dispatch = DispatchStats()
+        self.service = LatencyStats()
+        self.interval = LatencyStats()
+        self.verdicts = {}  # master/local: step index -> row, judged after the step
+        self.stopped_after = None
+        self.entered = 0  # master/local: highest step index entered
+        self.warned = False
+        self.dispatcher = None
+        self.started = time.perf_counter()
+        self.samples = []
+        self.final = None
+
+
+capacity = control.per_environment(Capacity)
+
+
+# ---- users: one ticket per request -------------------------------------------------------------------
+
+
+@dataclass
+class Ticket:
+    """What a user needs around one Predict call: the slot (open loop) and the step label at send time."""
+
+    slot: object = None
+    step: int = 0
+    step_measured: bool = False
+
+    def finish(self, start, end):
+        """(response_time_ms, context additions) for a call sent at ``start`` and answered at ``end`` (perf_counter s).
+
+        Open loop: response_time is from the scheduled send time; ``service_ms``
+        (from ``start``) and ``late`` go into the context. Closed loop: end - start.
+        """
+        extra = {"step": self.step, "step_measured": self.step_measured}
+        if self.slot is None:
+            return (end - start) * 1000.0, extra
+        extra.update(service_ms=(end - start) * 1000.0, late=self.slot.late)
+        return self.slot.latency_ms(end), extra
+
+
+def begin(environment, scheduled=True):
+    """Before a call: in open loop (and ``scheduled``) wait for the next slot; return the Ticket.
+
+    Warm-up requests pass ``scheduled=False``: they go out at once, outside the schedule.
+    """
+    c = capacity(environment)
+    if c.config is None or not c.config.active:
+        return Ticket()
+    slot = None
+    if scheduled and c.config.open_loop:
+        while not c.load.known or c.load.rate <= 0:  # worker: its share has not arrived yet
+            gevent.sleep(LOAD_WAIT_S)
+        if c.dispatcher is None:
+            seed = None if c.config.seed < 0 else c.config.seed
+            key = getattr(environment.runner, "worker_index", None)
+            c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key))
+            c.dispatch = c.dispatcher.stats
+        elif c.dispatcher.rate != c.load.rate:
+            c.dispatcher.set_rate(c.load.rate)
+        slot = c.dispatcher.take()
+    return Ticket(slot, c.load.index, c.load.measured(time.perf_counter()))
+
+
+# ---- statistics from the request events --------------------------------------------------------------
+
+
+def on_request(environment, info, response_time, ok):
+    """Record one of our request events (``info`` = its context['tfs']) into the capacity statistics."""
+    c = capacity(environment)
+    if c.config is None or not c.config.active or info["phase"] != "measured":
+        return
+    frames, start, end = info["frames"], info["start"], info["end"]
+    service = info.get("service_ms")
+    c.interval.record(response_time, ok, frames, start, end)
+    if service is not None:
+        c.service.record(service, ok, frames, start, end)
+    index = info.get("step", 0)
+    if index:
+        if info.get("step_measured"):
+            c.steps.record(index, response_time, ok, frames, start, end, service)
+            if info.get("late"):
+                c.steps.record_late(index)
+        else:
+            c.steps.record_warmup(index)
+
+
+def to_message(environment):
+    """Worker: this process's capacity statistics since the last report (then reset), or None if empty."""
+    c = capacity(environment)
+    if c.config is None or not c.config.active:
+        return None
+    data = {"steps": c.steps.to_message(), "dispatch": c.dispatch.to_message(), "service": c.service.to_message(),
+            "interval": c.interval.to_message()}
+    c.steps, c.service, c.interval = steps_mod.StepRecorder(), LatencyStats(), LatencyStats()
+    c.dispatch = DispatchStats(c.dispatch.target_rps)
+    if c.dispatcher is not None:
+        c.dispatcher.stats = c.dispatch
+    return data
+
+
+def merge_message(environment, data):
+    """Master: add a worker's capacity statistics."""
+    c = capacity(environment)
+    c.steps.merge(steps_mod.StepRecorder.from_message(data["steps"]))
+    worker_dispatch = DispatchStats.from_message(data["dispatch"])
+    worker_dispatch.target_rps = 0.0  # the target is the test's, not a sum of reports
+    c.dispatch.merge(worker_dispatch)
+    c.service.merge(LatencyStats.from_message(data["service"]))
+    c.interval.merge(LatencyStats.from_message(data["interval"]))
+
+
+# ---- the sweep clock and the load messages (master / local) ------------------------------------------
+
+
+class CapacityShape(SweepShape):
+    """The load shape of a sweep: on each step change, tell ``Capacity`` (load messages, step verdicts)."""
+
+    def __init__(self, environment, plan):
+        super().__init__()
+        self.environment = environment
+        self.steps = plan
+        self.entered = None
+
+    def reset_time(self):
+        """A new test (Locust calls this in ``start_shape``): from step 1 again."""
+        super().reset_time()
+        self.entered = None
+        self.stopped = False
+
+    def tick(self):
+        step = self.current_step()
+        if step is not None and step is not self.entered:
+            previous, self.entered = self.entered, step
+            enter_step(self.environment, step, previous)
+        return super().tick() if step is not None else None
+
+
+def enter_step(environment, step, previous):
+    c = capacity(environment)
+    c.entered = step.index
+    logger.info("sweep step %d/%d: %d users%s", step.index, len(c.plan), step.users,
+                f", target {step.rate:g} req/s" if step.rate else " (closed loop)")
+    if isinstance(environment.runner, LocalRunner):
+        c.load = Load(step.index, step.rate, step.warmup_s, time.perf_counter(), True)
+    if previous is not None:
+        grace = MASTER_GRACE_S if isinstance(environment.runner, MasterRunner) else LOCAL_GRACE_S
+        c.greenlets.append(gevent.spawn_later(grace, judge_step, environment, previous))
+
+
+def judge_step(environment, step):
+    """Judge a finished step from the figures in so far; end the sweep after the first SLO miss."""
+    c = capacity(environment)
+    if c.stopped_after is not None:
+        return
+    row = steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo)
+    c.verdicts[step.index] = row
+    if sweep_mod.should_stop(row, c.config.slo, c.config.run_all_steps):
+        c.stopped_after = step.index
+        logger.info("sweep step %d missed the SLO (%s); ending the sweep (--sweep-all-steps runs every step)",
+                    step.index, "; ".join(row["slo_misses"]))
+        if c.shape is not None:
+            c.shape.stop()
+
+
+def _current_rate(c):
+    """Target rate of the whole test now (req/s): the step's in a rate sweep, else --arrival-rate."""
+    if c.config.sweep is not None and c.entered:
+        return c.plan[c.entered - 1].rate
+    return c.config.arrival_rate
+
+
+def _broadcast_loads(environment):
+    """Master: send each worker its share of the rate (in proportion to its users) whenever it changes."""
+    c = capacity(environment)
+    runner = environment.runner
+    sent = {}
+    while True:
+        clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
+        total = sum(clients.values())
+        index = c.entered
+        step = c.plan[index - 1] if index else None
+        for worker, users in clients.items():
+            share = process_rate(_current_rate(c), users, total) if total and _current_rate(c) else 0.0
+            load = (index, share, step.warmup_s if step else 0.0)
+            if sent.get(worker) != load:
+                runner.send_message(LOAD_MESSAGE, {"index": load[0], "rate": load[1], "warmup_s": load[2]},
+                                    client_id=worker)
+                sent[worker] = load
+        gevent.sleep(BROADCAST_INTERVAL_S)
+
+
+def _on_load_message(environment, msg, **kwargs):
+    c = capacity(environment)
+    data = msg.data
+    if c.load.index != data["index"] or not c.load.known:
+        c.load = Load(data["index"], data["rate"], data["warmup_s"], time.perf_counter(), True)
+    else:
+        c.load.rate = data["rate"]
+
+
+def _sample(environment, interval):
+    """Master/local: every ``interval`` s, (t s, FPS, p50 ms, p99 ms) of the requests since the last sample."""
+    c = capacity(environment)
+    last = time.perf_counter()
+    while True:
+        gevent.sleep(interval)
+        now = time.perf_counter()
+        stats, c.interval = c.interval, LatencyStats()
+        fps = stats.frames / (now - last)
+        p50 = stats.percentile_ms(50) if stats.ok else None
+        p99 = stats.percentile_ms(99) if stats.ok else None
+        c.samples.append((now - c.started, fps, p50, p99))
+        last = now
+
+
+def _watch_schedule(environment):
+    """Local/worker: one warning line when this process's dispatcher cannot keep the schedule."""
+    c = capacity(environment)
+    while not c.warned:
+        gevent.sleep(WARN_CHECK_S)
+        warning = c.dispatcher.stats.warning() if c.dispatcher is not None else None
+        if warning:
+            logger.warning(warning)
+            c.warned = True
+
+
+# ---- lifecycle ---------------------------------------------------------------------------------------
+
+
+def init(environment, options):
+    """At Locust ``init``: validate the options (raises ValueError with one line); on a master/local runner
+    with ``--sweep``, install the sweep's load shape; register the load message on workers."""
+    c = capacity(environment)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):  # options arrive with the first spawn: read in test_start
+        runner.register_message(LOAD_MESSAGE, _on_load_message)
+        return
+    c.config = CapacityConfig.from_options(options)
+    c.plan = c.config.plan()
+    if c.config.sweep is not None:
+        c.shape = CapacityShape(environment, c.plan)
+        c.shape.runner = runner
+        environment.shape_class = c.shape
+
+
+def test_start(environment):
+    """At ``test_start``: reset; start the load messages (master), samples (master/local), schedule watch.
+
+    A worker reads the options here (they arrived with the spawn message); raises ValueError on bad ones.
+    """
+    c = capacity(environment)
+    runner = environment.runner
+    if c.config is None or isinstance(runner, WorkerRunner):
+        c.config = CapacityConfig.from_options(environment.parsed_options)
+        c.plan = c.config.plan()
+    for greenlet in c.greenlets:
+        greenlet.kill(block=False)
+    c.greenlets = []
+    # a sweep's first tick enters step 1 just before Locust fires test_start: keep it
+    entered = c.shape.entered if c.shape is not None else None
+    c.reset()
+    if not c.config.active:
+        return
+    c.entered = entered.index if entered else 0
+    if isinstance(runner, LocalRunner):
+        if entered:
+            c.load = Load(entered.index, entered.rate, entered.warmup_s, time.perf_counter(), True)
+        else:
+            c.load = Load(0, c.config.arrival_rate, 0.0, time.perf_counter(), c.config.sweep is None)
+    elif isinstance(runner, WorkerRunner):
+        c.load = Load()
+    if isinstance(runner, MasterRunner):
+        c.greenlets.append(gevent.spawn(_broadcast_loads, environment))
+    if not isinstance(runner, WorkerRunner):
+        interval = WORKER_REPORT_INTERVAL if isinstance(runner, MasterRunner) else SAMPLE_INTERVAL_S
+        c.greenlets.append(gevent.spawn(_sample, environment, interval))
+    if c.config.open_loop and not isinstance(runner, MasterRunner):
+        c.greenlets.append(gevent.spawn(_watch_schedule, environment))
+
+
+def finish(environment):
+    """Master/local at quitting: the final figures as a dict for the JSON (``steps``, ``open_loop``,
+    ``best_step``), and the lines for the console; writes the steps CSV and the plot."""
+    c = capacity(environment)
+    if c.config is None or not c.config.active:
+        return None
+    for greenlet in c.greenlets:
+        greenlet.kill(block=False)
+    config = c.config
+    options = environment.parsed_options
+    out = {}
+    lines = []
+    rows = []
+    if config.sweep is not None:
+        last = c.stopped_after or max(c.entered, max(c.steps.steps, default=0))
+        rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last)
+        best_line = sweep_mod.best_line(rows, config.slo)
+        best = sweep_mod.best_step(rows)
+        out["steps"] = steps_mod.json_steps(rows)
+        out["best_step"] = best["step"] if best else None
+        out["sweep_stopped_after"] = c.stopped_after
+        lines.append(steps_mod.format_steps(rows, best_line))
+        if c.stopped_after is not None:
+            lines.append(f"Sweep ended after step {c.stopped_after} of {len(c.plan)}: it missed the SLO")
+        if options.csv_prefix:
+            steps_mod.write_steps_csv(f"{options.csv_prefix}_tfs_steps.csv", rows)
+    if config.open_loop:
+        summary = open_loop_summary(c)
+        out["open_loop"] = summary
+        lines.append(format_open_loop(summary))
+        warning = c.dispatch.warning()
+        if warning:
+            lines.append(warning)
+    if config.plot:
+        from tfs_user import plot  # matplotlib: imported only when a plot is asked for
+        plot.write_plot(config.plot, rows, [s for s in c.samples if s[2] is not None],
+                        best_line=sweep_mod.best_line(rows, config.slo) if rows else None,
+                        slo_p99_ms=config.slo.p99_ms)
+        lines.append(f"Plot written to {config.plot}")
+    c.final = (out, lines)
+    return c.final
+
+
+def open_loop_summary(c):
+    """Dict: target/achieved rates, late sends, scheduling error, service-time percentiles (None = empty set)."""
+    dispatch = c.dispatch.summary()
+    service = c.service
+    has = service.ok > 0
+    return {
+        "arrival": c.config.arrival,
+        "target_rps": c.config.arrival_rate or None,
+        "sent": dispatch["sent"],
+        "sent_rps": dispatch["achieved_rps"],
+        "late": dispatch["late"],
+        "late_ratio": dispatch["late_ratio"],
+        "late_p50_ms": dispatch["late_p50_ms"],
+        "late_p99_ms": dispatch["late_p99_ms"],
+        "late_max_ms": dispatch["late_max_ms"],
+        "send_error_p99_ms": dispatch["send_error_p99_ms"],
+        "service_p50_ms": service.percentile_ms(50) if has else None,
+        "service_p90_ms": service.percentile_ms(90) if has else None,
+        "service_p99_ms": service.percentile_ms(99) if has else None,
+        "schedule_kept": c.dispatch.warning() is None,
+    }
+
+
+def _f(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_open_loop(s):
+    target = f"target {s['target_rps']:g} req/s" if s["target_rps"] else "target per step"
+    return (f"Open loop ({s['arrival']}, {target}): sent {s['sent']} requests at {_f(s['sent_rps'], 1)} req/s; "
+            f"late (all users busy) {s['late']}"
+            + (f" (p50 {_f(s['late_p50_ms'])} ms, p99 {_f(s['late_p99_ms'])} ms, max {_f(s['late_max_ms'])} ms)"
+               if s["late"] else "")
+            + f"; scheduling error p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "
+            f"service time (from the actual send) p50 {_f(s['service_p50_ms'])} ms, p90 {_f(s['service_p90_ms'])} ms, "
+            f"p99 {_f(s['service_p99_ms'])} ms")
+
+
+def sweep_violations(environment):
+    """With a sweep and SLOs: the run passes when some step met them (one line if none did), else None
+    (no sweep: the run-level SLO checks apply)."""
+    c = capacity(environment)
+    if c.config is None or c.config.sweep is None or not c.config.slo.given or c.final is None:
+        return None
+    out, _ = c.final
+    if out.get("best_step"):
+        return []
+    return ["SLO missed: no sweep step met the SLO"]

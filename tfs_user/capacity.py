@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 import gevent
-from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
 
 from tfs_user import control, steps as steps_mod, sweep as sweep_mod
 from tfs_user.arrivals import ARRIVALS, DispatchStats, Dispatcher, process_rate, process_rng
@@ -35,10 +35,14 @@ logger = logging.getLogger(__name__)
 LOAD_MESSAGE = "tfs_load"
 BROADCAST_INTERVAL_S = 0.2
 """Master: how often it checks whether a worker's share of the rate changed."""
-LOCAL_GRACE_S = 1.0
-"""Local runner: wait after a step ends before judging it (requests of the step still in flight)."""
-MASTER_GRACE_S = WORKER_REPORT_INTERVAL + 1.0
-"""Master: wait after a step ends before judging it (workers report every WORKER_REPORT_INTERVAL s)."""
+TICK_SLACK_S = 0.1
+"""Locust ticks a shape about once a second: a step ends at the first tick less than this before its end."""
+STEP_GRACE_S = 0.5
+"""After a step ends: time its requests in flight get to complete before it is judged, seconds."""
+FLUSH_TIMEOUT_S = 5.0
+"""Master: how long it waits for the workers' step reports."""
+STEP_FLUSH_MESSAGE = "tfs_step_flush"
+STEP_FLUSHED_MESSAGE = "tfs_step_flushed"
 SAMPLE_INTERVAL_S = 1.0
 WARN_CHECK_S = 2.0
 LOAD_WAIT_S = 0.05
@@ -131,6 +135,9 @@ class Capacity:
         self.verdicts = {}  # master/local: step index -> row, judged after the step
         self.stopped_after = None
         self.entered = 0  # master/local: highest step index entered
+        self.point = (0, 0.0, 0.0)  # master/local: (step index or 0, the test's target req/s, step warm-up s)
+        self.sent_loads = {}  # master: worker id -> load last sent
+        self.flushed = set()  # master: workers whose step report arrived
         self.warned = False
         self.dispatcher = None
         self.started = time.perf_counter()
@@ -156,12 +163,15 @@ class Ticket:
         """(response_time_ms, context additions) for a call sent at ``start`` and answered at ``end`` (perf_counter s).
 
         Open loop: response_time is from the scheduled send time; ``service_ms``
-        (from ``start``) and ``late`` go into the context. Closed loop: end - start.
+        (from ``start``), ``late`` and the wall-clock scheduled ``start`` go into the
+        context. Closed loop: end - start.
         """
         extra = {"step": self.step, "step_measured": self.step_measured}
         if self.slot is None:
             return (end - start) * 1000.0, extra
-        extra.update(service_ms=(end - start) * 1000.0, late=self.slot.late)
+        # the request's wall-clock start is its scheduled time (the measured window starts there)
+        scheduled_wall = time.time() - (time.perf_counter() - self.slot.scheduled)
+        extra.update(service_ms=(end - start) * 1000.0, late=self.slot.late, start=scheduled_wall)
         return self.slot.latency_ms(end), extra
 
 
@@ -185,7 +195,9 @@ def begin(environment, scheduled=True):
         elif c.dispatcher.rate != c.load.rate:
             c.dispatcher.set_rate(c.load.rate)
         slot = c.dispatcher.take()
-    return Ticket(slot, c.load.index, c.load.measured(time.perf_counter()))
+    # open loop: a request belongs to the measured part of a step by its scheduled time (a late send
+    # from the warm-up does not count in the step)
+    return Ticket(slot, c.load.index, c.load.measured(slot.scheduled if slot else time.perf_counter()))
 
 
 # ---- statistics from the request events --------------------------------------------------------------
@@ -240,86 +252,143 @@ def merge_message(environment, data):
 
 
 class CapacityShape(SweepShape):
-    """The load shape of a sweep: on each step change, tell ``Capacity`` (load messages, step verdicts)."""
+    """The load shape of a sweep, ticked by Locust once a second.
+
+    Each step runs ``duration_s`` from the tick that entered it. When it is
+    over, the step is closed: requests sent from then on carry no step, the
+    requests in flight get ``STEP_GRACE_S`` to finish (a master also collects
+    its workers' reports), the step is judged, and the sweep either ends (an
+    SLO missed) or enters the next step. So a step's verdict never depends on
+    a later step, and no step starts after the first miss.
+    """
 
     def __init__(self, environment, plan):
         super().__init__()
         self.environment = environment
         self.steps = plan
         self.entered = None
+        self.entered_at = 0.0
 
     def reset_time(self):
-        """A new test (Locust calls this in ``start_shape``): from step 1 again."""
+        """Locust restarts the clock in ``start_shape`` and again (master) in ``start``, after the first
+        tick: the current step restarts with it."""
         super().reset_time()
-        self.entered = None
-        self.stopped = False
+        self.entered_at = 0.0
 
     def tick(self):
-        step = self.current_step()
-        if step is not None and step is not self.entered:
-            previous, self.entered = self.entered, step
-            enter_step(self.environment, step, previous)
-        return super().tick() if step is not None else None
+        if self.runner is not None and self.runner.state in (STATE_INIT, STATE_STOPPED):
+            self.entered, self.stopped = None, False  # a new test: from step 1 again
+        if self.stopped:
+            return None
+        step = self.entered
+        if step is None:
+            step = self.steps[0]
+        elif self.get_run_time() >= self.entered_at + step.duration_s - TICK_SLACK_S:
+            if not close_step(self.environment, step) or step.index >= len(self.steps):
+                self.stopped = True
+                return None
+            step = self.steps[step.index]  # indexes start at 1: the next one
+        if step is not self.entered:
+            self.entered, self.entered_at = step, self.get_run_time()
+            enter_step(self.environment, step)
+        return step.users, self.spawn_rate or min(max(float(step.users), 1.0) * 10.0, 100.0)
 
 
-def enter_step(environment, step, previous):
+def _set_point(environment, index, rate, warmup_s):
+    """Master/local: the load point every process runs now (step index, the test's target rate)."""
+    c = capacity(environment)
+    c.point = (index, rate, warmup_s)
+    if isinstance(environment.runner, LocalRunner):
+        c.load = Load(index, rate, warmup_s, time.perf_counter(), True)
+    elif isinstance(environment.runner, MasterRunner):
+        _send_loads(environment)
+
+
+def enter_step(environment, step):
     c = capacity(environment)
     c.entered = step.index
-    logger.info("sweep step %d/%d: %d users%s", step.index, len(c.plan), step.users,
+    logger.info("sweep step %d/%d: %d user%s%s", step.index, len(c.plan), step.users, "s" if step.users != 1 else "",
                 f", target {step.rate:g} req/s" if step.rate else " (closed loop)")
-    if isinstance(environment.runner, LocalRunner):
-        c.load = Load(step.index, step.rate, step.warmup_s, time.perf_counter(), True)
-    if previous is not None:
-        grace = MASTER_GRACE_S if isinstance(environment.runner, MasterRunner) else LOCAL_GRACE_S
-        c.greenlets.append(gevent.spawn_later(grace, judge_step, environment, previous))
+    _set_point(environment, step.index, step.rate or c.config.arrival_rate, step.warmup_s)
 
 
-def judge_step(environment, step):
-    """Judge a finished step from the figures in so far; end the sweep after the first SLO miss."""
+def close_step(environment, step):
+    """End ``step``: no new request joins it, wait for its last ones (and workers' reports), judge it.
+
+    Returns False when the sweep should end (the step missed a given SLO and not every step was asked for).
+    """
     c = capacity(environment)
-    if c.stopped_after is not None:
-        return
+    _set_point(environment, 0, c.point[1], 0.0)  # between steps: same load, no step
+    gevent.sleep(STEP_GRACE_S)
+    if isinstance(environment.runner, MasterRunner):
+        _collect_reports(environment)
     row = steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo)
     c.verdicts[step.index] = row
     if sweep_mod.should_stop(row, c.config.slo, c.config.run_all_steps):
         c.stopped_after = step.index
         logger.info("sweep step %d missed the SLO (%s); ending the sweep (--sweep-all-steps runs every step)",
                     step.index, "; ".join(row["slo_misses"]))
-        if c.shape is not None:
-            c.shape.stop()
+        return False
+    return True
 
 
-def _current_rate(c):
-    """Target rate of the whole test now (req/s): the step's in a rate sweep, else --arrival-rate."""
-    if c.config.sweep is not None and c.entered:
-        return c.plan[c.entered - 1].rate
-    return c.config.arrival_rate
+def _collect_reports(environment):
+    """Master: ask every worker for its statistics now and wait for them (at most FLUSH_TIMEOUT_S)."""
+    c = capacity(environment)
+    runner = environment.runner
+    workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING]
+    c.flushed = set()
+    for worker in workers:
+        runner.send_message(STEP_FLUSH_MESSAGE, None, client_id=worker)
+    with gevent.Timeout(FLUSH_TIMEOUT_S, False):
+        while not c.flushed.issuperset(w for w in workers if w in runner.clients):
+            gevent.sleep(0.01)
+    missing = [w for w in workers if w not in c.flushed]
+    if missing:
+        logger.warning("no step report from worker(s) %s within %g s; the step's figures miss their last requests",
+                       ", ".join(missing), FLUSH_TIMEOUT_S)
+
+
+def _on_step_flush(environment, msg, **kwargs):
+    """Worker: send this process's statistics now (the master is closing a step)."""
+    runner = environment.runner
+    data = {}
+    environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+    runner.send_message("stats", data)
+    runner.send_message(STEP_FLUSHED_MESSAGE, None)
+
+
+def _on_step_flushed(environment, msg, **kwargs):
+    capacity(environment).flushed.add(msg.node_id)
+
+
+def _send_loads(environment):
+    """Master: send each worker the step and its share of the rate (in proportion to its users) if changed."""
+    c = capacity(environment)
+    runner = environment.runner
+    clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
+    total = sum(clients.values())
+    index, rate, warmup_s = c.point
+    for worker, users in clients.items():
+        share = process_rate(rate, users, total) if total and rate else 0.0
+        load = (index, share, warmup_s)
+        if c.sent_loads.get(worker) != load:
+            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "warmup_s": warmup_s}, client_id=worker)
+            c.sent_loads[worker] = load
 
 
 def _broadcast_loads(environment):
-    """Master: send each worker its share of the rate (in proportion to its users) whenever it changes."""
-    c = capacity(environment)
-    runner = environment.runner
-    sent = {}
+    """Master: keep the workers' shares in step with their user counts (spawning changes them)."""
     while True:
-        clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
-        total = sum(clients.values())
-        index = c.entered
-        step = c.plan[index - 1] if index else None
-        for worker, users in clients.items():
-            share = process_rate(_current_rate(c), users, total) if total and _current_rate(c) else 0.0
-            load = (index, share, step.warmup_s if step else 0.0)
-            if sent.get(worker) != load:
-                runner.send_message(LOAD_MESSAGE, {"index": load[0], "rate": load[1], "warmup_s": load[2]},
-                                    client_id=worker)
-                sent[worker] = load
+        _send_loads(environment)
         gevent.sleep(BROADCAST_INTERVAL_S)
 
 
 def _on_load_message(environment, msg, **kwargs):
     c = capacity(environment)
     data = msg.data
-    if c.load.index != data["index"] or not c.load.known:
+    if c.load.index != data["index"] or not c.load.known or (c.load.rate <= 0 < data["rate"]):
+        # a new step, or this worker's users just got their share: the step's warm-up starts now
         c.load = Load(data["index"], data["rate"], data["warmup_s"], time.perf_counter(), True)
     else:
         c.load.rate = data["rate"]
@@ -361,9 +430,12 @@ def init(environment, options):
     runner = environment.runner
     if isinstance(runner, WorkerRunner):  # options arrive with the first spawn: read in test_start
         runner.register_message(LOAD_MESSAGE, _on_load_message)
+        runner.register_message(STEP_FLUSH_MESSAGE, _on_step_flush)
         return
     c.config = CapacityConfig.from_options(options)
     c.plan = c.config.plan()
+    if isinstance(runner, MasterRunner):
+        runner.register_message(STEP_FLUSHED_MESSAGE, _on_step_flushed)
     if c.config.sweep is not None:
         c.shape = CapacityShape(environment, c.plan)
         c.shape.runner = runner
@@ -384,16 +456,14 @@ def test_start(environment):
         greenlet.kill(block=False)
     c.greenlets = []
     # a sweep's first tick enters step 1 just before Locust fires test_start: keep it
-    entered = c.shape.entered if c.shape is not None else None
+    point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.arrival_rate, 0.0)
+    entered = c.entered if c.shape is not None and c.shape.entered is not None else 0
     c.reset()
     if not c.config.active:
         return
-    c.entered = entered.index if entered else 0
+    c.entered, c.point = entered, point
     if isinstance(runner, LocalRunner):
-        if entered:
-            c.load = Load(entered.index, entered.rate, entered.warmup_s, time.perf_counter(), True)
-        else:
-            c.load = Load(0, c.config.arrival_rate, 0.0, time.perf_counter(), c.config.sweep is None)
+        c.load = Load(point[0], point[1], point[2], time.perf_counter(), c.config.sweep is None or entered > 0)
     elif isinstance(runner, WorkerRunner):
         c.load = Load()
     if isinstance(runner, MasterRunner):

@@ -29,10 +29,12 @@ def main(argv=None):
     from locust import events
     from locust.env import Environment
 
-    from tfs_user import hooks
-    from tfs_user.client import check_response
-    from tfs_user.data import Batches, RequestFactory, synthetic_array
+    from tfs_user.data import Batches, synthetic_array
+    from tfs_user.phases import CONTEXT_KEY, Phase, Sample
+    from tfs_user.predict import check_response
     from tfs_user.protos import predict_pb2
+    from tfs_user.request_bodies import RequestFactory
+    from tfs_user.run import TfsRun
     from tfs_user.stats import LatencyStats
     from tfs_user.tensors import ndarray_to_tensor_proto
 
@@ -44,10 +46,10 @@ def main(argv=None):
 
     env = Environment(events=events)
     env.create_local_runner()
-    hooks._listen_for_statistics(env)  # what the init listener does for a local runner
-    recorder = hooks.state(env).recorder
+    run = TfsRun.of(env)
+    env.events.request.add_listener(run._on_request)  # what TfsRun.start does for a local runner
+    recorder = run.recorder
     fire = env.events.request.fire
-    context = {"tfs": {"phase": "measured", "frames": 1, "start": time.time(), "end": time.time()}}
     stats = LatencyStats()
     histogram = stats.histogram
     counter = [0]
@@ -56,7 +58,7 @@ def main(argv=None):
         counter[0] += 1
         fire(request_type="gRPC", name="Predict null", response_time=0.8 + (counter[0] % 500) / 1000.0,
              response_length=len(body), exception=None,
-             context={"tfs": {"phase": "measured", "frames": 1, "start": time.time(), "end": time.time()}})
+             context={CONTEXT_KEY: Sample(Phase.MEASURED, 1)}, start_time=time.time())
 
     steps = [
         ("body lookup: factory.request(k)", lambda: factory.request(counter[0])),
@@ -67,7 +69,7 @@ def main(argv=None):
         ("  our listener alone: Recorder.record", lambda: recorder.record("x", 0.9, True, 1, 1.0, 2.0)),
         ("  of which HdrHistogram.record_value", lambda: histogram.record_value(900)),
         ("  Locust stats alone: RequestStats.log", lambda: env.stats.log_request("gRPC", "y", 0.9, 20)),
-        ("context dict build", lambda: {"tfs": {"phase": "measured", "frames": 1, "start": 1.0, "end": 2.0}}),
+        ("context dict build", lambda: {CONTEXT_KEY: Sample(Phase.MEASURED, 1)}),
     ]
     print(f"{'step':<52}{'us/call':>10}")
     for name, fn in steps:

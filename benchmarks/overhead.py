@@ -464,7 +464,8 @@ def build_body(repo, payload, folder):
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tfs_user.data import Batches, RequestFactory, synthetic_array
+    from tfs_user.data import Batches, synthetic_array
+    from tfs_user.request_bodies import RequestFactory
 
     factory = RequestFactory(Batches(synthetic_array(payload.frame_shape), payload.batch), payload.model, "input",
                              "serving_default")

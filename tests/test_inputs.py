@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfs_user.inputs import TO_NCHW, TO_NHWC, InputError, Signature, TensorSpec, plan_input
-from tfs_user.options import Settings
+from tfs_user.settings import Settings
 from tfs_user.protos import types_pb2
 
 

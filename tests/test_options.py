@@ -14,8 +14,9 @@ import sys
 import configargparse
 import pytest
 
-from tfs_user.client import TargetError, parse_target
-from tfs_user.options import OPTIONS, OptionError, Settings, add_options, parse_shape, resolve_target
+from tfs_user.target import TargetError, parse_target
+from tfs_user.options import OPTIONS, add_options
+from tfs_user.settings import OptionError, Settings, parse_shape, resolve_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -285,7 +286,7 @@ def test_iterations_yields_to_locust_plugins_when_it_owns_the_flag():
 
 def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
     o = parser.parse_args(["--grpc-metadata", "Authorization=Bearer s3cret", "--grpc-metadata", "team=a"])
-    from tfs_user.options import parse_metadata
+    from tfs_user.settings import parse_metadata
 
     assert parse_metadata(o.grpc_metadata) == (("authorization", "Bearer s3cret"), ("team", "a"))
     with pytest.raises(OptionError) as info:
@@ -294,11 +295,9 @@ def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
 
 
 def test_tls_files_are_checked(tmp_path):
-    from tfs_user.client import Transport
-
     with pytest.raises(OptionError, match="go together"):
-        Settings(transport=Transport(tls=True, cert="c.pem"))
+        Settings(tls=True, tls_cert="c.pem")
     with pytest.raises(OptionError, match="cannot be read"):
-        Settings(transport=Transport(tls=True, ca=str(tmp_path / "nope.pem")))
+        Settings(tls=True, tls_ca=str(tmp_path / "nope.pem"))
     with pytest.raises(OptionError, match="not grpcs://"):
-        Settings(transport=Transport(tls=False, ca=str(tmp_path / "nope.pem")))
+        Settings(tls=False, tls_ca=str(tmp_path / "nope.pem"))

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from tfs_user import report
-from tfs_user.report import AGGREGATED, CSV_COLUMNS, StatusLine, format_summary, slo_violations, summary, write_csv, write_json
+from tfs_user import status as status_module
+from tfs_user.status import StatusLine
+from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, slo_violations, summary, write_csv, write_json
 from tfs_user.stats import PERCENTILES, LatencyStats, Recorder
 
 N = 20000
@@ -306,7 +308,7 @@ def test_format_summary(recorder):
 
 def test_status_line_rates(recorder, monkeypatch):
     clock = iter([100.0, 102.0, 103.0])
-    monkeypatch.setattr(report.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(status_module.time, "monotonic", lambda: next(clock))
     status = StatusLine()  # t=100, nothing seen yet
     total = recorder.total()
     line, history = status.format(recorder, users=5)  # t=102

@@ -1,9 +1,7 @@
 """Web UI and HTML report: the TFS tab (FPS, exact percentiles), start-form errors, the report section.
 
-``tfs_user.webui`` imports Locust, whose gevent monkey-patching breaks the
-pytest process once ssl is imported (tests/test_options.py): the ``unit_*``
-functions below run in a pytest subprocess that imports Locust first
-(``test_units_in_a_locust_process``). The browser test drives Debian's
+The FPS meter, form checks and report section import neither Locust nor gRPC,
+so their tests run in the pytest process. The browser test drives Debian's
 chromium through selenium against a real `locust` web UI process and a real
 demo server on loopback.
 """
@@ -23,23 +21,13 @@ from conftest import ROOT, locust_command
 from tfs_user import report
 from tfs_user.stats import Recorder
 
-if "locust" in sys.modules:  # the unit_* subprocess, which imported Locust first
-    from tfs_user import webui
+from tfs_user.fps_meter import CURRENT_WINDOW_S, FpsMeter
+from tfs_user.html_report import fps_svg, insert_section, report_section
+from tfs_user.web_form import check_form, ui_field_name
 
 LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.webui  # noqa: F401\n"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def test_units_in_a_locust_process():
-    code = "import locust, sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFS_", "LOCUST_"))}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", code, __file__, "-q", "-p", "no:cacheprovider", "-o", "python_functions=unit_*"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert re.search(r"\b7 passed\b", done.stdout), done.stdout[-3000:]
 
 
 def _record(recorder, name, end, frames, n=1):
@@ -49,8 +37,8 @@ def _record(recorder, name, end, frames, n=1):
 
 # ---------------------------------------------------------------- units
 
-def unit_current_fps_uses_the_requests_end_times_not_the_sampling_times():
-    meter, recorder, t0 = webui.FpsMeter(), Recorder(), 1000.0
+def test_current_fps_uses_the_requests_end_times_not_the_sampling_times():
+    meter, recorder, t0 = FpsMeter(), Recorder(), 1000.0
     _record(recorder, "Predict m", t0, 4)
     meter.sample(recorder, now=t0 + 0.1)
     # a worker report arriving late: 3 s of requests (400 frames) merged at once, sampled 2 s later
@@ -59,12 +47,12 @@ def unit_current_fps_uses_the_requests_end_times_not_the_sampling_times():
     assert meter.current("Predict m", now=t0 + 5.0) == pytest.approx(400 / 3.0)
     assert meter.current(report.AGGREGATED, now=t0 + 5.0) == pytest.approx(400 / 3.0)
     # nothing ended in the last CURRENT_WINDOW_S seconds: 0
-    assert meter.current("Predict m", now=t0 + 3.0 + webui.CURRENT_WINDOW_S + 0.1) == 0.0
+    assert meter.current("Predict m", now=t0 + 3.0 + CURRENT_WINDOW_S + 0.1) == 0.0
     assert [round(f, 3) for _, f in meter.chart][-1] == round(400 / 3.0, 3)
 
 
-def unit_current_fps_window_and_a_new_test_starting_a_new_series():
-    meter, recorder, t0 = webui.FpsMeter(), Recorder(), 2000.0
+def test_current_fps_window_and_a_new_test_starting_a_new_series():
+    meter, recorder, t0 = FpsMeter(), Recorder(), 2000.0
     for second in range(30):  # 10 frames/s for 20 s, then 50 frames/s
         _record(recorder, "Predict m", t0 + second, 10 if second < 20 else 50)
         meter.sample(recorder, now=t0 + second)
@@ -73,19 +61,19 @@ def unit_current_fps_window_and_a_new_test_starting_a_new_series():
     assert meter.current("Predict m", now=t0 + 30) == 0.0 and len(meter.chart) == 1
 
 
-def unit_first_sample_reads_the_rate_since_the_first_request():
-    meter, recorder = webui.FpsMeter(), Recorder()
+def test_first_sample_reads_the_rate_since_the_first_request():
+    meter, recorder = FpsMeter(), Recorder()
     recorder.record("Predict m", 2.0, True, 8, 100.0, 100.5)
     recorder.record("Predict m", 2.0, True, 8, 100.5, 102.0)
     meter.sample(recorder, now=102.1)
     assert meter.current("Predict m", now=102.1) == pytest.approx(16 / 2.0)
 
 
-def unit_ui_field_names_follow_the_pages_camel_case_round_trip():
+def test_ui_field_names_follow_the_pages_camel_case_round_trip():
     # the page posts slo_p99_ms back as slo_p9_9ms (seen in chromium: the field is labelled "Slo P9 9Ms")
-    assert webui._ui_field_name("slo_p99_ms") == "slo_p9_9ms"
-    assert webui._ui_field_name("batch_size") == "batch_size"
-    assert webui._ui_field_name("tfs_iterations") == "tfs_iterations"
+    assert ui_field_name("slo_p99_ms") == "slo_p9_9ms"
+    assert ui_field_name("batch_size") == "batch_size"
+    assert ui_field_name("tfs_iterations") == "tfs_iterations"
 
 
 def _environment(**values):
@@ -101,38 +89,38 @@ def _environment(**values):
     return SimpleNamespace(parsed_options=options, host="127.0.0.1:9000", runner=None)
 
 
-def unit_form_check_gives_one_line_per_bad_value(tmp_path):
+def test_form_check_gives_one_line_per_bad_value(tmp_path):
     env = _environment()
-    assert webui.check_form(env, {"batch_size": "abc"}) == (
+    assert check_form(env, {"batch_size": "abc"}) == (
         None, "--batch-size: 'abc' is not an integer; expected an integer >= 1")
-    message = webui.check_form(env, {"batch_size": "0"})[1]
+    message = check_form(env, {"batch_size": "0"})[1]
     assert message == "--batch-size: '0' is out of range; expected an integer >= 1"
     missing = str(tmp_path / "missing.npy")
-    message = webui.check_form(env, {"images_numpy_path": missing})[1]
+    message = check_form(env, {"images_numpy_path": missing})[1]
     assert message.startswith(f"numpy file {missing!r} does not exist")
-    assert "not a shape" in webui.check_form(env, {"synthetic_shape": "8,x"})[1]
-    assert "host" in webui.check_form(env, {"host": "grpc://:"})[1].lower()
+    assert "not a shape" in check_form(env, {"synthetic_shape": "8,x"})[1]
+    assert "host" in check_form(env, {"host": "grpc://:"})[1].lower()
 
 
-def unit_form_check_returns_parsed_values_including_the_mangled_slo_field():
+def test_form_check_returns_parsed_values_including_the_mangled_slo_field():
     env = _environment()
-    values, message = webui.check_form(env, {"batch_size": "4", "slo_p9_9ms": "12.5", "model_name": "small",
+    values, message = check_form(env, {"batch_size": "4", "slo_p9_9ms": "12.5", "model_name": "small",
                                              "user_count": "2"})
     assert message is None
     assert values["batch_size"] == 4 and values["slo_p99_ms"] == 12.5 and values["model_name"] == "small"
     assert "user_count" not in values  # Locust's own fields are Locust's business
 
 
-def unit_report_section_is_inserted_before_body_end_and_escapes_names():
+def test_report_section_is_inserted_before_body_end_and_escapes_names():
     recorder = Recorder()
     recorder.record("Predict <b>", 1.5, True, 4, 10.0, 10.0015)
     recorder.record("Predict <b>", 2.5, True, 4, 10.5, 10.5025)
-    section = webui.report_section(report.summary(recorder), [(0.0, 1.0), (1.0, 2.0)])
-    page = webui.insert_section("<html><body><div id='root'></div></body></html>", section)
+    section = report_section(report.summary(recorder), [(0.0, 1.0), (1.0, 2.0)])
+    page = insert_section("<html><body><div id='root'></div></body></html>", section)
     assert page.index('id="tfs-summary"') < page.index("</body>")
     assert "Predict &lt;b&gt;" in page and "Predict <b>" not in page
     assert "<td>1.500</td>" in page and "<td>2.500</td>" in page and "<polyline" in page
-    assert "no FPS samples yet" in webui.fps_svg([(5.0, 1.0), (5.0, 2.0)])  # no time span: no division by zero
+    assert "no FPS samples yet" in fps_svg([(5.0, 1.0), (5.0, 2.0)])  # no time span: no division by zero
 
 
 def test_html_report_file_carries_the_tfs_summary(tmp_path, demo_server, small_model, run_locust):

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import gevent
 from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
 
-from tfs_user import control, steps as steps_mod, sweep as sweep_mod
+from tfs_user import steps as steps_mod, sweep as sweep_mod
+from tfs_user.phases import Phase, sample_of
 from tfs_user.arrivals import ARRIVALS, DispatchStats, Dispatcher, process_rate, process_rng
 from tfs_user.stats import LatencyStats
 from tfs_user.sweep_shape import SweepShape
@@ -103,13 +104,13 @@ class Load:
 
     index: int = 0
     rate: float = 0.0
-    warmup_s: float = 0.0
-    since: float = 0.0
-    """perf_counter when this process entered it."""
+    measure_at: float = float("inf")
+    """perf_counter from which requests count in the step (its warm-up is before)."""
     known: bool = False
 
-    def measured(self, now):
-        return now >= self.since + self.warmup_s
+    def measured(self, t):
+        """Whether a request sent (open loop: scheduled) at perf_counter ``t`` counts in the step."""
+        return t >= self.measure_at
 
 
 class Capacity:
@@ -118,13 +119,32 @@ class Capacity:
     def __init__(self):
         self.config = None
         self.plan = []
-        self.load = Load()
+        self._loads = [(float("-inf"), Load())]  # (perf_counter from, Load), latest last
         self.dispatcher = None
         self.reset()
         self.samples = []
         self.greenlets = []
         self.shape = None
         self.final = None
+        self.run = None
+
+    LOAD_HISTORY = 16
+
+    @property
+    def load(self):
+        """The load point this process runs now."""
+        return self._loads[-1][1]
+
+    @load.setter
+    def load(self, value):
+        self._loads = self._loads[-self.LOAD_HISTORY:] + [(time.perf_counter(), value)]
+
+    def load_at(self, t):
+        """The load point that was in effect at perf_counter ``t`` (open loop: a slot's scheduled time)."""
+        for since, load in reversed(self._loads):
+            if since <= t:
+                return load
+        return self._loads[0][1]
 
     def reset(self):
         """New test: empty statistics (the dispatcher is made again on the first slot)."""
@@ -135,7 +155,7 @@ class Capacity:
         self.verdicts = {}  # master/local: step index -> row, judged after the step
         self.stopped_after = None
         self.entered = 0  # master/local: highest step index entered
-        self.point = (0, 0.0, 0.0)  # master/local: (step index or 0, the test's target req/s, step warm-up s)
+        self.point = (0, 0.0, float("inf"))  # master/local: (step index or 0, the test's target req/s, measure from)
         self.sent_loads = {}  # master: worker id -> load last sent
         self.flushed = set()  # master: workers whose step report arrived
         self.warned = False
@@ -145,7 +165,18 @@ class Capacity:
         self.final = None
 
 
-capacity = control.per_environment(Capacity)
+CONTEXT_KEY = "tfs_capacity"
+"""Key of a request's capacity details in the request event's context (beside ``tfs_user.phases.CONTEXT_KEY``)."""
+MESSAGE_KEY = "tfs_capacity"
+"""Key of this process's capacity statistics in Locust's worker report."""
+
+
+def capacity(environment):
+    """The Capacity of ``environment``, made on first use."""
+    c = getattr(environment, "tfs_capacity", None)
+    if c is None:
+        c = environment.tfs_capacity = Capacity()
+    return c
 
 
 # ---- users: one ticket per request -------------------------------------------------------------------
@@ -159,20 +190,24 @@ class Ticket:
     step: int = 0
     step_measured: bool = False
 
-    def finish(self, start, end):
-        """(response_time_ms, context additions) for a call sent at ``start`` and answered at ``end`` (perf_counter s).
+    active: bool = False
 
-        Open loop: response_time is from the scheduled send time; ``service_ms``
-        (from ``start``), ``late`` and the wall-clock scheduled ``start`` go into the
-        context. Closed loop: end - start.
+    def finish(self, start, end, start_wall):
+        """``(response_time_ms, start_time, context additions)`` of a call sent at ``start`` and answered at
+        ``end`` (perf_counter s); ``start_wall`` is the send's wall-clock time (``time.time()``).
+
+        Open loop: response time and start_time are from the scheduled send time (corrected for
+        coordinated omission); the context gets ``{CONTEXT_KEY: {step, step_measured, service_ms,
+        late}}``. Closed loop: end - start and ``start_wall`` (plus the step in a sweep).
         """
-        extra = {"step": self.step, "step_measured": self.step_measured}
+        if not self.active:
+            return (end - start) * 1000.0, start_wall, {}
+        info = {"step": self.step, "step_measured": self.step_measured}
         if self.slot is None:
-            return (end - start) * 1000.0, extra
-        # the request's wall-clock start is its scheduled time (the measured window starts there)
-        scheduled_wall = time.time() - (time.perf_counter() - self.slot.scheduled)
-        extra.update(service_ms=(end - start) * 1000.0, late=self.slot.late, start=scheduled_wall)
-        return self.slot.latency_ms(end), extra
+            return (end - start) * 1000.0, start_wall, {CONTEXT_KEY: info}
+        info.update(service_ms=(end - start) * 1000.0, late=self.slot.late)
+        scheduled_wall = start_wall - (start - self.slot.scheduled)
+        return self.slot.latency_ms(end), scheduled_wall, {CONTEXT_KEY: info}
 
 
 def begin(environment, scheduled=True):
@@ -182,7 +217,7 @@ def begin(environment, scheduled=True):
     """
     c = capacity(environment)
     if c.config is None or not c.config.active:
-        return Ticket()
+        return Ticket()  # closed loop, no sweep: nothing to add
     slot = None
     if scheduled and c.config.open_loop:
         while not c.load.known or c.load.rate <= 0:  # worker: its share has not arrived yet
@@ -195,20 +230,25 @@ def begin(environment, scheduled=True):
         elif c.dispatcher.rate != c.load.rate:
             c.dispatcher.set_rate(c.load.rate)
         slot = c.dispatcher.take()
-    # open loop: a request belongs to the measured part of a step by its scheduled time (a late send
-    # from the warm-up does not count in the step)
-    return Ticket(slot, c.load.index, c.load.measured(slot.scheduled if slot else time.perf_counter()))
+    # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
+    # send from the warm-up does not count in the step; one scheduled in the step but sent after it does)
+    t = slot.scheduled if slot else time.perf_counter()
+    load = c.load_at(t)
+    return Ticket(slot, load.index, load.measured(t), True)
 
 
 # ---- statistics from the request events --------------------------------------------------------------
 
 
-def on_request(environment, info, response_time, ok):
-    """Record one of our request events (``info`` = its context['tfs']) into the capacity statistics."""
+def _on_request(environment, response_time, exception, context=None, start_time=None, **kwargs):
+    """Local runner / worker: record one of our measured request events into the capacity statistics."""
     c = capacity(environment)
-    if c.config is None or not c.config.active or info["phase"] != "measured":
+    sample = sample_of(context)
+    if sample is None or sample.phase is not Phase.MEASURED or not c.config.active:
         return
-    frames, start, end = info["frames"], info["start"], info["end"]
+    info = context.get(CONTEXT_KEY) or {}
+    ok = exception is None
+    frames, start, end = sample.frames, start_time, start_time + response_time / 1000.0
     service = info.get("service_ms")
     c.interval.record(response_time, ok, frames, start, end)
     if service is not None:
@@ -223,23 +263,25 @@ def on_request(environment, info, response_time, ok):
             c.steps.record_warmup(index)
 
 
-def to_message(environment):
-    """Worker: this process's capacity statistics since the last report (then reset), or None if empty."""
+def _on_report_to_master(environment, data):
+    """Worker: ship this process's capacity statistics since the last report, then start afresh."""
     c = capacity(environment)
     if c.config is None or not c.config.active:
-        return None
-    data = {"steps": c.steps.to_message(), "dispatch": c.dispatch.to_message(), "service": c.service.to_message(),
-            "interval": c.interval.to_message()}
+        return
+    data[MESSAGE_KEY] = {"steps": c.steps.to_message(), "dispatch": c.dispatch.to_message(),
+                         "service": c.service.to_message(), "interval": c.interval.to_message()}
     c.steps, c.service, c.interval = steps_mod.StepRecorder(), LatencyStats(), LatencyStats()
     c.dispatch = DispatchStats(c.dispatch.target_rps)
     if c.dispatcher is not None:
         c.dispatcher.stats = c.dispatch
-    return data
 
 
-def merge_message(environment, data):
+def _on_worker_report(environment, data):
     """Master: add a worker's capacity statistics."""
+    if MESSAGE_KEY not in data:
+        return
     c = capacity(environment)
+    data = data[MESSAGE_KEY]
     c.steps.merge(steps_mod.StepRecorder.from_message(data["steps"]))
     worker_dispatch = DispatchStats.from_message(data["dispatch"])
     worker_dispatch.target_rps = 0.0  # the target is the test's, not a sum of reports
@@ -295,13 +337,17 @@ class CapacityShape(SweepShape):
 
 
 def _set_point(environment, index, rate, warmup_s):
-    """Master/local: the load point every process runs now (step index, the test's target rate)."""
+    """Master/local: the load point every process runs now (step index, the test's target rate);
+    the step's figures start after ``warmup_s``, at the same moment in every worker (the master says when)."""
     c = capacity(environment)
-    c.point = (index, rate, warmup_s)
+    measure_at = time.perf_counter() + warmup_s if index else float("inf")
+    c.point = (index, rate, measure_at)
     if isinstance(environment.runner, LocalRunner):
-        c.load = Load(index, rate, warmup_s, time.perf_counter(), True)
+        c.load = Load(index, rate, measure_at, True)
     elif isinstance(environment.runner, MasterRunner):
         _send_loads(environment)
+        if index:
+            c.greenlets.append(gevent.spawn_later(warmup_s, _send_loads, environment))
 
 
 def enter_step(environment, step):
@@ -368,12 +414,13 @@ def _send_loads(environment):
     runner = environment.runner
     clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
     total = sum(clients.values())
-    index, rate, warmup_s = c.point
+    index, rate, measure_at = c.point
+    measuring = time.perf_counter() >= measure_at
     for worker, users in clients.items():
         share = process_rate(rate, users, total) if total and rate else 0.0
-        load = (index, share, warmup_s)
+        load = (index, share, measuring)
         if c.sent_loads.get(worker) != load:
-            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "warmup_s": warmup_s}, client_id=worker)
+            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring}, client_id=worker)
             c.sent_loads[worker] = load
 
 
@@ -387,11 +434,13 @@ def _broadcast_loads(environment):
 def _on_load_message(environment, msg, **kwargs):
     c = capacity(environment)
     data = msg.data
-    if c.load.index != data["index"] or not c.load.known or (c.load.rate <= 0 < data["rate"]):
-        # a new step, or this worker's users just got their share: the step's warm-up starts now
-        c.load = Load(data["index"], data["rate"], data["warmup_s"], time.perf_counter(), True)
-    else:
-        c.load.rate = data["rate"]
+    if not data["measuring"]:
+        measure_at = float("inf")
+    elif c.load.index == data["index"] and c.load.known and c.load.measure_at < float("inf"):
+        measure_at = c.load.measure_at
+    else:  # the master says the step's figures start now (the same moment for every worker)
+        measure_at = time.perf_counter()
+    c.load = Load(data["index"], data["rate"], measure_at, True)
 
 
 def _sample(environment, interval):
@@ -423,16 +472,28 @@ def _watch_schedule(environment):
 # ---- lifecycle ---------------------------------------------------------------------------------------
 
 
-def init(environment, options):
-    """At Locust ``init``: validate the options (raises ValueError with one line); on a master/local runner
-    with ``--sweep``, install the sweep's load shape; register the load message on workers."""
+def start(run, runner):
+    """At Locust ``init`` (from ``TfsRun.start``): register the capacity listeners on the run's environment.
+
+    Local runner / master: validate the options (raises ValueError, one line) and, with
+    ``--sweep``, install the sweep's load shape. Workers read the options at ``test_start``
+    (they arrive with the first spawn message).
+    """
+    environment = run.environment
+    events = environment.events
     c = capacity(environment)
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):  # options arrive with the first spawn: read in test_start
+    c.run = run
+    events.test_start.add_listener(lambda **kw: _on_test_start(environment))
+    if isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(lambda client_id, data, **kw: _on_worker_report(environment, data))
+    else:
+        events.request.add_listener(lambda **kw: _on_request(environment, **kw))
+    if isinstance(runner, WorkerRunner):
+        events.report_to_master.add_listener(lambda client_id, data, **kw: _on_report_to_master(environment, data))
         runner.register_message(LOAD_MESSAGE, _on_load_message)
         runner.register_message(STEP_FLUSH_MESSAGE, _on_step_flush)
         return
-    c.config = CapacityConfig.from_options(options)
+    c.config = CapacityConfig.from_options(environment.parsed_options)
     c.plan = c.config.plan()
     if isinstance(runner, MasterRunner):
         runner.register_message(STEP_FLUSHED_MESSAGE, _on_step_flushed)
@@ -442,28 +503,34 @@ def init(environment, options):
         environment.shape_class = c.shape
 
 
-def test_start(environment):
+def _on_test_start(environment):
     """At ``test_start``: reset; start the load messages (master), samples (master/local), schedule watch.
 
-    A worker reads the options here (they arrived with the spawn message); raises ValueError on bad ones.
+    A worker reads the options here (they arrived with the spawn message); a bad one is a fatal
+    error of the run (``RunControl.report_error``).
     """
     c = capacity(environment)
     runner = environment.runner
     if c.config is None or isinstance(runner, WorkerRunner):
-        c.config = CapacityConfig.from_options(environment.parsed_options)
+        try:
+            c.config = CapacityConfig.from_options(environment.parsed_options)
+        except ValueError as e:
+            c.config = CapacityConfig()
+            c.run.control.report_error(str(e))
+            return
         c.plan = c.config.plan()
     for greenlet in c.greenlets:
         greenlet.kill(block=False)
     c.greenlets = []
     # a sweep's first tick enters step 1 just before Locust fires test_start: keep it
-    point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.arrival_rate, 0.0)
+    point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.arrival_rate, float("inf"))
     entered = c.entered if c.shape is not None and c.shape.entered is not None else 0
     c.reset()
     if not c.config.active:
         return
     c.entered, c.point = entered, point
     if isinstance(runner, LocalRunner):
-        c.load = Load(point[0], point[1], point[2], time.perf_counter(), c.config.sweep is None or entered > 0)
+        c.load = Load(point[0], point[1], point[2], c.config.sweep is None or entered > 0)
     elif isinstance(runner, WorkerRunner):
         c.load = Load()
     if isinstance(runner, MasterRunner):

@@ -1,4 +1,4 @@
-"""Input data: load the numpy file, cut it into batches, prepare request bodies.
+"""Input data: load the numpy file (or .npz, images folder, synthetic frames), cut it into batches.
 
 The file holds images as stored by the user, ``[n, h, w, c]`` or ``[n, c, h, w]``
 (any rank >= 2 works: axis 0 is the image axis). It is opened with
@@ -12,9 +12,7 @@ that wrap around the end of the file: with n=10, b=4 the batches are rows
 0,1,2,0). One pass over the file is ``ceil(n / b)`` batches; the sequence of
 batches repeats after ``n / gcd(n, b)`` batches.
 
-Request bodies are serialized ``PredictRequest`` messages (tensor_content) built
-outside the timed section. They are cached per process while all distinct
-batches fit in the cache budget; otherwise each is built just before its call.
+Request bodies are built from the batches by ``tfs_user.requests``.
 """
 
 import math
@@ -23,10 +21,7 @@ import zipfile
 
 import numpy as np
 
-from tfs_user.protos import predict_pb2
-from tfs_user.tensors import bytes_to_tensor_proto, dtype_to_dt, ndarray_to_tensor_proto
-
-DEFAULT_CACHE_MB = 512
+from tfs_user.tensors import dtype_to_dt
 
 
 class DataError(ValueError):
@@ -111,60 +106,6 @@ class Batches:
         if isinstance(self.array, list):  # encoded images: a list of bytes
             return [self.array[i] for i in index]
         return np.take(self.array, index, axis=0)
-
-
-class RequestFactory:
-    """Serialized ``tensorflow.serving.PredictRequest`` bodies, one per batch.
-
-    The request carries ``model_spec`` (name, optional version or version label,
-    signature_name) and its input tensors (``tensor_content``), as in the TFS
-    API message ``predict.proto``. ``request(k)`` returns ``bytes``. Bodies are
-    cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
-    ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
-    a channel-axis move, see ``tfs_user.inputs``) runs on each batch first.
-    ``more_inputs`` holds further ``(name, Batches, transform)`` for models with
-    several inputs; all Batches must have the same rows and batch size.
-    """
-
-    def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="",
-                 cache_bytes=DEFAULT_CACHE_MB << 20, transform=None, more_inputs=()):
-        self.batches = batches
-        self.inputs = [(input_name, batches, transform), *more_inputs]
-        self.model_name = model_name
-        self.signature_name = signature_name
-        self.model_version = model_version
-        self.version_label = version_label
-        first = self._build(0)
-        self.request_bytes = len(first)
-        self.cached = self.request_bytes * batches.period <= cache_bytes
-        self._cache = {0: first} if self.cached else None
-
-    def _build(self, k):
-        request = predict_pb2.PredictRequest()
-        spec = request.model_spec
-        spec.name = self.model_name
-        if self.signature_name:
-            spec.signature_name = self.signature_name
-        if self.model_version:
-            spec.version.value = self.model_version
-        elif self.version_label:
-            spec.version_label = self.version_label
-        for name, batches, transform in self.inputs:  # several inputs are sliced in step
-            batch = batches.batch(k)
-            if transform is not None:
-                batch = transform(batch)
-            proto = bytes_to_tensor_proto(batch) if isinstance(batch, list) else ndarray_to_tensor_proto(batch)
-            request.inputs[name].CopyFrom(proto)
-        return request.SerializeToString()
-
-    def request(self, k):
-        if self._cache is None:
-            return self._build(k)
-        k %= self.batches.period
-        body = self._cache.get(k)
-        if body is None:
-            body = self._cache[k] = self._build(k)
-        return body
 
 
 SYNTHETIC_FRAMES = 8

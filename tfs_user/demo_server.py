@@ -4,16 +4,17 @@ It implements the parts of the TensorFlow Serving gRPC API that a load test
 touches: ``PredictionService/Predict``, ``PredictionService/GetModelMetadata``
 (``signature_def`` only) and ``ModelService/GetModelStatus``. Requests are
 validated the way TF Serving does it (model name and version, signature name,
-input alias, dtype, shape) and answered with the same gRPC status codes.
+input alias, dtype, shape) and answered with the same gRPC status codes
+(``tfs_user.demo_handlers``).
 
-The "model" is a real, cheap numpy function: each frame of the input is
-flattened, averaged over ``output_size`` contiguous chunks and passed through a
-softmax, giving a float32 ``[batch, output_size]`` output whose rows sum to 1
-(well under 1 ms for a 224x224x3 frame). Latency and failures are injected on
+The "model" is a real, cheap numpy function (``tfs_user.demo_model``): a
+float32 ``[batch, output_size]`` softmax output whose rows sum to 1. Injected on
 purpose: a fixed delay per Predict, every N-th Predict slower, every M-th
-Predict failing with a chosen status code. Counters (requests, frames, the
-wall-clock window of successful requests) let a test compare what the load
-generator reported with what the server saw.
+Predict failing with a chosen status code, a wrong output batch dimension. Counters (requests, frames, the wall-clock window
+of successful requests) let a test compare what the load generator reported
+with what the server saw; with ``record=True`` the server also keeps each
+Predict it received (decoded input tensors, model spec, gRPC metadata), so a
+test can compare the bytes on the wire with the file and options.
 
 It uses a plain ``grpc.server`` with a thread pool (no gevent), so it runs
 in-process next to a test or as its own process::
@@ -21,9 +22,7 @@ in-process next to a test or as its own process::
     python -m tfs_user.demo_server --port 9000 --delay-ms 20
 """
 
-import argparse
-import dataclasses
-import io
+import collections
 import signal
 import sys
 import threading
@@ -31,138 +30,16 @@ import time
 from concurrent import futures
 
 import grpc
-import numpy as np
 
-from tfs_user.protos import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    meta_graph_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    tensor_shape_pb2,
-    types_pb2,
-)
-from tfs_user.tensors import DT_NAMES, dtype_to_dt, ndarray_to_tensor_proto, supported_dtypes, tensor_proto_to_ndarray
+from tfs_user import demo_handlers
+from tfs_user.demo_cli import build_parser
+from tfs_user.demo_handlers import Abort, ReceivedRequest
+from tfs_user.demo_model import ModelConfig, model_function
+from tfs_user.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-_PREDICT_METHOD_NAME = "tensorflow/serving/predict"
-_STABLE_LABEL = "stable"
+__all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "build_parser", "main", "model_function"]
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """One served model: one input (plus ``extra_inputs``), one output.
-
-    The input layout is simply ``shape``: ``(-1, 224, 224, 3)`` is NHWC,
-    ``(-1, 3, 224, 224)`` is NCHW; -1 accepts any size in that dimension.
-    The first dimension is the batch (frames per request).
-    """
-
-    name: str = "resnet"
-    """Model name clients put in ``model_spec.name``."""
-    input_name: str = "input"
-    """Input tensor alias in the signature."""
-    dtype: str = "float32"
-    """numpy dtype name of the input, one of the tensors table (float32, uint8, ...)."""
-    shape: tuple = (-1, 224, 224, 3)
-    """Input shape, rank >= 1; -1 means any size."""
-    output_name: str = "prob"
-    """Output tensor alias; always float32 ``[batch, output_size]``."""
-    output_size: int = 1000
-    """Number of outputs per frame (classes)."""
-    versions: tuple = (1,)
-    """Loaded versions; a request without a version gets the highest one."""
-    signature_name: str = "serving_default"
-    """Signature name; a request with an empty signature_name gets this one."""
-    extra_inputs: tuple = ()
-    """Further inputs ``((name, dtype, shape), ...)``; all must have the same batch size."""
-
-    def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-        object.__setattr__(self, "versions", tuple(sorted(int(v) for v in self.versions)))
-        object.__setattr__(self, "dtype", _dtype_name(self.dtype))
-        object.__setattr__(self, "extra_inputs", tuple((n, _dtype_name(d), tuple(int(x) for x in sh))
-                                                       for n, d, sh in self.extra_inputs))
-        for _, _, shape in self.inputs:
-            if not shape or any(d != -1 and d <= 0 for d in shape):
-                raise ValueError(f"shape {list(shape)} is not valid; expected rank >= 1 with sizes > 0 or -1")
-        if self.output_size <= 0:
-            raise ValueError(f"output_size {self.output_size} is not valid; expected > 0")
-        if not self.versions or any(v <= 0 for v in self.versions):
-            raise ValueError(f"versions {list(self.versions)} is not valid; expected one or more integers > 0")
-
-
-    @property
-    def inputs(self):
-        """All inputs as ``(name, dtype name, shape)``; dtype "string" is DT_STRING (encoded images)."""
-        return ((self.input_name, self.dtype, self.shape), *self.extra_inputs)
-
-
-def _dtype_name(value):
-    if value == "string":
-        return "string"
-    try:
-        dtype = np.dtype(value)
-        dtype_to_dt(dtype)
-    except (TypeError, ValueError):
-        raise ValueError(f"dtype {value!r} is not supported; expected one of {supported_dtypes()}, string") from None
-    return dtype.name
-
-
-def _dt(dtype_name):
-    return types_pb2.DT_STRING if dtype_name == "string" else dtype_to_dt(dtype_name)
-
-
-def _decode_images(proto):
-    """Scores input for a DT_STRING tensor: each encoded image decoded to float32 RGB pixels."""
-    from PIL import Image
-
-    frames = []
-    for item in proto.string_val:
-        try:
-            frames.append(np.asarray(Image.open(io.BytesIO(item)).convert("RGB"), dtype=np.float32))
-        except Exception as e:  # noqa: BLE001 - any undecodable image is the client's error
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode image {len(frames)}: {e}") from None
-    return frames
-
-
-def _dt_text(dt):
-    """TensorFlow's short name of a DataType, e.g. DT_FLOAT -> 'float' (as in TF error messages)."""
-    name = DT_NAMES.get(dt)
-    return name[3:].lower() if name else f"type {dt}"
-
-
-def _shape_text(shape):
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
-def model_function(frames, output_size):
-    """The demo model: float32 ``[batch, output_size]`` scores from any ``[batch, ...]`` input.
-
-    Per frame: flatten, pad with zeros to a multiple of ``output_size``, take
-    the mean of each of the ``output_size`` contiguous chunks, then softmax.
-    Deterministic; each output row sums to 1.
-    """
-    batch = frames.shape[0]
-    flat = frames.reshape(batch, int(np.prod(frames.shape[1:]))).astype(np.float32, copy=False)
-    chunk = max(1, -(-flat.shape[1] // output_size))
-    pad = chunk * output_size - flat.shape[1]
-    if pad:
-        flat = np.pad(flat, ((0, 0), (0, pad)))
-    scores = flat.reshape(batch, output_size, chunk).mean(axis=2, dtype=np.float32)
-    scores -= scores.max(axis=1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=1, keepdims=True)
-    return scores
-
-
-class _Abort(Exception):
-    """A request error: the gRPC status code and the details text."""
-
-    def __init__(self, code, details):
-        super().__init__(details)
-        self.code = code
-        self.details = details
+DEFAULT_RECORD_LIMIT = 10000
 
 
 class DemoServer:
@@ -186,13 +63,21 @@ class DemoServer:
         tls: None (insecure) or (certificate PEM bytes, private key PEM bytes,
             client CA PEM bytes or None); with a client CA, clients must
             present a certificate it signed (mutual TLS).
+        record: True keeps every Predict received (``received()``), for tests.
+        record_limit: the most requests kept; beyond it the oldest are dropped
+            (their ``index`` tells). Memory is about record_limit x request size.
+        bad_output_batch: True answers every successful Predict with
+            ``batch + 1`` output rows, a server whose output has the wrong
+            first dimension.
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
+    Raises ValueError (one line) for a bad value.
     """
 
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
-                 fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None):
+                 fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
+                 record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -211,6 +96,8 @@ class DemoServer:
                 raise ValueError(f"{label} {value} is not valid; expected >= 0")
         if workers < 1:
             raise ValueError(f"workers {workers} is not valid; expected >= 1")
+        if record_limit < 1:
+            raise ValueError(f"record_limit {record_limit} is not valid; expected >= 1")
         self.host = host
         self.port = port
         self.delay_ms = float(delay_ms)
@@ -220,10 +107,13 @@ class DemoServer:
         self.workers = int(workers)
         self.metadata = metadata
         self.tls = tls
+        self.record = bool(record)
+        self.bad_output_batch = bool(bad_output_batch)
         self.last_call_metadata = {}
         """gRPC metadata (key -> value) of the last Predict call, for tests."""
         self._lock = threading.Lock()
         self._server = None
+        self._received = collections.deque(maxlen=int(record_limit))
         self.reset_counts()
 
     @property
@@ -288,86 +178,23 @@ class DemoServer:
             return dict(self._counts)
 
     def reset_counts(self):
-        """Zero the counters; the slow_every/fail_every cycles restart at request 1."""
+        """Zero the counters and forget the recorded requests; the slow_every/fail_every cycles restart at request 1."""
         with self._lock:
             self._counts = {"requests": 0, "ok": 0, "failed": 0, "frames": 0, "first_ok_start": None, "last_ok_end": None}
+            self._received.clear()
+
+    def received(self):
+        """The Predict calls received since start (or ``reset_counts``), a list of ReceivedRequest in arrival order.
+
+        Empty unless the server was made with ``record=True``; at most
+        ``record_limit`` (the latest). Each holds the decoded input tensors by
+        alias, the model spec and the gRPC metadata; ``code`` is filled in when
+        the call is answered.
+        """
+        with self._lock:
+            return list(self._received)
 
     # --- request handling (called on the server's worker threads) ---
-
-    def _resolve(self, model_spec):
-        """(ModelConfig, served version) for a ModelSpec, or _Abort NOT_FOUND like TF Serving."""
-        name = model_spec.name
-        model = self.models.get(name)
-        choice = model_spec.WhichOneof("version_choice")
-        if choice == "version":
-            version = model_spec.version.value
-            if model is None or version not in model.versions:
-                raise _Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
-            return model, version
-        if model is None:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
-        if choice == "version_label" and model_spec.version_label != _STABLE_LABEL:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"Unrecognized servable version label: {model_spec.version_label}")
-        return model, model.versions[-1]
-
-    def _check_signature(self, model, signature_name):
-        if signature_name and signature_name != model.signature_name:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature key "{signature_name}" not found.')
-
-    def _predict(self, request):
-        """Validate, run the demo model, build the response; raises _Abort on errors."""
-        model, version = self._resolve(request.model_spec)
-        self._check_signature(model, request.model_spec.signature_name)
-        names = set(request.inputs)
-        expected = [name for name, _, _ in model.inputs]
-        if len(names) != len(expected):
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"input size does not match signature: {len(names)}!={len(expected)} len({{{','.join(sorted(names))}}}) "
-                         f"!= len({{{','.join(sorted(expected))}}}). Missing but required: {{{','.join(sorted(set(expected) - names))}}}.")
-        unknown = sorted(names - set(expected))
-        if unknown:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"input tensor alias not found in signature: {unknown[0]}. "
-                         f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
-        for alias in request.output_filter:
-            if alias != model.output_name:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"output tensor alias not found in signature: {alias} "
-                             f"Outputs expected to be in the set {{{model.output_name}}}.")
-        batches, scores = set(), None
-        for index, (name, dtype, model_shape) in enumerate(model.inputs):
-            proto = request.inputs[name]
-            expected_dt = _dt(dtype)
-            if proto.dtype != expected_dt:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"Expects arg[{index}] to be {_dt_text(expected_dt)} but {_dt_text(proto.dtype)} is provided")
-            shape = [d.size for d in proto.tensor_shape.dim]
-            if len(shape) != len(model_shape) or any(e != -1 and e != d for e, d in zip(model_shape, shape)):
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"input tensor {name} has shape {_shape_text(shape)} "
-                             f"but the signature expects {_shape_text(model_shape)}")
-            if dtype == "string":
-                frames = _decode_images(proto)
-                batches.add(len(frames))
-                if index == 0:
-                    scores = np.concatenate([model_function(f[None], model.output_size) for f in frames]) \
-                        if frames else np.zeros((0, model.output_size), np.float32)
-                continue
-            try:
-                frames = tensor_proto_to_ndarray(proto)
-            except ValueError as e:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
-            batches.add(frames.shape[0] if frames.ndim else 1)
-            if index == 0:
-                scores = model_function(frames, model.output_size)
-        if len(batches) != 1:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"inputs have different batch sizes {sorted(batches)}")
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = model.name
-        response.model_spec.version.value = version
-        response.model_spec.signature_name = model.signature_name
-        response.outputs[model.output_name].CopyFrom(ndarray_to_tensor_proto(scores))
-        return response, batches.pop()
 
     def _handle_predict(self, request, context):
         start = time.time()
@@ -375,20 +202,26 @@ class DemoServer:
         with self._lock:
             self._counts["requests"] += 1
             index = self._counts["requests"]
+            received = None
+            if self.record:  # under the lock: the deque order is the arrival order
+                received = demo_handlers.receipt(index, start, request, context)
+                self._received.append(received)
         try:
             if self.fail_every and index % self.fail_every == 0:
-                raise _Abort(self.fail_code, "injected failure")
-            response, batch = self._predict(request)
+                raise Abort(self.fail_code, "injected failure")
+            response, batch = demo_handlers.predict(self.models, request, self.bad_output_batch)
             slow = self.slow_every and index % self.slow_every == 0
             delay_ms = self.slow_delay_ms if slow else self.delay_ms
             if delay_ms > 0:
                 time.sleep(delay_ms / 1000.0)
-        except Exception as e:  # _Abort: a request error; anything else is a bug, reported as INTERNAL
+        except Exception as e:  # Abort: a request error; anything else is a bug, reported as INTERNAL
             with self._lock:
                 self._counts["failed"] += 1
-            if isinstance(e, _Abort):
-                context.abort(e.code, e.details)
-            context.abort(grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
+            code, details = (e.code, e.details) if isinstance(e, Abort) else \
+                (grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
+            if received is not None:
+                received.code = code.name
+            context.abort(code, details)
         end = time.time()
         with self._lock:
             c = self._counts
@@ -396,53 +229,25 @@ class DemoServer:
             c["frames"] += batch
             c["first_ok_start"] = start if c["first_ok_start"] is None else min(c["first_ok_start"], start)
             c["last_ok_end"] = end if c["last_ok_end"] is None else max(c["last_ok_end"], end)
+        if received is not None:
+            received.code = "OK"
         return response
 
     def _handle_metadata(self, request, context):
         if not self.metadata:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
         try:
-            model, version = self._resolve(request.model_spec)
-            if not request.metadata_field:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field")
-            for field in request.metadata_field:
-                if field != "signature_def":
-                    raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
-        except _Abort as e:
+            return demo_handlers.metadata(self.models, request)
+        except Abort as e:
             context.abort(e.code, e.details)
-        signature = meta_graph_pb2.SignatureDef(method_name=_PREDICT_METHOD_NAME)
-        for name, dtype, shape in model.inputs:
-            signature.inputs[name].CopyFrom(_tensor_info(name, _dt(dtype), shape))
-        signature.outputs[model.output_name].CopyFrom(
-            _tensor_info(model.output_name, dtype_to_dt(np.float32), (-1, model.output_size)))
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        signature_map.signature_def[model.signature_name].CopyFrom(signature)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = model.name
-        response.model_spec.version.value = version
-        response.metadata["signature_def"].Pack(signature_map)
-        return response
 
     def _handle_status(self, request, context):
         if not self.metadata:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
         try:
-            model, version = self._resolve(request.model_spec)
-        except _Abort as e:
+            return demo_handlers.status(self.models, request)
+        except Abort as e:
             context.abort(e.code, e.details)
-        has_version = request.model_spec.WhichOneof("version_choice") is not None
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for v in ([version] if has_version else model.versions):
-            status = response.model_version_status.add(version=v, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
-            status.status.SetInParent()  # error_code OK, empty message
-        return response
-
-
-def _tensor_info(name, dt, shape):
-    """A TensorInfo like TF Serving's: name "NAME:0", dtype, shape with -1 for dynamic dims."""
-    info = meta_graph_pb2.TensorInfo(name=f"{name}:0", dtype=dt)
-    info.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape)
-    return info
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -464,88 +269,7 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return self._owner._handle_status(request, context)
 
 
-# --- command line ---
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: "error: ..." on stderr, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message}\n")
-
-
-def _int_list(text, what, allow_dynamic):
-    try:
-        values = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        values = ()
-    low = -1 if allow_dynamic else 1
-    if not values or any(v < low or v == 0 for v in values):
-        expected = "comma-separated sizes > 0 or -1, e.g. -1,224,224,3" if allow_dynamic else "comma-separated integers > 0, e.g. 1,2"
-        raise argparse.ArgumentTypeError(f"{what} {text!r} is not valid; expected {expected}")
-    return values
-
-
-def _shape(text):
-    return _int_list(text, "shape", allow_dynamic=True)
-
-
-def _versions(text):
-    return _int_list(text, "versions", allow_dynamic=False)
-
-
-def _non_negative(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not valid; expected a number >= 0")
-        return value
-    return parse
-
-
-def _port(text):
-    value = _non_negative(int)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"port {text!r} is not valid; expected 0..65535 (0 = any free port)")
-    return value
-
-
-def _status_code(text):
-    name = text.upper()
-    if name not in grpc.StatusCode.__members__ or name == "OK":
-        raise argparse.ArgumentTypeError(f"fail code {text!r} is not a gRPC status code name; expected e.g. UNAVAILABLE, INTERNAL, RESOURCE_EXHAUSTED")
-    return name
-
-
-def build_parser():
-    """The command-line parser of ``python -m tfs_user.demo_server``."""
-    d = ModelConfig()
-    p = _Parser(prog="python -m tfs_user.demo_server", description="Serve a demo model over the TF Serving gRPC API.")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=9000, help="TCP port, 0 = any free port (default: 9000)")
-    p.add_argument("--model-name", default=d.name, help=f"model name (default: {d.name})")
-    p.add_argument("--input-name", default=d.input_name, help=f"input tensor alias (default: {d.input_name})")
-    p.add_argument("--output-name", default=d.output_name, help=f"output tensor alias (default: {d.output_name})")
-    p.add_argument("--dtype", default=d.dtype, help=f"input dtype, or string for encoded images (default: {d.dtype})")
-    p.add_argument("--shape", type=_shape, default=d.shape,
-                   help="input shape, -1 = any size; e.g. --shape=-1,3,224,224 for NCHW (default: -1,224,224,3)")
-    p.add_argument("--output-size", type=_non_negative(int), default=d.output_size,
-                   help=f"outputs per frame (default: {d.output_size})")
-    p.add_argument("--versions", type=_versions, default=d.versions, help="served versions, e.g. 1,2 (default: 1)")
-    p.add_argument("--delay-ms", type=_non_negative(float), default=0.0, help="delay of each Predict, ms (default: 0)")
-    p.add_argument("--slow-every", type=_non_negative(int), default=0,
-                   help="every N-th Predict uses --slow-delay-ms instead, 0 = never (default: 0)")
-    p.add_argument("--slow-delay-ms", type=_non_negative(float), default=0.0, help="delay of the slow Predicts, ms (default: 0)")
-    p.add_argument("--fail-every", type=_non_negative(int), default=0,
-                   help="every N-th Predict fails with --fail-code, 0 = never (default: 0)")
-    p.add_argument("--fail-code", type=_status_code, default="UNAVAILABLE",
-                   help="gRPC status of injected failures (default: UNAVAILABLE)")
-    p.add_argument("--workers", type=_non_negative(int), default=16, help="server threads = concurrent Predicts (default: 16)")
-    p.add_argument("--no-metadata", action="store_true", help="answer GetModelMetadata/GetModelStatus with UNIMPLEMENTED")
-    return p
-
+# --- command line (the parser is tfs_user.demo_cli.build_parser) ---
 
 def main(argv=None):
     """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
@@ -556,7 +280,8 @@ def main(argv=None):
                             output_name=args.output_name, output_size=args.output_size, versions=args.versions)
         server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
                             slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
-                            fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata)
+                            fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
+                            bad_output_batch=args.bad_output_batch)
     except ValueError as e:
         parser.error(str(e))
     stop = threading.Event()

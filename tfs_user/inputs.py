@@ -7,6 +7,7 @@ returns one notice line per conversion. Conversions run per batch (on a slice
 of the memory-mapped file), so a file larger than RAM still works.
 """
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,8 +15,15 @@ import numpy as np
 from tfs_user.protos import types_pb2
 from tfs_user.tensors import DT_NAMES, DT_TO_NUMPY
 
+logger = logging.getLogger("tfs_user")
+
 TO_NCHW = (0, 3, 1, 2)
 TO_NHWC = (0, 2, 3, 1)
+
+
+def notice(message):
+    """One line telling the user about a conversion or a skipped check."""
+    logger.info("notice: %s", message)
 
 
 class InputError(ValueError):

@@ -1,4 +1,7 @@
-"""What users read: the periodic status line, the final summary, CSV and JSON files, SLO checks.
+"""What users read: the final summary (console lines, CSV, JSON), the status line, SLO checks.
+
+One formatter per output: ``summary_lines`` serves the console and the HTML report,
+``csv_rows`` serves ``PREFIX_tfs.csv`` and the web UI's CSV download.
 
 All figures come from ``tfs_user.stats`` (exact, measured requests only).
 FPS = frames of successful measured requests / measured window (s), which
@@ -6,10 +9,10 @@ equals successful requests/s x batch size.
 """
 
 import csv
+import io
 import json
 import os
 import tempfile
-import time
 
 from tfs_user.stats import PERCENTILES
 
@@ -22,7 +25,8 @@ CSV_COLUMNS = [
     *[(f"p{p:g} ms", f"p{p:g}_ms") for p in PERCENTILES],
     ("Max ms", "max_ms"),
 ]
-HISTORY_COLUMNS = ["Timestamp", "Users", "Requests", "Failures", "Frames", "Requests/s", "FPS", "p50 ms", "p99 ms"]
+LATENCY_KEYS = ["min_ms", "mean_ms", *[f"p{p:g}_ms" for p in PERCENTILES], "max_ms"]
+"""Latency columns of a summary row, in ms, in table order."""
 
 
 def summary(recorder):
@@ -37,59 +41,38 @@ def summary(recorder):
     }
 
 
-def _ms(value):
+def ms_text(value):
+    """Milliseconds as printed: 3 decimals (microseconds)."""
     return f"{value:.3f}"
+
+
+def summary_lines(data):
+    """The two lines under the table: old-script style totals, and what was left out."""
+    total = data["rows"][-1]
+    return [
+        f"Frames: {total['frames']}  Measured duration: {total['window_s']:.3f} s  FPS: {total['fps']:.1f} frames/s  "
+        f"Average latency: {ms_text(total['mean_ms'])} ms  Failures: {total['failures']}/{total['requests']} "
+        f"({100 * total['fail_ratio']:.2f} %)",
+        f"Left out: {data['warmup_requests']} warm-up requests ({data['warmup_failures']} failed), "
+        f"{data['after_stop_requests']} completed after stop",
+    ]
 
 
 def format_summary(data, notes=()):
     """The final summary table, old-script style figures first (frames, duration, FPS, latency, failures)."""
-    total = data["rows"][-1]
+    titles = [key[:-3] for key in LATENCY_KEYS]  # min, mean, p50, ... max
     lines = [
         "",
         "TFS summary (measured requests only; latency of successful requests, ms with microsecond resolution)",
-        f"{'Name':<34}{'reqs':>9}{'fails':>7}{'frames':>9}{'req/s':>10}{'FPS':>10}"
-        f"{'min':>9}{'mean':>9}{'p50':>9}{'p90':>9}{'p95':>9}{'p99':>9}{'p99.9':>9}{'max':>9}",
+        f"{'Name':<34}{'reqs':>9}{'fails':>7}{'frames':>9}{'req/s':>10}{'FPS':>10}" + "".join(f"{t:>9}" for t in titles),
     ]
     for row in data["rows"]:
         lines.append(
             f"{row['name'][:33]:<34}{row['requests']:>9}{row['failures']:>7}{row['frames']:>9}"
             f"{row['rps']:>10.1f}{row['fps']:>10.1f}"
-            + "".join(f"{_ms(row[k]):>9}" for k in ("min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms"))
+            + "".join(f"{ms_text(row[k]):>9}" for k in LATENCY_KEYS)
         )
-    lines += [
-        f"Frames: {total['frames']}  Measured duration: {total['window_s']:.3f} s  FPS: {total['fps']:.1f} frames/s  "
-        f"Average latency: {_ms(total['mean_ms'])} ms  Failures: {total['failures']}/{total['requests']} "
-        f"({100 * total['fail_ratio']:.2f} %)",
-        f"Left out: {data['warmup_requests']} warm-up requests ({data['warmup_failures']} failed), "
-        f"{data['after_stop_requests']} completed after stop",
-    ]
-    lines += list(notes)
-    return "\n".join(lines)
-
-
-class StatusLine:
-    """Periodic one-line status: users, current req/s and FPS (since the last line), p50/p99 so far, failures."""
-
-    def __init__(self):
-        self._last = (time.monotonic(), 0, 0)  # (time, ok, frames) at the previous line
-
-    def format(self, recorder, users):
-        total = recorder.total()
-        now = time.monotonic()
-        rps = fps = 0.0
-        if total.ok < self._last[1]:  # statistics were reset (a new test)
-            self._last = (now, 0, 0)
-        if now > self._last[0]:
-            elapsed = now - self._last[0]
-            rps = (total.ok - self._last[1]) / elapsed
-            fps = (total.frames - self._last[2]) / elapsed
-        self._last = (now, total.ok, total.frames)
-        ratio = total.failures / total.requests if total.requests else 0.0
-        line = (f"[tfs] users {users} | {rps:.1f} req/s | {fps:.1f} FPS | p50 {_ms(total.percentile_ms(50))} ms | "
-                f"p99 {_ms(total.percentile_ms(99))} ms | failures {total.failures} ({100 * ratio:.2f} %)")
-        history = [f"{time.time():.3f}", users, total.requests, total.failures, total.frames,
-                   f"{rps:.3f}", f"{fps:.3f}", _ms(total.percentile_ms(50)), _ms(total.percentile_ms(99))]
-        return line, history
+    return "\n".join(lines + summary_lines(data) + list(notes))
 
 
 def _write_atomically(path, write):
@@ -105,16 +88,27 @@ def _write_atomically(path, write):
         raise
 
 
+def cell_text(value):
+    """A summary value as the CSV files write it: names and counts as they are, other numbers to 3 decimals."""
+    return str(value) if isinstance(value, (str, int)) else f"{value:.3f}"
+
+
+def csv_rows(data):
+    """The summary as CSV rows (lists of str): the CSV_COLUMNS titles, then one row per name and Aggregated."""
+    return [[title for title, _ in CSV_COLUMNS],
+            *([cell_text(row[key]) for _, key in CSV_COLUMNS] for row in data["rows"])]
+
+
+def csv_text(data):
+    """The summary as CSV text, as ``PREFIX_tfs.csv`` holds it."""
+    text = io.StringIO()
+    csv.writer(text).writerows(csv_rows(data))
+    return text.getvalue()
+
+
 def write_csv(path, data):
     """Write ``data['rows']`` with CSV_COLUMNS (ms to 3 decimals, rates to 3 decimals)."""
-
-    def write(f):
-        out = csv.writer(f)
-        out.writerow([title for title, _ in CSV_COLUMNS])
-        for row in data["rows"]:
-            out.writerow([row[key] if isinstance(row[key], (str, int)) else f"{row[key]:.3f}" for _, key in CSV_COLUMNS])
-
-    _write_atomically(path, write)
+    _write_atomically(path, lambda f: csv.writer(f).writerows(csv_rows(data)))
 
 
 def write_json(path, data, violations):

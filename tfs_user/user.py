@@ -11,21 +11,21 @@ to stop ``Predict <model> (after stop)``, so that Locust's own table keeps them
 apart from the measured ones.
 """
 
-import itertools
 import logging
 import time
 
-import grpc
 from locust import User, task
 
-from tfs_user import capacity, control, hooks, webui  # noqa: F401  (importing them registers their event listeners)
-from tfs_user.client import RpcFailure, Transport, check_response, is_tls, open_channel, predict_call
-from tfs_user.prepare import prepare
-from tfs_user.options import Settings, resolve_target
+from tfs_user import capacity, plugin  # noqa: F401  (plugin registers the parser and init listeners)
+from tfs_user.channel import open_channel
+from tfs_user.gevent_grpc import grpc
+from tfs_user.phases import CONTEXT_KEY, Phase, Sample
+from tfs_user.predict import RpcFailure, check_response, predict_call
+from tfs_user.run import TfsRun
+from tfs_user.settings import DEFAULTS, USER_FIELDS, Settings
 
 logger = logging.getLogger(__name__)
 
-_user_numbers = itertools.count(1)
 UNAVAILABLE_PAUSE_S = 0.1
 """Pause after an UNAVAILABLE failure (server down or restarting), seconds."""
 PARKED_WAIT_S = 3600.0
@@ -35,89 +35,49 @@ PARKED_WAIT_S = 3600.0
 class TfsUser(User):
     """Abstract Locust user that load-tests a TF Serving gRPC ``Predict`` endpoint.
 
-    Subclass it in your locustfile and set the class attributes, or override
-    ``settings()``. ``host`` is ``HOST:PORT`` (optional ``grpc://``); Locust's
-    ``--host`` overrides it. Each user opens one gRPC channel in ``on_start``
-    and closes it in ``on_stop``; the closed loop sends the next request as soon
-    as the previous one returns (``pause_s`` adds think time, in seconds).
+    Subclass it in your locustfile and set the class attributes (every field of
+    ``tfs_user.settings.Settings`` but target and TLS, with the same name, type and
+    default: listed below), or override ``make_settings``. ``host`` is ``HOST:PORT``
+    (``grpc://``, or ``grpcs://`` for TLS); Locust's ``--host`` overrides it. Each user opens
+    one gRPC channel in ``on_start`` and closes it in ``on_stop``; the closed loop sends the
+    next request as soon as the previous one returns (``pause_s`` adds think time, seconds).
+    Settings are made once per user class and test, requests prepared once per process.
     """
 
     abstract = True
-    host = "localhost:9000"
-    model_name: str = "resnet"
-    """ModelSpec.name of the model under test."""
-    model_version: int = 0
-    """ModelSpec.version; 0 = latest."""
-    version_label: str = ""
-    """ModelSpec.version_label, used when model_version is 0."""
-    signature_name: str = "serving_default"
-    """ModelSpec.signature_name."""
-    input_name: str = ""
-    """Input tensor name in the signature; empty = the signature's only input, else 'input'."""
-    images_numpy_path: str = ""
-    """.npy file [n,h,w,c] or [n,c,h,w]; empty = synthetic frames of synthetic_shape."""
-    synthetic_shape: tuple = ()
-    """Shape of one synthetic frame; () = from the model's signature, else (224, 224, 3)."""
-    dtype: str = ""
-    """numpy dtype to send; empty = the signature's input dtype, else as stored."""
-    layout: str = "auto"
-    """auto, keep, nhwc-to-nchw or nchw-to-nhwc (see README "Inputs")."""
-    validate_outputs: bool = True
-    """Count a response without outputs or with a wrong first dimension as a failure."""
-    batch_size: int = 1
-    """Frames per request."""
-    iterations: int = -1
-    """Measured requests per user: N > 0, 0 = one pass over the file, -1 = no limit."""
-    warmup_iterations: int = 1
-    """Requests per user sent before measuring, reported apart."""
-    report_every: int = 0
-    """Log a progress line every N requests (0 = off)."""
-    timeout_s: float = 10.0
-    """gRPC deadline per request, in seconds."""
-    pause_s: float = 0.0
-    """Think time between requests, in seconds."""
-    request_cache_mb: int = 512
-    """MiB per process for prepared request bodies."""
+    host = DEFAULTS.target
 
-    def settings(self):
-        """The validated Settings of this user; raises OptionError/DataError on bad values."""
-        return Settings(
-            target=resolve_target(self.host or ""), model_name=self.model_name, model_version=self.model_version,
-            version_label=self.version_label, signature_name=self.signature_name, input_name=self.input_name,
-            images_numpy_path=self.images_numpy_path, synthetic_shape=tuple(self.synthetic_shape),
-            batch_size=self.batch_size, iterations=self.iterations, warmup_iterations=self.warmup_iterations,
-            report_every=self.report_every, timeout_s=self.timeout_s, request_cache_mb=self.request_cache_mb,
-            dtype=self.dtype, layout=self.layout, validate_outputs=self.validate_outputs,
-            transport=Transport(tls=is_tls(self.host or "")))
+    @classmethod
+    def make_settings(cls, environment):
+        """The validated Settings of this user class; raises OptionError on bad values."""
+        return Settings.for_host(environment.host or cls.host or "",
+                                 **{f.name: getattr(cls, f.name) for f in USER_FIELDS})
 
     def on_start(self):
         # A user that cannot start stays parked (done) rather than raising StopUser:
         # Locust logs a traceback per user for exceptions from on_start, and the
-        # one-line error below already says what is wrong and ends the run.
+        # one-line error the run object logs already says what is wrong and ends the run.
         self._done, self._channel = True, None
+        run = TfsRun.of(self.environment)
+        self._control = run.control
         try:
-            s = self.settings()
-            self._requests = prepare(s)
+            prepared = run.prepared(type(self))
         except ValueError as e:  # OptionError, DataError, InputError, PreflightError: the run cannot go on
-            control.report_error(self.environment, str(e))
+            self._control.report_error(str(e))
             return
-        self._s = s
-        self._number = next(_user_numbers)
+        s = self._s = prepared.settings
+        self._requests = prepared.requests
+        self._names = prepared.names
+        self._limit = prepared.iterations_limit
+        self._number = run.next_user_number()
         self._channel = open_channel(s.target, s.transport)
         self._metadata = s.grpc_metadata or None
         self._pause_after_failure = 0.0
         self._predict = predict_call(self._channel)
-        self._progress = control.progress(self.environment)
-        self._names = {
-            "measured": f"Predict {s.model_name}",
-            "warmup": f"Predict {s.model_name} (warm-up)",
-            "after stop": f"Predict {s.model_name} (after stop)",
-        }
         self._warmups_left = s.warmup_iterations
         self._batch_index = 0
         self._sent = 0
         self._sum_ms = 0.0
-        self._limit = {-1: None, 0: self._requests.batches.one_pass}.get(s.iterations, s.iterations)
         self._done = False
 
     def on_stop(self):
@@ -155,16 +115,17 @@ class TfsUser(User):
             if exception.code == grpc.StatusCode.UNAVAILABLE:
                 # server down: retry at a bounded rate instead of a busy loop of instant failures
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
-        # open loop: response_time is from the scheduled send time; the service time goes into the context
-        response_time, extra = ticket.finish(start, end)
-        phase = "after stop" if self._progress.stopping else ("warmup" if warmup else "measured")
+        # open loop: response time and start from the scheduled send time; the service time rides in the context
+        response_time, start_wall, extra = ticket.finish(start, end, start_wall)
+        phase = Phase.AFTER_STOP if self._control.stopping else (Phase.WARMUP if warmup else Phase.MEASURED)
         self.environment.events.request.fire(
             request_type="gRPC",
             name=self._names[phase],
             response_time=response_time,
             response_length=length,
             exception=exception,
-            context={"tfs": {"phase": phase, "frames": s.batch_size, "start": start_wall, "end": time.time(), **extra}},
+            context={CONTEXT_KEY: Sample(phase, s.batch_size), **extra},
+            start_time=start_wall,
         )
         if warmup:
             self._warmups_left -= 1
@@ -178,7 +139,15 @@ class TfsUser(User):
                         self._number, self._sent, total, response_time, self._sum_ms / self._sent)
         if self._limit is not None and self._sent >= self._limit:
             self._done = True
-            self._progress.user_done()
+            self._control.user_done()
+
+
+TfsUser.__annotations__ = {}  # its own, not User's
+for _field in USER_FIELDS:  # every setting a typed class attribute, from Settings' one definition
+    setattr(TfsUser, _field.name, _field.default)
+    TfsUser.__annotations__[_field.name] = _field.type
+TfsUser.__doc__ += "\n    Attributes (defaults): " + ", ".join(f"``{f.name}={f.default!r}``" for f in USER_FIELDS) + ".\n"
+del _field
 
 
 class OptionsTfsUser(TfsUser):
@@ -188,5 +157,6 @@ class OptionsTfsUser(TfsUser):
     abstract = False
     host = ""
 
-    def settings(self):
-        return Settings.from_options(self.environment.parsed_options, self.host)
+    @classmethod
+    def make_settings(cls, environment):
+        return Settings.from_options(environment.parsed_options, environment.host or cls.host)

@@ -1,0 +1,37 @@
+"""The phases of a request and the sample context a user attaches to its Locust request event.
+
+The contract between ``TfsUser`` and the statistics (``tfs_user.run``): every request event
+a TfsUser fires carries ``context={"tfs": Sample(phase, frames)}`` and Locust's ``start_time``
+(wall-clock seconds, ``time.time()``); its end is ``start_time + response_time / 1000``.
+Events without the ``tfs`` key (other users in the same locustfile) are not ours.
+"""
+
+import enum
+from typing import NamedTuple
+
+CONTEXT_KEY = "tfs"
+
+
+class Phase(enum.Enum):
+    """Where a request's figures go: measured, warm-up (counted apart), after stop (left out)."""
+
+    MEASURED = ""
+    WARMUP = " (warm-up)"
+    AFTER_STOP = " (after stop)"
+
+    def request_name(self, model_name):
+        """The Locust request name, e.g. ``Predict resnet (warm-up)``: Locust's own table keeps phases apart."""
+        return f"Predict {model_name}{self.value}"
+
+
+class Sample(NamedTuple):
+    """What a request event tells our statistics beyond Locust's fields."""
+
+    phase: Phase
+    frames: int
+    """Frames (batch size) the request carried."""
+
+
+def sample_of(context):
+    """The Sample in a request event's context, or None for events that are not ours."""
+    return context.get(CONTEXT_KEY) if context else None

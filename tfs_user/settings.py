@@ -1,0 +1,306 @@
+"""What a run needs, validated: ``Settings`` (one user class: model, data, transport) and
+``RunOptions`` (the whole run: SLOs, reports, status line). Every default is defined here once;
+the command-line options (``tfs_user.options``) and ``TfsUser``'s class attributes take theirs
+from these dataclasses.
+
+Plain data: this module imports neither gRPC nor Locust, so a locustfile may import it first.
+"""
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfs_user.tensors import dtype_to_dt
+from tfs_user.target import DEFAULT_HOST, TargetError, is_tls, parse_target, resolve_host
+
+LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
+COMPRESSIONS = ("none", "gzip", "deflate")
+
+
+class OptionError(ValueError):
+    """An option value that cannot be used; one line naming the value and what was expected."""
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How channels are made: TLS files (PEM paths), server name override, limits, compression.
+
+    Precedence for TLS: ``tls=False`` -> insecure channel; else root
+    certificates from ``ca`` (or the system's when empty), plus a client
+    certificate/key pair for mutual TLS when both are given.
+    """
+
+    tls: bool = False
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+    server_name: str = ""
+    max_message_bytes: int = 256 << 20
+    compression: str = "none"
+
+    def check(self):
+        """Raise OptionError (one line) for unreadable TLS files or an incomplete cert/key pair."""
+        if bool(self.cert) != bool(self.key):
+            raise OptionError("--grpc-tls-cert and --grpc-tls-key go together (mutual TLS); give both or neither")
+        if (self.ca or self.cert) and not self.tls:
+            raise OptionError("--grpc-tls-ca/--grpc-tls-cert are set but the host is not grpcs://HOST:PORT; use grpcs:// for TLS")
+        for option, path in (("--grpc-tls-ca", self.ca), ("--grpc-tls-cert", self.cert), ("--grpc-tls-key", self.key)):
+            if path:
+                read_pem(option, path)
+        if self.compression not in COMPRESSIONS:
+            raise OptionError(f"--grpc-compression {self.compression!r} is not known; expected one of {', '.join(COMPRESSIONS)}")
+
+
+def read_pem(option, path):
+    """The bytes of the PEM file ``path`` given by ``option``; OptionError (one line) when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise OptionError(f"{option} {path!r} cannot be read ({e.strerror}); expected a PEM file") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the users of one user class need, validated (``OptionError`` on bad values).
+
+    Fields after ``tls`` are also ``TfsUser``'s class attributes (same names, defaults, types).
+    Times in seconds; ``iterations`` -1 (no limit), 0 (one pass over the file) or N > 0.
+    """
+
+    target: str = DEFAULT_HOST
+    """gRPC target HOST:PORT (from the user's ``host``, see ``tfs_user.target``)."""
+    tls: bool = False
+    """TLS channel (the host was grpcs://)."""
+    model_name: str = "resnet"
+    """ModelSpec.name of the model under test."""
+    model_version: int = 0
+    """ModelSpec.version; 0 = latest."""
+    version_label: str = ""
+    """ModelSpec.version_label, used when model_version is 0."""
+    signature_name: str = "serving_default"
+    """ModelSpec.signature_name."""
+    input_name: str = ""
+    """Input tensor name in the signature; empty = the signature's only input, else 'input'."""
+    images_numpy_path: str = ""
+    """.npy [n,h,w,c] or [n,c,h,w] (or .npz, one array per input); empty = synthetic frames."""
+    named_inputs: tuple = ()
+    """((input name, .npy path), ...) for a model with several inputs, sliced in step."""
+    images_dir: str = ""
+    """Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input."""
+    synthetic_shape: tuple = ()
+    """Shape of one synthetic frame; () = from the model's signature, else (224, 224, 3)."""
+    dtype: str = ""
+    """numpy dtype to send; empty = the signature's input dtype, else as stored."""
+    layout: str = "auto"
+    """auto, keep, nhwc-to-nchw or nchw-to-nhwc (README "Inputs")."""
+    validate_outputs: bool = True
+    """Count a response without outputs or with a wrong first dimension as a failure."""
+    batch_size: int = 1
+    """Frames per request."""
+    iterations: int = -1
+    """Measured requests per user: N > 0, 0 = one pass over the file, -1 = no limit."""
+    warmup_iterations: int = 1
+    """Requests per user sent before measuring, reported apart."""
+    report_every: int = 0
+    """Log a progress line per user every N requests (0 = off)."""
+    timeout_s: float = 10.0
+    """gRPC deadline per request, in seconds."""
+    pause_s: float = 0.0
+    """Think time between requests, in seconds."""
+    request_cache_mb: int = 512
+    """MiB per process for prepared request bodies."""
+    wait_for_model_s: float = 0.0
+    """Seconds to wait for the model version to become AVAILABLE before failing."""
+    grpc_metadata: tuple = ()
+    """((key, value), ...) sent as gRPC metadata with every call."""
+    tls_ca: str = ""
+    """PEM root certificates for TLS; empty = the system's."""
+    tls_cert: str = ""
+    """PEM client certificate for mutual TLS (with tls_key)."""
+    tls_key: str = ""
+    """PEM client private key for mutual TLS (with tls_cert)."""
+    tls_server_name: str = ""
+    """Server name to verify instead of the host's (TLS)."""
+    max_message_mb: int = 256
+    """gRPC send/receive message limit on each channel, MiB."""
+    compression: str = "none"
+    """Request compression: none, gzip or deflate."""
+
+    def __post_init__(self):
+        checks = [
+            (self.batch_size >= 1, f"batch size {self.batch_size} is not valid; expected an integer >= 1"),
+            (self.iterations >= -1, f"iterations {self.iterations} is not valid; expected -1, 0 or N > 0"),
+            (self.warmup_iterations >= 0, f"warm-up iterations {self.warmup_iterations} is not valid; expected >= 0"),
+            (self.timeout_s > 0, f"timeout {self.timeout_s} is not valid; expected seconds > 0"),
+            (bool(self.model_name), "model name is empty; expected the ModelSpec.name of a served model"),
+            (self.layout in LAYOUTS, f"layout {self.layout!r} is not known; expected one of {', '.join(LAYOUTS)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise OptionError(message)
+        if self.dtype:
+            try:
+                dtype_to_dt(np.dtype(self.dtype))
+            except TypeError:
+                raise OptionError(f"--dtype {self.dtype!r} is not a numpy dtype; expected e.g. float32, uint8") from None
+            except ValueError as e:
+                raise OptionError(f"--dtype: {e}") from None
+        self.transport.check()
+
+    @property
+    def transport(self):
+        """The channel settings as a ``Transport``."""
+        return Transport(tls=self.tls, ca=self.tls_ca, cert=self.tls_cert, key=self.tls_key,
+                         server_name=self.tls_server_name, max_message_bytes=int(self.max_message_mb) << 20,
+                         compression=self.compression)
+
+    @property
+    def data_paths(self):
+        """Every data file or folder the settings name."""
+        return [p for p in (self.images_numpy_path, self.images_dir, *(p for _, p in self.named_inputs)) if p]
+
+    @classmethod
+    def for_host(cls, host, **fields):
+        """Settings for ``host`` (``[grpc://|grpcs://]HOST[:PORT]``, empty = localhost:9000); raises OptionError."""
+        return cls(target=resolve_target(host), tls=is_tls(host or ""), **fields)
+
+    @classmethod
+    def from_options(cls, options, host=None):
+        """Settings from Locust's ``parsed_options`` (+ ``environment.host``); raises OptionError."""
+        host = resolve_host(host or "", options.grpc_address, options.grpc_port)
+        return cls.for_host(
+            host,
+            model_name=options.model_name,
+            model_version=int(options.model_version),
+            version_label=options.model_version_label,
+            signature_name=options.signature_name,
+            input_name=options.input_name,
+            images_numpy_path=options.images_numpy_path,
+            named_inputs=parse_named_inputs(options.input),
+            images_dir=options.images_dir,
+            synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
+            dtype=options.dtype,
+            layout=options.layout,
+            validate_outputs=parse_bool(options.validate_outputs),
+            batch_size=int(options.batch_size),
+            iterations=int(options.tfs_iterations),
+            warmup_iterations=int(options.warmup_iterations),
+            report_every=int(options.report_every),
+            timeout_s=float(options.timeout),
+            request_cache_mb=int(options.request_cache_mb),
+            wait_for_model_s=float(options.wait_for_model),
+            grpc_metadata=parse_metadata(options.grpc_metadata),
+            tls_ca=options.grpc_tls_ca,
+            tls_cert=options.grpc_tls_cert,
+            tls_key=options.grpc_tls_key,
+            tls_server_name=options.grpc_tls_server_name,
+            max_message_mb=int(options.max_message_mb),
+            compression=options.grpc_compression,
+        )
+
+
+USER_FIELDS = tuple(f for f in dataclasses.fields(Settings) if f.name not in ("target", "tls"))
+"""The Settings fields a user class sets as class attributes (target and TLS come from its host)."""
+DEFAULTS = Settings()
+"""Every setting's default, for options and user attributes."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Run-level options (the whole run, not one user class): SLOs, reports, status line, demo server.
+
+    Thresholds of 0 (and a fail ratio of 1) are off. ``status_interval_s`` 0 = no status line.
+    """
+
+    slo_p99_ms: float = 0.0
+    slo_min_fps: float = 0.0
+    slo_max_fail_ratio: float = 1.0
+    status_interval_s: float = 5.0
+    json_summary: str = ""
+    csv_prefix: str = ""
+    html_file: str = ""
+    headless: bool = False
+    autostart: bool = False
+    demo_server: bool = False
+    demo_server_args: str = ""
+
+    @classmethod
+    def from_options(cls, options):
+        """RunOptions from Locust's ``parsed_options`` (ours and Locust's csv/html/headless)."""
+        return cls(
+            slo_p99_ms=float(options.slo_p99_ms),
+            slo_min_fps=float(options.slo_min_fps),
+            slo_max_fail_ratio=float(options.slo_max_fail_ratio),
+            status_interval_s=float(options.status_interval),
+            json_summary=options.json_summary,
+            csv_prefix=getattr(options, "csv_prefix", None) or "",
+            html_file=getattr(options, "html_file", None) or "",
+            headless=bool(getattr(options, "headless", False)),
+            autostart=bool(getattr(options, "autostart", False)),
+            demo_server=bool(options.demo_server),
+            demo_server_args=options.demo_server_args,
+        )
+
+
+# ---------------------------------------------------------------- text -> values
+
+def resolve_target(host, grpc_address="", grpc_port=0):
+    """The gRPC target from ``--host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000.
+
+    Raises OptionError for a host that is not ``[grpc://|grpcs://]HOST[:PORT]``.
+    """
+    try:
+        return parse_target(resolve_host(host or "", grpc_address, grpc_port))
+    except TargetError as e:
+        raise OptionError(str(e)) from None
+
+
+def parse_bool(text):
+    """'true'/'1'/'yes'/'on' -> True, 'false'/'0'/'no'/'off' -> False (bools pass); ArgumentTypeError otherwise."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; expected true or false")
+
+
+def parse_shape(text, option="--synthetic-shape"):
+    """'224,224,3' -> (224, 224, 3); raises OptionError unless all dims are integers >= 1."""
+    try:
+        shape = tuple(int(d) for d in text.replace(" ", "").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise OptionError(f"{option} {text!r} is not a shape; expected dims >= 1 separated by commas, e.g. 224,224,3")
+    return shape
+
+
+def parse_metadata(text):
+    """'k1=v1,k2=v2' -> (('k1', 'v1'), ('k2', 'v2')); keys lower-case as gRPC requires.
+
+    Raises OptionError naming the entry's position (never its text) when it has no '=' or an empty key.
+    """
+    pairs = []
+    for number, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():  # the entry itself may hold a secret: not printed
+            raise OptionError(f"--grpc-metadata entry {number} is not KEY=VALUE")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
+
+
+def parse_named_inputs(text):
+    """'a=x.npy,b=y.npy' -> (('a', 'x.npy'), ('b', 'y.npy')); OptionError for an entry without NAME=FILE."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise OptionError(f"--input {item!r} is not NAME=FILE.npy")
+        pairs.append((name.strip(), path.strip()))
+    return tuple(pairs)

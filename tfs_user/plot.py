@@ -44,6 +44,8 @@ def latency_vs_fps_png(rows, slo_p99_ms=0.0):
         axes.axhline(slo_p99_ms, color="red", linestyle="--", linewidth=1, label=f"SLO p99 {slo_p99_ms:g} ms")
     axes.set_xlabel("achieved FPS (frames/s)")
     axes.set_ylabel("latency (ms)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
     axes.set_title("Latency against throughput, one point per step")
     axes.grid(True, alpha=0.3)
     axes.legend()
@@ -64,6 +66,8 @@ def over_time_png(samples):
     latency.plot(t, [s[2] for s in samples], color="tab:blue", label="p50 ms")
     latency.plot(t, [s[3] for s in samples], color="tab:orange", label="p99 ms")
     latency.set_ylabel("latency (ms)")
+    axes.set_ylim(bottom=0)
+    latency.set_ylim(bottom=0)
     handles = axes.get_legend_handles_labels()[0] + latency.get_legend_handles_labels()[0]
     axes.legend(handles, [h.get_label() for h in handles], loc="upper left")
     axes.set_title("FPS and latency over time")

@@ -18,11 +18,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user import report
-from tfs_user.stats import Recorder
-
+from tfs_user import report, web_form
 from tfs_user.fps_meter import CURRENT_WINDOW_S, FpsMeter
 from tfs_user.html_report import fps_svg, insert_section, report_section
+from tfs_user.options import form_labels
+from tfs_user.stats import Recorder
 from tfs_user.web_form import check_form, ui_field_name
 
 LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.webui  # noqa: F401\n"
@@ -109,6 +109,17 @@ def test_form_check_returns_parsed_values_including_the_mangled_slo_field():
     assert message is None
     assert values["batch_size"] == 4 and values["slo_p99_ms"] == 12.5 and values["model_name"] == "small"
     assert "user_count" not in values  # Locust's own fields are Locust's business
+
+
+def test_form_check_reads_fields_posted_under_their_labels():
+    env = _environment()
+    form = {web_form.field_key("SLO p99 (ms)"): "12.5", web_form.field_key("Iterations per user"): "7",
+            web_form.field_key("gRPC compression"): "gzip", web_form.field_key("Validate outputs"): "false"}
+    values, message = check_form(env, form)
+    assert message is None
+    assert values == {"slo_p99_ms": 12.5, "tfs_iterations": 7, "grpc_compression": "gzip", "validate_outputs": False}
+    assert check_form(env, {web_form.field_key("Batch size"): "0"}) == (
+        None, "--batch-size: '0' is out of range; expected an integer >= 1")
 
 
 def test_report_section_is_inserted_before_body_end_and_escapes_names():
@@ -245,18 +256,40 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
     field("userCount", "2")
     field("spawnRate", "2")
     browser.find_element(By.XPATH, "//button[contains(., 'Custom parameters')]").click()
-    field("modelName", "small")
-    field("syntheticShape", "8,8,3")
 
-    # a bad value: one readable line under the form, no run
-    field("batchSize", "abc")
+    # our fields first, in OPTIONS order, each labelled as in OPTIONS ("SLO p99 (ms)", not "Slo P9 9Ms")
+    labels = list(form_labels().values())
+    wait.until(lambda d: d.find_elements(By.NAME, web_form.field_key(labels[-1])))
+    shown = [e.get_attribute("textContent").replace(web_form.JOINER, "")
+             for e in browser.find_elements(By.XPATH, "//form//label")]
+    ours = [label for text in shown for label in labels if text == label or text.startswith(label + " (")]
+    assert ours == labels, shown
+    assert "SLO p99 (ms) (Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0)" in shown
+    assert not [t for t in shown if re.match(r"(Slo P9|Tfs Iterations|Images Numpy Path|Grpc )", t)], shown
+    names = [e.get_attribute("name") for e in browser.find_elements(By.XPATH, "//form//*[@name]")]
+    assert [n for n in names if n in web_form.field_keys().values()] == list(web_form.field_keys().values()), names
+    browser.save_screenshot(str(tmp_path / "webui_form_labels.png"))
+
+    def key(label):
+        return web_form.field_key(label)
+
+    field(key("Model name"), "small")
+    field(key("Synthetic frame shape"), "8,8,3")
+
+    # a bad value: one readable line under the form, no run (the field posts back under its label)
+    field(key("SLO p99 (ms)"), "abc")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+    wait.until(lambda d: "'abc' is not a number" in body_text())
+    assert "error: --slo-p99-ms: 'abc' is not a number; expected milliseconds >= 0" in body_text()
+    field(key("SLO p99 (ms)"), "0")
+    field(key("Batch size"), "abc")
     browser.find_element(By.XPATH, "//button[@type='submit']").click()
     wait.until(lambda d: "'abc' is not an integer" in body_text())
     assert "error: --batch-size: 'abc' is not an integer; expected an integer >= 1" in body_text()
     browser.save_screenshot(str(tmp_path / "webui_form_error.png"))
     assert server.counts()["requests"] == 0
 
-    field("batchSize", "4")
+    field(key("Batch size"), "4")
     browser.find_element(By.XPATH, "//button[@type='submit']").click()
     wait.until(lambda d: "RUNNING" in body_text())
 

@@ -95,50 +95,52 @@ def _duration_text(text):
 
 D, R = DEFAULTS, RUN_DEFAULTS
 
-# (flags, env var, keyword arguments); the first flag names the option.
+# (flags, keyword arguments); the first flag names the option, its env var is TFS_<FLAG>.
+# ``label`` names the field in the web UI's start form (not passed to add_argument). The order
+# is that of --help and of the start form: what users change most first, rare settings last.
 OPTIONS = [
-    (("--images-numpy-path", "--images_numpy_path"), dict(default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
-    (("--input",), dict(action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
-    (("--images-dir",), dict(default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
-    (("--synthetic-shape",), dict(default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
-    (("--model-name", "--model_name"), dict(default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
-    (("--model-version", "--model_version"), dict(type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=D.model_version, help=f"ModelSpec.version; 0 = the latest version. Default: {D.model_version}")),
-    (("--model-version-label",), dict(default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
-    (("--signature-name", "--signature_name"), dict(default=D.signature_name, help=f"ModelSpec.signature_name. Default: {D.signature_name}")),
-    (("--input-name", "--input_name"), dict(default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
-    (("--batch-size", "--batchsize", "--batch_size"), dict(type=_int_at_least(1, "an integer >= 1"), default=D.batch_size, help=f"Images per request (frames). Default: {D.batch_size}")),
-    (("--iterations", "--tfs-iterations"), dict(dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
-    (("--warmup-iterations",), dict(type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: {D.warmup_iterations}")),
-    (("--report-every", "--report_every"), dict(type=_int_at_least(0, "an integer >= 0"), default=D.report_every, help=f"Log a progress line per user every N requests, like the old script; 0 = off. Default: {D.report_every}")),
-    (("--timeout",), dict(type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
-    (("--grpc-address", "--grpc_address"), dict(default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
-    (("--grpc-port", "--grpc_port"), dict(type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: " + str(DEFAULT_PORT))),
-    (("--request-cache-mb",), dict(type=_int_at_least(0, "an integer >= 0 (MiB)"), default=D.request_cache_mb, help=f"Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: {D.request_cache_mb}")),
-    (("--dtype",), dict(default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
-    (("--layout",), dict(choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it. Default: {D.layout}")),
-    (("--wait-for-model",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=D.wait_for_model_s, help=f"Seconds to wait for the model version to become AVAILABLE (ModelService/GetModelStatus) before failing. Default: {D.wait_for_model_s:g}")),
-    (("--validate-outputs",), dict(type=parse_bool, default=D.validate_outputs, help=f"Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: {str(D.validate_outputs).lower()}")),
-    (("--max-message-mb",), dict(type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
-    (("--grpc-compression",), dict(choices=COMPRESSIONS, default=D.compression, help=f"Compress requests. Default: {D.compression}")),
-    (("--grpc-metadata",), dict(action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
-    (("--grpc-tls-ca",), dict(default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
-    (("--grpc-tls-cert",), dict(default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
-    (("--grpc-tls-key",), dict(default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
-    (("--grpc-tls-server-name",), dict(default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
-    (("--demo-server",), dict(action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
-    (("--demo-server-args",), dict(default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
-    (("--status-interval",), dict(type=_float_at_least(0.0, "seconds >= 0"), default=R.status_interval_s, help=f"Seconds between console status lines in headless runs; 0 = off. Default: {R.status_interval_s:g}")),
-    (("--arrival-rate",), dict(type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
-    (("--arrival",), dict(choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
-    (("--arrival-seed",), dict(type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
-    (("--sweep",), dict(type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. Default: none")),
-    (("--step-time",), dict(type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
-    (("--sweep-all-steps",), dict(action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
-    (("--plot",), dict(default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
-    (("--json-summary",), dict(default="", help="Write the final TFS summary as JSON to this file. Default: none")),
-    (("--slo-p99-ms",), dict(type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms (with --sweep: a step that misses it ends the sweep; the run passes when some step met the SLOs); 0 = off. Default: {R.slo_p99_ms:g}")),
-    (("--slo-min-fps",), dict(type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
-    (("--slo-max-fail-ratio",), dict(type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
+    (("--model-name", "--model_name"), dict(label="Model name", default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
+    (("--images-numpy-path", "--images_numpy_path"), dict(label="Images (.npy file)", default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
+    (("--batch-size", "--batchsize", "--batch_size"), dict(label="Batch size", type=_int_at_least(1, "an integer >= 1"), default=D.batch_size, help=f"Images per request (frames). Default: {D.batch_size}")),
+    (("--iterations", "--tfs-iterations"), dict(label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
+    (("--warmup-iterations",), dict(label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: {D.warmup_iterations}")),
+    (("--synthetic-shape",), dict(label="Synthetic frame shape", default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
+    (("--input",), dict(label="Input files (NAME=FILE.npy)", action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
+    (("--images-dir",), dict(label="Images folder (JPEG/PNG)", default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
+    (("--input-name", "--input_name"), dict(label="Input name", default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
+    (("--signature-name", "--signature_name"), dict(label="Signature name", default=D.signature_name, help=f"ModelSpec.signature_name. Default: {D.signature_name}")),
+    (("--model-version", "--model_version"), dict(label="Model version", type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=D.model_version, help=f"ModelSpec.version; 0 = the latest version. Default: {D.model_version}")),
+    (("--model-version-label",), dict(label="Model version label", default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
+    (("--dtype",), dict(label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
+    (("--layout",), dict(label="Layout", choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it. Default: {D.layout}")),
+    (("--timeout",), dict(label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
+    (("--arrival-rate",), dict(label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
+    (("--arrival",), dict(label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--sweep",), dict(label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. Default: none")),
+    (("--step-time",), dict(label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
+    (("--slo-p99-ms",), dict(label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms (with --sweep: a step that misses it ends the sweep; the run passes when some step met the SLOs); 0 = off. Default: {R.slo_p99_ms:g}")),
+    (("--slo-min-fps",), dict(label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
+    (("--slo-max-fail-ratio",), dict(label="SLO max fail ratio", type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
+    (("--validate-outputs",), dict(label="Validate outputs", type=parse_bool, default=D.validate_outputs, help=f"Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: {str(D.validate_outputs).lower()}")),
+    (("--wait-for-model",), dict(label="Wait for model (s)", type=_float_at_least(0.0, "seconds >= 0"), default=D.wait_for_model_s, help=f"Seconds to wait for the model version to become AVAILABLE (ModelService/GetModelStatus) before failing. Default: {D.wait_for_model_s:g}")),
+    (("--report-every", "--report_every"), dict(label="Report every N requests", type=_int_at_least(0, "an integer >= 0"), default=D.report_every, help=f"Log a progress line per user every N requests, like the old script; 0 = off. Default: {D.report_every}")),
+    (("--status-interval",), dict(label="Status interval (s)", type=_float_at_least(0.0, "seconds >= 0"), default=R.status_interval_s, help=f"Seconds between console status lines in headless runs; 0 = off. Default: {R.status_interval_s:g}")),
+    (("--sweep-all-steps",), dict(label="Run all sweep steps", action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
+    (("--plot",), dict(label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
+    (("--arrival-seed",), dict(label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
+    (("--json-summary",), dict(label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
+    (("--grpc-metadata",), dict(label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
+    (("--max-message-mb",), dict(label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
+    (("--grpc-compression",), dict(label="gRPC compression", choices=COMPRESSIONS, default=D.compression, help=f"Compress requests. Default: {D.compression}")),
+    (("--request-cache-mb",), dict(label="Request cache (MiB)", type=_int_at_least(0, "an integer >= 0 (MiB)"), default=D.request_cache_mb, help=f"Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: {D.request_cache_mb}")),
+    (("--grpc-tls-ca",), dict(label="gRPC TLS root certificates (PEM file)", default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
+    (("--grpc-tls-cert",), dict(label="gRPC TLS client certificate (PEM file)", default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
+    (("--grpc-tls-key",), dict(label="gRPC TLS client key (PEM file)", default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
+    (("--grpc-tls-server-name",), dict(label="gRPC TLS server name", default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
+    (("--grpc-address", "--grpc_address"), dict(label="gRPC address (old style)", default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
+    (("--grpc-port", "--grpc_port"), dict(label="gRPC port (old style)", type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: " + str(DEFAULT_PORT))),
+    (("--demo-server",), dict(label="Demo server", action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
+    (("--demo-server-args",), dict(label="Demo server arguments", default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
 ]
 
 
@@ -152,6 +154,7 @@ def add_options(parser):
     taken = getattr(parser, "_option_string_actions", {})
     for flags, kwargs in OPTIONS:
         env_var = "TFS_" + flags[0].lstrip("-").replace("-", "_").upper()
+        kwargs = {k: v for k, v in kwargs.items() if k != "label"}
         flags = [f for f in flags if f not in taken]
         if not flags:
             raise ValueError(f"option {kwargs.get('dest', '')} clashes with an option another plugin added")
@@ -160,3 +163,11 @@ def add_options(parser):
         parser.add_argument(*flags, env_var=env_var, **kwargs)
 
 
+def option_dest(flags, kwargs):
+    """The attribute name of an OPTIONS entry in Locust's ``parsed_options`` ("--batch-size" -> "batch_size")."""
+    return kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+
+
+def form_labels():
+    """{option dest: label} in OPTIONS order: the web UI start form's labels and order (``tfs_user.webform``)."""
+    return {option_dest(flags, kwargs): kwargs.get("label") or flags[0] for flags, kwargs in OPTIONS}

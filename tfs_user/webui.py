@@ -31,13 +31,13 @@ import json
 import logging
 import time
 
-from flask import Blueprint, Response, jsonify, make_response, request
+from flask import Blueprint, Response, before_render_template, jsonify, make_response, request
 from flask_login import current_user
 
 from tfs_user import report
 from tfs_user.fps_meter import CURRENT_WINDOW_S
 from tfs_user.html_report import fps_svg, insert_section, report_section
-from tfs_user.web_form import check_form
+from tfs_user.web_form import check_form, form_fields
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,29 @@ def _logged_in():
         return False
 
 
+def _label_form_fields(web_ui):
+    """Start form: our fields first, in OPTIONS order, labelled as in OPTIONS (``tfs_user.web_form``).
+
+    Locust writes the fields into the page with the templates' ``tojson``, which sorts keys, and
+    the page makes each label from its key; so the keys become labels and the templates' JSON
+    keeps the order (Locust's JSON responses are left as they are).
+    """
+    policies = web_ui.app.jinja_env.policies
+    policies["json.dumps_kwargs"] = {**policies.get("json.dumps_kwargs", {}), "sort_keys": False}
+
+    def relabel(app, template, context, **extra):
+        args = context.get("template_args")
+        if template.name == "index.html" and isinstance(args, dict) and "extra_options" in args:
+            args["extra_options"] = form_fields(args["extra_options"])
+
+    before_render_template.connect(relabel, web_ui.app, weak=False)
+
+
 def extend(run, web_ui, master=False):
     """Add the TFS tab, downloads, chart page, form checks and report section to ``web_ui`` for ``run``."""
     environment = run.environment
     cached = [0.0, None]  # (monotonic time, rows): computing percentiles costs the event loop a few ms
+    _label_form_fields(web_ui)
 
     def rows():
         if cached[1] is None or time.monotonic() - cached[0] >= ROWS_CACHE_S:

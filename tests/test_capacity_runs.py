@@ -104,3 +104,17 @@ def test_bad_sweep_and_step_time_are_one_line_errors(run_locust):
     assert run.returncode == 2, run.output
     assert "error: --step-time '500ms' is too short for a sweep; expected at least 1s" in run.output
     assert "Traceback" not in run.output
+
+
+def test_processes_two_give_the_step_rows_of_one_process(demo_server, run_locust):
+    # the server sets the pace (10 ms, 8 threads): the same users give the same FPS however they are spread
+    server = demo_server(workers=8, delay_ms=10, models=[TINY])
+    args = ("--host", server.address, "--sweep", "users:2,4", "--step-time", "3s", "--status-interval", "0")
+    one = steps_csv(run_locust(*args, csv_prefix="one"), "one")
+    port = str(_free_port())
+    two = steps_csv(run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, *args,
+                               csv_prefix="two"), "two")
+    assert [(r["Step"], r["Users"]) for r in two] == [(r["Step"], r["Users"]) for r in one] == [("1", "2"), ("2", "4")]
+    for a, b in zip(one, two):
+        assert float(b["FPS"]) == pytest.approx(float(a["FPS"]), rel=0.25), (one, two)
+        assert float(b["p50 ms"]) == pytest.approx(float(a["p50 ms"]), rel=0.25), (one, two)

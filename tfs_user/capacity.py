@@ -8,14 +8,15 @@ Per environment, a ``Capacity`` object holds this process's part:
   from the request events: per step (``steps.StepRecorder``), service times,
   the dispatcher's late sends, and a per-interval sample for the time chart.
 - master / local runner: the sweep clock (``CapacityShape``, a Locust load
-  shape ticking once a second), the step verdicts (a step is judged a short
-  grace after it ends, once the workers' reports are in), the load messages to
-  workers (``tfs_load``: step index, warm-up, this worker's share of the rate),
-  and the final rows, console table, ``PREFIX_tfs_steps.csv``, JSON and plot.
+  shape ticking once a second), the step verdicts (a step is closed, its last
+  requests and the workers' reports collected, and judged before the next step
+  starts), the load messages to workers (``tfs_load``: step index, whether the
+  step's figures have started, this worker's share of the rate), and the final
+  rows, console table, ``PREFIX_tfs_steps.csv``, JSON and plot.
 
-The run-level statistics (``tfs_user.stats.Recorder``) stay where they are; in
-open loop they get the corrected latency (from the scheduled send time) since
-that is the response_time of the request event.
+Registered by ``TfsRun.start`` (``start``); the run's own statistics (``Recorder``)
+stay where they are. In open loop the request event's response_time and
+start_time are from the scheduled send time, so they get the corrected latency too.
 """
 
 import logging
@@ -23,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 
 import gevent
-from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import (STATE_INIT, STATE_MISSING, STATE_STOPPED, WORKER_REPORT_INTERVAL, LocalRunner,
+                            MasterRunner, WorkerRunner)
 
 from tfs_user import steps as steps_mod, sweep as sweep_mod
 from tfs_user.phases import Phase, sample_of
@@ -45,7 +47,9 @@ FLUSH_TIMEOUT_S = 5.0
 STEP_FLUSH_MESSAGE = "tfs_step_flush"
 STEP_FLUSHED_MESSAGE = "tfs_step_flushed"
 SAMPLE_INTERVAL_S = 1.0
+"""Local runner: seconds between samples of the time chart (a master samples once per worker report)."""
 WARN_CHECK_S = 2.0
+"""Local runner / worker: seconds between checks whether the dispatcher keeps the schedule."""
 LOAD_WAIT_S = 0.05
 """Worker: poll interval while its share of the rate has not arrived yet."""
 
@@ -152,7 +156,7 @@ class Capacity:
         self.dispatch = DispatchStats()
         self.service = LatencyStats()
         self.interval = LatencyStats()
-        self.verdicts = {}  # master/local: step index -> row, judged after the step
+        self.verdicts = {}  # master/local: step index -> row as judged when the step closed
         self.stopped_after = None
         self.entered = 0  # master/local: highest step index entered
         self.point = (0, 0.0, float("inf"))  # master/local: (step index or 0, the test's target req/s, measure from)

@@ -70,6 +70,29 @@ def _ratio(text):
     return value
 
 
+def _checked_by(parse, expected_error):
+    """An argparse type that checks ``text`` with ``parse`` (raising ``expected_error``) and keeps the text."""
+
+    def check(text):
+        try:
+            parse(text)
+        except expected_error as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+
+    return check
+
+
+def _sweep_text(text):
+    from tfs_user.sweep import SweepError, parse_sweep
+    return _checked_by(parse_sweep, SweepError)(text) if text else text
+
+
+def _duration_text(text):
+    from tfs_user.sweep import SweepError, parse_duration
+    return _checked_by(parse_duration, SweepError)(text)
+
+
 D, R = DEFAULTS, RUN_DEFAULTS
 
 # (flags, keyword arguments); the first flag names the option, its env var is TFS_<FLAG>.
@@ -91,6 +114,10 @@ OPTIONS = [
     (("--dtype",), dict(label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
     (("--layout",), dict(label="Layout", choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it (3-d frames only). With a signature, the result must fit it. Default: {D.layout}")),
     (("--timeout",), dict(label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
+    (("--arrival-rate",), dict(label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
+    (("--arrival",), dict(label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--sweep",), dict(label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. With --slo-* the sweep ends after the first step that misses them and the run passes when some step met them. Default: none")),
+    (("--step-time",), dict(label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
     (("--slo-p99-ms",), dict(label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),
     (("--slo-min-fps",), dict(label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
     (("--slo-max-fail-ratio",), dict(label="SLO max fail ratio", type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
@@ -99,6 +126,9 @@ OPTIONS = [
     (("--skip-preflight",), dict(label="Skip pre-flight calls", action="store_true", default=D.skip_preflight, help="Make no GetModelStatus/GetModelMetadata call before the run (for servers that answer them wrongly); input name, dtype and shape come from the options and data. Default: off")),
     (("--report-every", "--report_every"), dict(label="Report every N requests", type=_int_at_least(0, "an integer >= 0"), default=D.report_every, help=f"Log a progress line per user every N requests, like the old script; 0 = off. Default: {D.report_every}")),
     (("--status-interval",), dict(label="Status interval (s)", type=_float_at_least(0.0, "seconds >= 0"), default=R.status_interval_s, help=f"Seconds between console status lines in headless runs; 0 = off. Default: {R.status_interval_s:g}")),
+    (("--sweep-all-steps",), dict(label="Run all sweep steps", action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
+    (("--plot",), dict(label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
+    (("--arrival-seed",), dict(label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
     (("--json-summary",), dict(label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
     (("--grpc-metadata",), dict(label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
     (("--max-message-mb",), dict(label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),

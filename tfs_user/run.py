@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from tfs_user import demo_process, report
+from tfs_user import capacity, demo_process, report
 from tfs_user.control import RunControl
 from tfs_user.fitting import build_requests, data_here, open_sources
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
@@ -161,6 +161,10 @@ class TfsRun:
             events.worker_report.add_listener(self._on_worker_report)
         else:
             events.request.add_listener(self._on_request)
+        try:  # open loop and sweeps: listeners of their own (tfs_user.capacity)
+            capacity.start(self, runner)
+        except ValueError as e:  # a bad --sweep/--step-time/--arrival-rate combination
+            self.fail(str(e))
         if self.worker:
             events.report_to_master.add_listener(self._on_report_to_master)
             self.control.register_worker_messages()
@@ -345,9 +349,14 @@ class TfsRun:
                               "figures include what they reported before they were lost")
         if self.counted_from:
             self.notes.append(self.counted_from)
+        capacity_final = capacity.finish(environment)  # steps, open loop: JSON keys and summary lines
+        if capacity_final is not None:
+            data.update(capacity_final[0])
+            self.notes.extend(capacity_final[1])
         verdict = decide(data, self.options, could_not_run=bool(self.control.errors) or environment.process_exit_code == 2,
                          any_failure=bool(runner.stats.errors or runner.exceptions),
-                         exit_code_on_error=self.options.exit_code_on_error)
+                         exit_code_on_error=self.options.exit_code_on_error,
+                         violations=capacity.sweep_violations(environment))  # a sweep: SLOs per step
         environment.process_exit_code = verdict.exit_code  # Locust exits with it
         if self.options.csv_prefix:
             report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)

@@ -18,7 +18,7 @@ import time
 
 from locust import User, task
 
-from tfs_user import plugin  # noqa: F401  (registers the parser and init listeners)
+from tfs_user import capacity, plugin  # noqa: F401  (plugin registers the parser and init listeners)
 from tfs_user.channel import open_channel
 from tfs_user.engine import end_time
 from tfs_user.gevent_grpc import grpc
@@ -103,20 +103,23 @@ class TfsUser(User):
         s = self._s
         warmup = self._warmups_left > 0
         body = self._requests.request(0 if warmup else self._batch_index)
+        ticket = capacity.begin(self.environment, scheduled=not warmup)  # open loop: waits for the next slot
         start_wall = time.time()
         start = time.perf_counter()
         try:
             response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
-            response_time = (end_time(start) - start) * 1000.0
+            end = end_time(start)
             length = len(response)
             exception = check_response(response, s.batch_size) if s.validate_outputs else None
         except grpc.RpcError as e:
-            response_time = (end_time(start) - start) * 1000.0
+            end = end_time(start)
             length = 0
             exception = RpcFailure.from_rpc_error(e)
             if exception.code == grpc.StatusCode.UNAVAILABLE:
                 # server down: retry at a bounded rate instead of a busy loop of instant failures
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
+        # open loop: response time and start from the scheduled send time; the service time rides in the context
+        response_time, start_wall, extra = ticket.finish(start, end, start_wall)
         phase = Phase.AFTER_STOP if self._control.stopping else (Phase.WARMUP if warmup else Phase.MEASURED)
         self.environment.events.request.fire(
             request_type="gRPC",
@@ -124,7 +127,7 @@ class TfsUser(User):
             response_time=response_time,
             response_length=length,
             exception=exception,
-            context={CONTEXT_KEY: Sample(phase, s.batch_size)},
+            context={CONTEXT_KEY: Sample(phase, s.batch_size), **extra},
             start_time=start_wall,
         )
         if warmup:

@@ -52,10 +52,11 @@ def slo_violations(data, options):
     return out
 
 
-def decide(data, options, could_not_run=False, any_failure=False, exit_code_on_error=FAILURES):
+def decide(data, options, could_not_run=False, any_failure=False, exit_code_on_error=FAILURES, violations=None):
     """The Verdict of a run: ``could_not_run`` (a fatal error) -> 2; an SLO missed -> 3; ``any_failure``
-    (Locust's rule: a failed request or a task exception) without a fail-ratio SLO -> ``exit_code_on_error``."""
-    violations = tuple(slo_violations(data, options))
+    (Locust's rule: a failed request or a task exception) without a fail-ratio SLO -> ``exit_code_on_error``.
+    ``violations``: the SLO lines when they are not the run's own (a sweep judges its steps), else None."""
+    violations = tuple(slo_violations(data, options) if violations is None else violations)
     if could_not_run:
         return Verdict(COULD_NOT_RUN, violations)
     if violations:

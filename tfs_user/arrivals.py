@@ -1,0 +1,240 @@
+"""Open-loop arrivals: a schedule of send times at a target rate, and the dispatcher users take them from.
+
+In open-loop mode (``--arrival-rate R``) requests arrive on a schedule that does
+not depend on the server: R requests/s for the whole test, split over processes
+in proportion to their users (``process_rate``). Inter-arrival times are
+exponential (``poisson``, a Poisson process) or all equal to 1/R (``constant``).
+Users (greenlets) only bound the requests in flight: each asks the process's
+``Dispatcher`` for the next scheduled slot, sleeps until its time (when it is
+free early) and then sends. When every user is busy, slots fall due unclaimed
+and the request goes out late; that is counted, with how late, and never hidden
+by lowering the rate (the schedule keeps its own clock; see ``Dispatcher.warning``).
+
+Latency of an open-loop request is measured from its *scheduled* send time to
+the response (corrected for coordinated omission, as wrk2 ``-R`` does); the
+service time is measured from the actual send, and reported beside it
+(``Slot.latency_ms`` / ``Slot.service_ms``).
+
+Times are ``time.perf_counter()`` seconds unless named ``*_ms``.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+import gevent
+import numpy as np
+
+from tfs_user.stats import LatencyStats
+
+ARRIVALS = ("poisson", "constant")
+DRAW_AHEAD = 4096
+"""Inter-arrival times drawn per numpy call."""
+LATE_WARN_RATIO = 0.01
+"""Warn when more than this share of the sends went out late (all users busy) ..."""
+LATE_WARN_MIN = 10
+"""... and at least this many did (a single late send at start-up is noise)."""
+
+
+class ArrivalError(ValueError):
+    """A rate, arrival mode or user split that cannot be used; one line naming the value."""
+
+
+def process_rate(total_rate, users, total_users):
+    """This process's share of ``total_rate`` (req/s): ``total_rate * users / total_users``.
+
+    ``users`` are this process's users, ``total_users`` those of the whole test
+    (all workers). Raises ArrivalError for a rate <= 0 or a user count that does not fit.
+    """
+    if not total_rate > 0:
+        raise ArrivalError(f"--arrival-rate {total_rate!r} is not valid; expected requests/s > 0")
+    if total_users < 1 or not 0 <= users <= total_users:
+        raise ArrivalError(f"{users} users of {total_users} is not a valid share; expected 0 <= users <= total >= 1")
+    return total_rate * users / total_users
+
+
+def process_rng(seed=None, process_key=None):
+    """A numpy Generator for one process's arrivals.
+
+    ``seed`` (int or None = OS entropy) is the test's seed; ``process_key`` (e.g.
+    the worker index; default the pid) makes each process draw its own sequence,
+    so two workers never send in lockstep. Create it after Locust forks.
+    """
+    key = os.getpid() if process_key is None else int(process_key)
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(key,)))
+
+
+class Intervals:
+    """Inter-arrival times in seconds at ``rate`` req/s: exponential (``poisson``) or 1/rate (``constant``)."""
+
+    def __init__(self, rate, arrival="poisson", rng=None):
+        if arrival not in ARRIVALS:
+            raise ArrivalError(f"--arrival {arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        if not rate > 0:
+            raise ArrivalError(f"arrival rate {rate!r} is not valid; expected requests/s > 0")
+        self.rate = float(rate)
+        self.arrival = arrival
+        self._rng = rng if rng is not None else process_rng()
+        self._buffer = np.empty(0)
+        self._position = 0
+
+    def next(self):
+        """The next inter-arrival time, seconds (float)."""
+        if self.arrival == "constant":
+            return 1.0 / self.rate
+        if self._position >= len(self._buffer):
+            self._buffer = self._rng.exponential(1.0 / self.rate, DRAW_AHEAD)
+            self._position = 0
+        value = self._buffer[self._position]
+        self._position += 1
+        return float(value)
+
+
+@dataclass
+class Slot:
+    """One scheduled request: its index in the schedule, scheduled and actual send time (perf_counter s)."""
+
+    index: int
+    scheduled: float
+    sent: float
+    late: bool
+    """Claimed after its scheduled time: no user was free when it fell due."""
+
+    def latency_ms(self, end):
+        """Open-loop latency, ms: response time ``end`` minus the scheduled send time."""
+        return (end - self.scheduled) * 1000.0
+
+    def service_ms(self, end):
+        """Service time, ms: response time ``end`` minus the actual send."""
+        return (end - self.sent) * 1000.0
+
+    @property
+    def send_error_ms(self):
+        """Actual minus scheduled send time, ms (>= 0 up to clock granularity)."""
+        return (self.sent - self.scheduled) * 1000.0
+
+
+class DispatchStats:
+    """What a dispatcher did, mergeable across processes (``to_message``/``from_message``).
+
+    ``send_error`` holds actual-minus-scheduled send time (ms) of every send
+    (the scheduling error), ``lateness`` the same for late sends only.
+    ``target_rps`` is summed on merge (each process holds its share).
+    """
+
+    def __init__(self, target_rps=0.0):
+        self.target_rps = target_rps
+        self.sent = 0
+        self.late = 0
+        self.send_error = LatencyStats()
+        self.lateness = LatencyStats()
+
+    def record(self, slot):
+        wall = time.time()
+        error = max(slot.send_error_ms, 0.0)
+        self.sent += 1
+        self.send_error.record(error, True, 1, wall, wall)
+        if slot.late:
+            self.late += 1
+            self.lateness.record(error, True, 1, wall, wall)
+
+    def merge(self, other):
+        self.target_rps += other.target_rps
+        self.sent += other.sent
+        self.late += other.late
+        self.send_error.merge(other.send_error)
+        self.lateness.merge(other.lateness)
+
+    def summary(self):
+        """Dict: target_rps, sent, achieved_rps (None before two sends), late, late_ratio,
+        lateness p50/p99/max ms (None without late sends), send_error_p99_ms."""
+        window = self.send_error.window_s
+        empty = self.lateness.ok == 0
+        return {
+            "target_rps": self.target_rps,
+            "sent": self.sent,
+            "achieved_rps": (self.sent - 1) / window if window > 0 else None,
+            "late": self.late,
+            "late_ratio": self.late / self.sent if self.sent else None,
+            "late_p50_ms": None if empty else self.lateness.percentile_ms(50),
+            "late_p99_ms": None if empty else self.lateness.percentile_ms(99),
+            "late_max_ms": None if empty else self.lateness.max_ms,
+            "send_error_p99_ms": self.send_error.percentile_ms(99) if self.sent else None,
+        }
+
+    def warning(self):
+        """One line when the schedule was not kept (too many late sends), else None."""
+        if self.late < LATE_WARN_MIN or self.late <= LATE_WARN_RATIO * self.sent:
+            return None
+        s = self.summary()
+        return (f"open-loop schedule not kept: {self.late} of {self.sent} requests "
+                f"({100 * s['late_ratio']:.1f} %) sent late because all users were busy "
+                f"(late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max {s['late_max_ms']:.1f} ms); "
+                "latencies include the wait; add users or lower --arrival-rate")
+
+    def to_message(self):
+        return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late,
+                "send_error": self.send_error.to_message(), "lateness": self.lateness.to_message()}
+
+    @classmethod
+    def from_message(cls, data):
+        stats = cls(data["target_rps"])
+        stats.sent, stats.late = data["sent"], data["late"]
+        stats.send_error = LatencyStats.from_message(data["send_error"])
+        stats.lateness = LatencyStats.from_message(data["lateness"])
+        return stats
+
+
+class Dispatcher:
+    """Hands out the scheduled send times of one process to its users (greenlets).
+
+    ``take()`` claims the next slot of the schedule; a user that calls it before
+    the slot's time sleeps (``gevent.sleep``) until then; after it, the slot is
+    late (all users were busy) and the request goes out at once. Claiming is
+    cooperative (greenlets switch only in ``sleep``), so no lock is needed.
+    The schedule never slows down: late slots pile up, they are not dropped.
+    """
+
+    def __init__(self, rate, arrival="poisson", rng=None, start=None, clock=time.perf_counter, sleep=gevent.sleep):
+        self._intervals = Intervals(rate, arrival, rng)
+        self._clock = clock
+        self._sleep = sleep
+        self._claimed = 0
+        begin = clock() if start is None else start
+        self._next = begin + self._first_interval()
+        self.stats = DispatchStats(self._intervals.rate)
+
+    def _first_interval(self):
+        # constant: the first request goes out at the start; poisson: after an exponential wait
+        return 0.0 if self._intervals.arrival == "constant" else self._intervals.next()
+
+    @property
+    def rate(self):
+        """Target rate of this dispatcher, req/s."""
+        return self._intervals.rate
+
+    def set_rate(self, rate, at=None):
+        """Change the rate from ``at`` (default now) on, e.g. for the next step of a rate sweep.
+
+        Slots already claimed keep their times; unclaimed ones are replaced by the new schedule.
+        """
+        self._intervals = Intervals(rate, self._intervals.arrival, self._intervals._rng)
+        self._next = (self._clock() if at is None else at) + self._first_interval()
+        self.stats.target_rps = self._intervals.rate
+
+    def lag_s(self):
+        """How far the oldest unclaimed slot is overdue, seconds (0 when on schedule)."""
+        return max(self._clock() - self._next, 0.0)
+
+    def take(self):
+        """Claim the next slot, wait until its time if it is in the future, and return the Slot (sent = now)."""
+        scheduled = self._next
+        index = self._claimed
+        self._claimed += 1
+        self._next += self._intervals.next()
+        wait = scheduled - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        slot = Slot(index, scheduled, self._clock(), late=wait < 0)
+        self.stats.record(slot)
+        return slot

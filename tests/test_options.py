@@ -301,3 +301,20 @@ def test_tls_files_are_checked(tmp_path):
         Settings(tls=True, tls_ca=str(tmp_path / "nope.pem"))
     with pytest.raises(OptionError, match="not grpcs://"):
         Settings(tls=False, tls_ca=str(tmp_path / "nope.pem"))
+
+
+def test_secret_options_stay_masked_in_the_web_form():
+    """Locust's start form shows is_secret fields as password fields: --grpc-metadata (tokens) and the TLS key."""
+    code = (
+        "import json\n"
+        "from locust import events\n"
+        "from locust.argument_parser import ui_extra_args_dict\n"
+        "from tfs_user.options import add_options\n"
+        "events.init_command_line_parser.add_listener(add_options)\n"
+        "extra = ui_extra_args_dict([])\n"
+        "print(json.dumps(sorted(k for k, v in extra.items() if v['is_secret'])))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TFS_", "LOCUST_"))}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["grpc_metadata", "grpc_tls_key"]

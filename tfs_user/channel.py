@@ -12,6 +12,7 @@ import time
 from tfs_user import tls_probe
 from tfs_user.gevent_grpc import grpc
 from tfs_user.settings import read_pem
+from tfs_user.target import DNS_SCHEME, is_dns
 
 logger = logging.getLogger("tfs_user")
 
@@ -38,7 +39,11 @@ def open_channel(target, transport):
 
     Message-size limits are raised on both directions (default 256 MiB), and
     reconnection backs off from 100 ms to at most 1 s, so users recover within
-    a second of a restarted server instead of gRPC's default of up to 120 s.
+    a second of a restarted server instead of gRPC's default of up to 120 s. A
+    ``dns:///`` target gets gRPC's ``round_robin`` policy (every resolved address,
+    one subchannel each). ``transport.options`` (``--grpc-option``) come last and
+    replace ours with the same key. No keepalive pings are configured: gRPC's client
+    default (none) never provokes a server's GOAWAY ``too_many_pings``.
     """
     options = [
         ("grpc.max_send_message_length", transport.max_message_bytes),
@@ -47,6 +52,10 @@ def open_channel(target, transport):
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
     ]
+    if is_dns(target):
+        options.append(("grpc.lb_policy_name", "round_robin"))
+    given = {key for key, _ in transport.options}
+    options = [(k, v) for k, v in options if k not in given] + list(transport.options)
     compression = COMPRESSION[transport.compression]
     if not transport.tls:
         return grpc.insecure_channel(target, options=options, compression=compression)
@@ -65,6 +74,7 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
     a port where nothing listens yet is waited for, with a progress line every
     ``progress_s`` seconds. Raises ConnectionError (one line) after ``timeout_s``.
     """
+    probed = target[len(DNS_SCHEME):] if is_dns(target) else target  # the raw probe resolves NAME itself
     started = time.monotonic()
     deadline = started + timeout_s
     next_progress = started + progress_s
@@ -77,7 +87,7 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
                 return
             except grpc.FutureTimeoutError:
                 pass
-            fault = tls_probe.diagnose(target, transport, timeout_s=POLL_S)
+            fault = tls_probe.diagnose(probed, transport, timeout_s=POLL_S)
             if fault is not None and fault.final:
                 raise ConnectionError(fault.message)
             now = time.monotonic()

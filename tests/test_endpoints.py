@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import locust_command
+from conftest import locust_command
 from tfs_user.endpoints import endpoint_index, row_name
 from tfs_user.settings import OptionError, Settings
 from tfs_user.target import TargetError, parse_targets
@@ -143,3 +143,43 @@ def test_one_endpoint_down_costs_only_its_share(demo_server, small_model, tmp_pa
         rows = {row["Name"]: row for row in csv.DictReader(f)}
     assert int(rows[f"Predict small @ {a.address}"]["Failures"]) == 0
     assert int(rows[f"Predict small @ {b.address}"]["Failures"]) > 0
+
+
+# ---------------------------------------------------------------- web UI
+
+def _environment():
+    from types import SimpleNamespace
+
+    import configargparse
+
+    from tfs_user.options import add_options
+
+    parser = configargparse.ArgumentParser()
+    add_options(parser)
+    return SimpleNamespace(parsed_options=parser.parse_args([]), host="127.0.0.1:9000", runner=None)
+
+
+def test_web_form_host_field_takes_several_endpoints_and_grpc_options():
+    from tfs_user.web_form import check_form
+
+    env = _environment()
+    assert check_form(env, {"host": "127.0.0.1:1,127.0.0.1:2"})[1] is None
+    assert "more than once" in check_form(env, {"host": "127.0.0.1:1,127.0.0.1:1"})[1]
+    values, message = check_form(env, {"grpc_option": "grpc.keepalive_time_ms=30000"})
+    assert message is None and values["grpc_option"] == "grpc.keepalive_time_ms=30000"
+    assert "is not KEY=VALUE" in check_form(env, {"grpc_option": "grpc.keepalive_time_ms"})[1]
+
+
+def test_web_ui_tab_has_a_row_per_endpoint_beside_aggregated():
+    from types import SimpleNamespace
+
+    from tfs_user.fps_meter import FpsMeter
+    from tfs_user.stats import Recorder
+    from tfs_user.webui import table_rows
+
+    recorder = Recorder()
+    for endpoint, n in (("a:1", 3), ("b:2", 2)):
+        for _ in range(n):
+            recorder.record(row_name("Predict m", endpoint), 5.0, True, 1, 100.0, 100.1)
+    rows = table_rows(SimpleNamespace(recorder=recorder, meter=FpsMeter()))
+    assert [(r["name"], r["requests"]) for r in rows] == [("Predict m @ a:1", 3), ("Predict m @ b:2", 2), ("Aggregated", 5)]

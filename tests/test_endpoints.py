@@ -79,11 +79,12 @@ def test_two_servers_each_serve_their_share_and_rows_match_their_counts(demo_ser
     assert "Predict small" in run.locust_csv() and not any("@" in name for name in run.locust_csv())
 
 
-def test_processes_spread_users_over_endpoints_by_worker_index(demo_server, small_model, run_locust):
+def test_processes_spread_users_over_endpoints_by_worker_index(demo_server, small_model, run_locust, tmp_path):
     a = demo_server(models=[small_model])
     b = demo_server(models=[small_model])
-    run = run_locust("--processes", "2", "--host", f"{a.address},{b.address}", "-u", "2", "-r", "2",
-                     "--iterations", "30", "--warmup-iterations", "0", "--model-name", "small",
+    conf = tmp_path / "two.conf"  # the endpoint list from a config file
+    conf.write_text(f"host = {a.address},{b.address}\nprocesses = 2\nusers = 2\nspawn-rate = 2\n")
+    run = run_locust("--config", str(conf), "--iterations", "30", "--warmup-iterations", "0", "--model-name", "small",
                      "--synthetic-shape", "8,8,3")
     assert run.returncode == 0, run.output
     (row_a, row_b), _ = _rows(run, a, b)

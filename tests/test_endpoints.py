@@ -184,3 +184,11 @@ def test_web_ui_tab_has_a_row_per_endpoint_beside_aggregated():
             recorder.record(row_name("Predict m", endpoint), 5.0, True, 1, 100.0, 100.1)
     rows = table_rows(SimpleNamespace(recorder=recorder, meter=FpsMeter()))
     assert [(r["name"], r["requests"]) for r in rows] == [("Predict m @ a:1", 3), ("Predict m @ b:2", 2), ("Aggregated", 5)]
+
+
+def test_dns_target_runs_with_round_robin(demo_server, small_model, run_locust):
+    server = demo_server(models=[small_model])
+    run = run_locust("--host", f"dns:///localhost:{server.port}", "-u", "2", "-r", "2", "--iterations", "10",
+                     "--warmup-iterations", "0", "--model-name", "small", "--synthetic-shape", "8,8,3")
+    assert run.returncode == 0, run.output
+    assert int(run.tfs_csv()["Predict small"]["Requests"]) == 20 == server.counts()["requests"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tfs_user.channel import open_channel
+from tfs_user.channel_args import channel_arguments
 from tfs_user.settings import OptionError, Settings, parse_grpc_options
 
 STRICT_KEEPALIVE = (
@@ -25,27 +25,15 @@ def test_options_are_typed_and_bad_ones_are_one_line():
             parse_grpc_options(bad)
 
 
-def test_given_options_replace_ours_on_the_channel(monkeypatch):
-    from tfs_user import channel as channel_module
-
-    seen = {}
-    monkeypatch.setattr(channel_module.grpc, "insecure_channel",
-                        lambda target, options, compression: seen.update(target=target, options=options))
+def test_given_options_replace_ours_on_the_channel():
     s = Settings.for_host("a:1", grpc_options=(("grpc.max_reconnect_backoff_ms", 5000), ("grpc.keepalive_time_ms", 1)))
-    open_channel("a:1", s.transport)
-    options = dict(seen["options"])
+    arguments = channel_arguments("a:1", s.transport)
+    options = dict(arguments)
     assert options["grpc.max_reconnect_backoff_ms"] == 5000 and options["grpc.keepalive_time_ms"] == 1
-    assert [k for k, _ in seen["options"]].count("grpc.max_reconnect_backoff_ms") == 1
-    assert "grpc.keepalive_time_ms" not in dict(_ours(channel_module, monkeypatch, "a:1"))  # no keepalive by default
-    assert dict(_ours(channel_module, monkeypatch, "dns:///svc:1"))["grpc.lb_policy_name"] == "round_robin"
-
-
-def _ours(channel_module, monkeypatch, target):
-    seen = {}
-    monkeypatch.setattr(channel_module.grpc, "insecure_channel",
-                        lambda target, options, compression: seen.update(options=options))
-    open_channel(target, Settings.for_host(target).transport)
-    return seen["options"]
+    assert [k for k, _ in arguments].count("grpc.max_reconnect_backoff_ms") == 1
+    ours = dict(channel_arguments("a:1", Settings.for_host("a:1").transport))
+    assert "grpc.keepalive_time_ms" not in ours  # no keepalive pings by default
+    assert dict(channel_arguments("dns:///svc:1", Settings.for_host("dns:///svc:1").transport))["grpc.lb_policy_name"] == "round_robin"
 
 
 def _goaway_run(demo_server, small_model, run_locust, *options):

@@ -12,6 +12,7 @@ import time
 from tfs_user import tls_probe
 from tfs_user.gevent_grpc import grpc
 from tfs_user.settings import read_pem
+from tfs_user.channel_args import channel_arguments
 from tfs_user.target import DNS_SCHEME, is_dns
 
 logger = logging.getLogger("tfs_user")
@@ -37,25 +38,10 @@ def _credentials(ca, cert, key):
 def open_channel(target, transport):
     """A ``grpc.Channel`` to ``target`` (``HOST:PORT``) made as ``transport`` (a ``Transport``) says.
 
-    Message-size limits are raised on both directions (default 256 MiB), and
-    reconnection backs off from 100 ms to at most 1 s, so users recover within
-    a second of a restarted server instead of gRPC's default of up to 120 s. A
-    ``dns:///`` target gets gRPC's ``round_robin`` policy (every resolved address,
-    one subchannel each). ``transport.options`` (``--grpc-option``) come last and
-    replace ours with the same key. No keepalive pings are configured: gRPC's client
-    default (none) never provokes a server's GOAWAY ``too_many_pings``.
+    Channel arguments: ``tfs_user.channel_args.channel_arguments`` (limits, reconnect
+    backoff, ``round_robin`` for ``dns:///``, then ``--grpc-option``).
     """
-    options = [
-        ("grpc.max_send_message_length", transport.max_message_bytes),
-        ("grpc.max_receive_message_length", transport.max_message_bytes),
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 1000),
-    ]
-    if is_dns(target):
-        options.append(("grpc.lb_policy_name", "round_robin"))
-    given = {key for key, _ in transport.options}
-    options = [(k, v) for k, v in options if k not in given] + list(transport.options)
+    options = channel_arguments(target, transport)
     compression = COMPRESSION[transport.compression]
     if not transport.tls:
         return grpc.insecure_channel(target, options=options, compression=compression)

@@ -12,6 +12,8 @@ import time
 from tfs_user import tls_probe
 from tfs_user.gevent_grpc import grpc
 from tfs_user.settings import read_pem
+from tfs_user.channel_args import channel_arguments
+from tfs_user.target import DNS_SCHEME, is_dns
 
 logger = logging.getLogger("tfs_user")
 
@@ -36,17 +38,10 @@ def _credentials(ca, cert, key):
 def open_channel(target, transport):
     """A ``grpc.Channel`` to ``target`` (``HOST:PORT``) made as ``transport`` (a ``Transport``) says.
 
-    Message-size limits are raised on both directions (default 256 MiB), and
-    reconnection backs off from 100 ms to at most 1 s, so users recover within
-    a second of a restarted server instead of gRPC's default of up to 120 s.
+    Channel arguments: ``tfs_user.channel_args.channel_arguments`` (limits, reconnect
+    backoff, ``round_robin`` for ``dns:///``, then ``--grpc-option``).
     """
-    options = [
-        ("grpc.max_send_message_length", transport.max_message_bytes),
-        ("grpc.max_receive_message_length", transport.max_message_bytes),
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 1000),
-    ]
+    options = channel_arguments(target, transport)
     compression = COMPRESSION[transport.compression]
     if not transport.tls:
         return grpc.insecure_channel(target, options=options, compression=compression)
@@ -65,6 +60,7 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
     a port where nothing listens yet is waited for, with a progress line every
     ``progress_s`` seconds. Raises ConnectionError (one line) after ``timeout_s``.
     """
+    probed = target[len(DNS_SCHEME):] if is_dns(target) else target  # the raw probe resolves NAME itself
     started = time.monotonic()
     deadline = started + timeout_s
     next_progress = started + progress_s
@@ -77,7 +73,7 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
                 return
             except grpc.FutureTimeoutError:
                 pass
-            fault = tls_probe.diagnose(target, transport, timeout_s=POLL_S)
+            fault = tls_probe.diagnose(probed, transport, timeout_s=POLL_S)
             if fault is not None and fault.final:
                 raise ConnectionError(fault.message)
             now = time.monotonic()

@@ -78,6 +78,9 @@ class DemoServer:
             GetModelMetadata/Predict answer NOT_FOUND, as TF Serving does while
             a model loads. ``status_times`` and ``metadata_times`` keep the
             arrival (``time.time()``) of every GetModelStatus / GetModelMetadata call.
+        server_options: ((key, value), ...) gRPC server channel arguments added to ours,
+            e.g. a strict keepalive policy: ``(("grpc.http2.min_ping_interval_without_data_ms",
+            60000), ("grpc.keepalive_permit_without_calls", 0))``.
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
@@ -87,7 +90,7 @@ class DemoServer:
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
                  fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
                  record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
-                 available_after_s=0.0):
+                 available_after_s=0.0, server_options=()):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -125,6 +128,7 @@ class DemoServer:
             raise ValueError(f"record_limit {record_limit} is not valid; expected >= 1")
         self.host = host
         self.port = port
+        self.server_options = tuple(tuple(option) for option in server_options)
         self.delay_ms = float(delay_ms)
         self.slow_every = int(slow_every)
         self.slow_delay_ms = float(slow_delay_ms)
@@ -152,7 +156,7 @@ class DemoServer:
         if self._server is not None:
             raise RuntimeError("DemoServer is already started")
         options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
-                   ("grpc.so_reuseport", 0)]
+                   ("grpc.so_reuseport", 0), *self.server_options]
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="demo-server"),
                              options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(self), server)

@@ -30,6 +30,8 @@ class Sample(NamedTuple):
     phase: Phase
     frames: int
     """Frames (batch size) the request carried."""
+    endpoint: str = ""
+    """The target the request went to when there are several (``tfs_user.endpoints``), else ""."""
 
 
 def sample_of(context):

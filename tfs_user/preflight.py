@@ -12,6 +12,9 @@ NOT_FOUND is a notice too (Predict may still work): without a signature, the
 options must give each input's frame shape, or ``tfs_user.fitting`` stops the run
 naming what is unknown. ``--skip-preflight`` makes neither call. Fitting the data
 to the signature is ``tfs_user.fitting``.
+
+With several endpoints (``--host a:8500,b:8500``) every endpoint is checked and must give
+the same signature; an error names the endpoint.
 """
 
 import time
@@ -35,11 +38,13 @@ class PreflightError(ValueError):
     """The model cannot be tested as asked; one line saying what the server reported."""
 
 
-def check_status(channel, settings):
-    """Wait until the requested version (or any version) is AVAILABLE; PreflightError otherwise.
+def check_status(channel, settings, target=None):
+    """Wait until the requested version (or any version) is AVAILABLE at ``target`` (default
+    ``settings.target``); PreflightError otherwise.
 
     Returns False when the server does not implement GetModelStatus.
     """
+    target = target or settings.target
     stub = model_service_pb2_grpc.ModelServiceStub(channel)
     request = get_model_status_pb2.GetModelStatusRequest()
     fill_model_spec(request.model_spec, settings.model_name)
@@ -67,7 +72,7 @@ def check_status(channel, settings):
         if time.monotonic() >= deadline:
             waited = f" after waiting {settings.wait_for_model_s:g} s" if settings.wait_for_model_s else ""
             if not versions:
-                raise PreflightError(f"model {name!r} is not served at {settings.target}{waited} ({reported})")
+                raise PreflightError(f"model {name!r} is not served at {target}{waited} ({reported})")
             raise PreflightError(f"model {name!r} {wanted} is not AVAILABLE{waited}; the server reports: {reported}")
         time.sleep(STATUS_POLL_S)
 
@@ -104,9 +109,22 @@ def inspect_model(settings):
     if settings.skip_preflight:
         notice("--skip-preflight: model status and signature not asked; input name, dtype and shape are used as given")
         return None
-    channel = open_channel(settings.target, settings.transport)
-    try:
-        check_status(channel, settings)
-        return fetch_signature(channel, settings)
-    finally:
-        channel.close()
+    endpoints = settings.endpoints
+    signatures = {}
+    for endpoint in endpoints:
+        channel = open_channel(endpoint, settings.transport)
+        try:
+            check_status(channel, settings, endpoint)
+            signatures[endpoint] = fetch_signature(channel, settings)
+        except PreflightError as e:
+            if len(endpoints) == 1:
+                raise
+            raise PreflightError(f"endpoint {endpoint}: {e}") from None
+        finally:
+            channel.close()
+    first, signature = next(iter(signatures.items()))
+    for endpoint, other in signatures.items():
+        if other != signature:
+            raise PreflightError(f"endpoints {first} and {endpoint} serve model {settings.model_name!r} with different "
+                                 f"signatures ({signature} vs {other}); expected replicas of one model")
+    return signature

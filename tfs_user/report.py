@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 
+from tfs_user.endpoints import header_lines
 from tfs_user.stats import PERCENTILES
 
 AGGREGATED = "Aggregated"
@@ -80,14 +81,16 @@ def summary_lines(data):
 def format_summary(data, notes=()):
     """The final summary table, old-script style figures first (frames, duration, FPS, latency, failures)."""
     titles = [key[:-3] for key in LATENCY_KEYS]  # min, mean, p50, ... max
+    width = max([34, *(len(row["name"]) + 1 for row in data["rows"])])  # names with an endpoint are long
     lines = [
         "",
         "TFS summary (measured requests only; latency of successful requests, ms with microsecond resolution)",
-        f"{'Name':<34}{'reqs':>9}{'fails':>7}{'frames':>9}{'req/s':>10}{'FPS':>10}" + "".join(f"{t:>9}" for t in titles),
+        *header_lines(data),
+        f"{'Name':<{width}}{'reqs':>9}{'fails':>7}{'frames':>9}{'req/s':>10}{'FPS':>10}" + "".join(f"{t:>9}" for t in titles),
     ]
     for row in data["rows"]:
         lines.append(
-            f"{row['name'][:33]:<34}{row['requests']:>9}{row['failures']:>7}{row['frames']:>9}"
+            f"{row['name']:<{width}}{row['requests']:>9}{row['failures']:>7}{row['frames']:>9}"
             f"{rate_text(row['rps']):>10}{rate_text(row['fps']):>10}"
             + "".join(f"{ms_text(row[k]):>9}" for k in LATENCY_KEYS)
         )

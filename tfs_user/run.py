@@ -29,6 +29,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, Master
 
 from tfs_user import capacity, demo_process, report
 from tfs_user.control import RunControl
+from tfs_user.endpoints import channel_facts, row_name
 from tfs_user.fitting import build_requests, data_here, open_sources
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
@@ -235,7 +236,8 @@ class TfsRun:
 
         try:
             for settings, has_data in checks:
-                wait_until_reachable(settings.target, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
+                for endpoint in settings.endpoints:  # every endpoint, before any user starts
+                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
                 self._prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))
@@ -289,7 +291,7 @@ class TfsRun:
             return
         recorder = self.recorder
         if sample.phase is Phase.MEASURED:
-            recorder.record(kwargs["name"], response_time, exception is None, sample.frames,
+            recorder.record(row_name(kwargs["name"], sample.endpoint), response_time, exception is None, sample.frames,
                             start_time, start_time + response_time / 1000.0)
         elif sample.phase is Phase.WARMUP:
             recorder.warmup += 1
@@ -344,6 +346,7 @@ class TfsRun:
         lost = self.control.lost
         data["lost_workers"] = sorted(lost)
         data["counted_from"] = self.counted_from
+        data.update(channel_facts(self._settings.values()))
         if lost:
             self.notes.append(f"Lost workers: {', '.join(f'{w} (index {i})' for w, i in sorted(lost.items()))}; "
                               "figures include what they reported before they were lost")

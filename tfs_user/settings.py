@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfs_user.tensors import dtype_to_dt
-from tfs_user.target import DEFAULT_HOST, TargetError, is_tls, parse_target, resolve_host
+from tfs_user.target import DEFAULT_HOST, TargetError, is_tls, parse_targets, resolve_host
 
 LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
 COMPRESSIONS = ("none", "gzip", "deflate")
@@ -40,6 +40,8 @@ class Transport:
     server_name: str = ""
     max_message_bytes: int = 256 << 20
     compression: str = "none"
+    options: tuple = ()
+    """((key, value), ...) gRPC channel arguments from ``--grpc-option``; they override ours."""
 
     def check(self):
         """Raise OptionError (one line) for unreadable TLS files or an incomplete cert/key pair."""
@@ -72,7 +74,7 @@ class Settings:
     """
 
     target: str = DEFAULT_HOST
-    """gRPC target HOST:PORT (from the user's ``host``, see ``tfs_user.target``)."""
+    """gRPC target HOST:PORT, or several comma-separated (from the user's ``host``, see ``tfs_user.target``)."""
     tls: bool = False
     """TLS channel (the host was grpcs://)."""
     model_name: str = "resnet"
@@ -131,6 +133,8 @@ class Settings:
     """gRPC send/receive message limit on each channel, MiB."""
     compression: str = "none"
     """Request compression: none, gzip or deflate."""
+    grpc_options: tuple = ()
+    """((key, value), ...) gRPC channel arguments (``--grpc-option``); values int when they are integers."""
 
     def __post_init__(self):
         checks = [
@@ -158,7 +162,12 @@ class Settings:
         """The channel settings as a ``Transport``."""
         return Transport(tls=self.tls, ca=self.tls_ca, cert=self.tls_cert, key=self.tls_key,
                          server_name=self.tls_server_name, max_message_bytes=int(self.max_message_mb) << 20,
-                         compression=self.compression)
+                         compression=self.compression, options=self.grpc_options)
+
+    @property
+    def endpoints(self):
+        """The gRPC targets users are spread over (round-robin, ``tfs_user.endpoints``): a tuple of str."""
+        return tuple(self.target.split(","))
 
     @property
     def data_paths(self):
@@ -168,7 +177,11 @@ class Settings:
     @classmethod
     def for_host(cls, host, **fields):
         """Settings for ``host`` (``[grpc://|grpcs://]HOST[:PORT]``, empty = localhost:9000); raises OptionError."""
-        return cls(target=resolve_target(host), tls=is_tls(host or ""), **fields)
+        try:
+            tls = is_tls(host or "")
+        except TargetError as e:
+            raise OptionError(str(e)) from None
+        return cls(target=resolve_target(host), tls=tls, **fields)
 
     @classmethod
     def from_options(cls, options, host=None):
@@ -203,6 +216,7 @@ class Settings:
             tls_server_name=options.grpc_tls_server_name,
             max_message_mb=int(options.max_message_mb),
             compression=options.grpc_compression,
+            grpc_options=parse_grpc_options(getattr(options, "grpc_option", "")),
         )
 
 
@@ -268,7 +282,7 @@ def resolve_target(host, grpc_address="", grpc_port=0):
     Raises OptionError for a host that is not ``[grpc://|grpcs://]HOST[:PORT]``.
     """
     try:
-        return parse_target(resolve_host(host or "", grpc_address, grpc_port))
+        return ",".join(parse_targets(resolve_host(host or "", grpc_address, grpc_port)))
     except TargetError as e:
         raise OptionError(str(e)) from None
 
@@ -318,4 +332,22 @@ def parse_named_inputs(text):
         if not sep or not name.strip() or not path.strip():
             raise OptionError(f"--input {item!r} is not NAME=FILE.npy")
         pairs.append((name.strip(), path.strip()))
+    return tuple(pairs)
+
+
+def parse_grpc_options(text):
+    """'grpc.keepalive_time_ms=30000,grpc.lb_policy_name=round_robin' -> (('grpc.keepalive_time_ms', 30000),
+    ('grpc.lb_policy_name', 'round_robin')): integer values become int (gRPC wants integer channel
+    arguments typed), others stay str. Raises OptionError for an entry without KEY=VALUE or a key with spaces.
+    """
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or " " in key or not value:
+            raise OptionError(f"--grpc-option {item!r} is not KEY=VALUE; expected e.g. grpc.keepalive_time_ms=30000")
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+        pairs.append((key, value))
     return tuple(pairs)

@@ -1,5 +1,10 @@
 """``--host`` values: ``[grpc://|grpcs://]HOST[:PORT]`` to a gRPC target ``HOST:PORT``.
 
+Several endpoints: ``a:8500,b:8500`` (comma-separated, one scheme for all) -> one target each;
+users are spread over them round-robin (``tfs_user.endpoints``). ``dns:///NAME[:PORT]`` is one
+target that gRPC resolves to every address of NAME and balances with its ``round_robin`` policy
+(a headless Kubernetes service); it is plaintext.
+
 Plain string work: this module imports neither gRPC nor Locust, so options and
 settings can be imported first in any process.
 """
@@ -46,9 +51,50 @@ def parse_target(host):
     return f"{address}:{port}"
 
 
+DNS_SCHEME = "dns:///"
+
+
+def parse_targets(host):
+    """Turn ``--host`` (one endpoint or several, comma-separated) into a tuple of gRPC targets.
+
+    ``a:8500,grpc://b:8500`` -> ``('a:8500', 'b:8500')``; ``dns:///name:8500`` -> ``('dns:///name:8500',)``
+    (a missing port means 9000). Raises TargetError for an empty entry, a repeated endpoint,
+    a mix of TLS and plaintext, or any entry ``parse_target`` refuses.
+    """
+    entries = [entry.strip() for entry in host.split(",")]
+    if len(entries) > 1 and not all(entries):
+        raise TargetError(f"host {host!r} has an empty entry; expected HOST:PORT,HOST:PORT")
+    is_tls(host)  # one scheme for all
+    targets = []
+    for entry in entries:
+        if entry.startswith("dns:"):
+            targets.append(_dns_target(entry))
+        else:
+            targets.append(parse_target(entry))
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise TargetError(f"host {host!r} names {repeated[0]} more than once; expected distinct endpoints")
+    return tuple(targets)
+
+
+def _dns_target(entry):
+    """``dns:///NAME[:PORT]`` -> ``dns:///NAME:PORT``; TargetError for another dns form."""
+    if not entry.startswith(DNS_SCHEME) or entry.startswith(DNS_SCHEME + "/"):
+        raise TargetError(f"host {entry!r} is not dns:///NAME:PORT; expected e.g. dns:///tfs-headless.default.svc:8500")
+    return DNS_SCHEME + parse_target(entry[len(DNS_SCHEME):])
+
+
+def is_dns(target):
+    """Whether a gRPC target (from ``parse_targets``) is resolved by gRPC's DNS resolver (``dns:///``)."""
+    return target.startswith(DNS_SCHEME)
+
+
 def is_tls(host):
-    """Whether ``--host`` asks for TLS (``grpcs://``)."""
-    return host.strip().startswith("grpcs://")
+    """Whether ``--host`` asks for TLS (``grpcs://``); TargetError when some entries do and some do not."""
+    flags = {entry.strip().startswith("grpcs://") for entry in host.split(",") if entry.strip()}
+    if len(flags) > 1:
+        raise TargetError(f"host {host!r} mixes grpcs:// (TLS) and plaintext endpoints; expected one scheme for all")
+    return flags == {True}
 
 
 def resolve_host(host, grpc_address="", grpc_port=0):

@@ -20,6 +20,7 @@ from locust import User, task
 
 from tfs_user import capacity, plugin  # noqa: F401  (plugin registers the parser and init listeners)
 from tfs_user.channel import open_channel
+from tfs_user.endpoints import endpoint_index, label, worker_index
 from tfs_user.engine import end_time
 from tfs_user.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
@@ -73,7 +74,10 @@ class TfsUser(User):
         self._names = prepared.names
         self._limit = prepared.iterations_limit
         self._number = run.next_user_number()
-        self._channel = open_channel(s.target, s.transport)
+        endpoints = s.endpoints
+        index = endpoint_index(self._number, endpoints, worker_index(self.environment.runner))
+        self._endpoint = label(endpoints, index)
+        self._channel = open_channel(endpoints[index], s.transport)
         self._metadata = s.grpc_metadata or None
         self._pause_after_failure = 0.0
         self._predict = predict_call(self._channel)
@@ -110,11 +114,11 @@ class TfsUser(User):
             response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
             end = end_time(start)
             length = len(response)
-            exception = check_response(response, s.batch_size) if s.validate_outputs else None
+            exception = check_response(response, s.batch_size, self._endpoint) if s.validate_outputs else None
         except grpc.RpcError as e:
             end = end_time(start)
             length = 0
-            exception = RpcFailure.from_rpc_error(e)
+            exception = RpcFailure.from_rpc_error(e, self._endpoint)
             if exception.code == grpc.StatusCode.UNAVAILABLE:
                 # server down: retry at a bounded rate instead of a busy loop of instant failures
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
@@ -127,7 +131,7 @@ class TfsUser(User):
             response_time=response_time,
             response_length=length,
             exception=exception,
-            context={CONTEXT_KEY: Sample(phase, s.batch_size), **extra},
+            context={CONTEXT_KEY: Sample(phase, s.batch_size, self._endpoint), **extra},
             start_time=start_wall,
         )
         if warmup:

@@ -31,7 +31,7 @@ def main(argv=None):
 
     from tfs_user.data import Batches, synthetic_array
     from tfs_user.phases import CONTEXT_KEY, Phase, Sample
-    from tfs_user.predict import check_response
+    from tfs_user.outcomes import check_response
     from tfs_user.protos import predict_pb2
     from tfs_user.request_bodies import RequestFactory
     from tfs_user.run import TfsRun

@@ -24,7 +24,8 @@ import gevent, grpc
 from tfs_user import engine
 from tfs_user.channel import open_channel
 from tfs_user.data import Batches, synthetic_array
-from tfs_user.predict import check_response, predict_call
+from tfs_user.outcomes import check_response
+from tfs_user.predict import predict_call
 from tfs_user.request_bodies import RequestFactory
 from tfs_user.settings import Transport
 

@@ -24,7 +24,8 @@ from tfs_user.endpoints import endpoint_index, label, worker_index
 from tfs_user.engine import end_time
 from tfs_user.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
-from tfs_user.predict import RpcFailure, check_response, predict_call
+from tfs_user.outcomes import RpcFailure, check_response
+from tfs_user.predict import predict_call
 from tfs_user.run import TfsRun
 from tfs_user.settings import DEFAULTS, USER_FIELDS, Settings
 

@@ -20,7 +20,7 @@ import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
 
 from tfs_user import capacity_process as process, capacity_sweep as sweep
-from tfs_user.capacity_output import finish, sweep_violations  # noqa: F401  (used by tfs_user.run)
+from tfs_user.capacity_output import charts, finish, live_rows, sweep_violations  # noqa: F401  (run, webui)
 from tfs_user.capacity_process import Ticket, begin  # noqa: F401  (used by tfs_user.user)
 from tfs_user.capacity_state import CONTEXT_KEY, MESSAGE_KEY, Capacity, CapacityConfig, Load  # noqa: F401
 

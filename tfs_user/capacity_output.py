@@ -95,3 +95,30 @@ def sweep_violations(c):
     if out.get("best_step"):
         return []
     return ["SLO missed: no sweep step met the SLO"]
+
+
+def live_rows(c):
+    """Master/local while a sweep runs (and after): a row per step entered so far, as ``step_row`` gives it.
+
+    A closed step shows its verdict row; the current step its figures so far (a master's grow with
+    each worker report). After the run: the final rows. [] without a sweep.
+    """
+    if c is None or c.config is None or c.config.sweep is None:
+        return []
+    if c.final is not None and "steps" in c.final[0]:
+        return c.final[0]["steps"]
+    rows = []
+    for step in c.plan[:c.entered]:
+        row = c.verdicts.get(step.index)
+        rows.append(row if row is not None else steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo))
+    return rows
+
+
+def charts(c):
+    """What the HTML report and web UI draw of a capacity run: dict ``rows`` (``live_rows``), ``samples``
+    [(t s, FPS, p50 ms, p99 ms)], ``slo_p99_ms``, ``best_line`` (str or None); None when not a capacity run."""
+    if c is None or c.config is None or not c.config.active:
+        return None
+    rows = live_rows(c)
+    return {"rows": rows, "samples": [s for s in c.samples if s[2] is not None], "slo_p99_ms": c.config.slo.p99_ms,
+            "best_line": sweep_mod.best_line(rows, c.config.slo) if rows and c.final is not None else None}

@@ -375,5 +375,5 @@ class TfsRun:
             if path and os.path.isfile(path):  # Locust wrote it; add our section with the final figures
                 from tfs_user.html_report import add_to_file
 
-                add_to_file(path, data, self.meter.chart, self.notes)
+                add_to_file(path, data, self.meter.chart, self.notes, capacity.charts(self.capacity))
         self.demo = demo_process.stop(self.demo, stream=self.options.out)

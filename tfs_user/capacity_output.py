@@ -21,6 +21,8 @@ def finish(c):
     if config.sweep is not None:
         last = c.stopped_after or max(c.entered, max(c.steps.steps, default=0))
         rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last)
+        for row in rows:  # JSON only: the steps CSV keeps its columns
+            row["lost_workers"] = sorted(w for w, (_, index) in c.lost.items() if index == row["step"])
         best_line = sweep_mod.best_line(rows, config.slo)
         best = sweep_mod.best_step(rows)
         out["steps"] = steps_mod.json_steps(rows)
@@ -29,6 +31,7 @@ def finish(c):
         lines.append(steps_mod.format_steps(rows, best_line))
         if c.stopped_after is not None:
             lines.append(f"Sweep ended after step {c.stopped_after} of {len(c.plan)}: it missed the SLO")
+        lines.extend(lost_lines(c))
         if options.csv_prefix:
             steps_mod.write_steps_csv(f"{options.csv_prefix}_tfs_steps.csv", rows)
     if config.open_loop:
@@ -46,6 +49,13 @@ def finish(c):
         lines.append(f"Plot written to {config.plot}")
     c.final = (out, lines)
     return c.final
+
+
+def lost_lines(c):
+    """Console notes: one line per lost worker naming the sweep step it was lost in."""
+    return [(f"Worker {worker} (index {index}) was lost in step {step}; the step's figures include what it "
+             "reported before" if step else f"Worker {worker} (index {index}) was lost before the first step")
+            for worker, (index, step) in sorted(c.lost.items(), key=lambda item: (item[1][1], str(item[0])))]
 
 
 def open_loop_summary(c):

@@ -128,6 +128,7 @@ class Capacity:
         self.entered = 0  # master/local: highest step index entered
         self.point = (0, 0.0, float("inf"))  # master/local: (step index or 0, the test's target req/s, measure from)
         self.sent_loads = {}  # master: worker id -> load last sent
+        self.lost = {}  # master: worker id -> (worker index, step index it was lost in, 0 = outside any step)
         self.flushed = set()  # master: workers whose step report arrived
         self.warned = False
         self.dispatcher = None

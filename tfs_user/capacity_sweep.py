@@ -152,10 +152,25 @@ def send_loads(c):
 
 
 def broadcast_loads(c):
-    """Master: keep the workers' shares in step with their user counts (spawning changes them)."""
+    """Master: keep the workers' shares in step with their user counts (spawning changes them); note lost workers."""
     while True:
+        note_lost_workers(c)
         send_loads(c)
         gevent.sleep(BROADCAST_INTERVAL_S)
+
+
+def note_lost_workers(c):
+    """Master: remember each worker that went missing (no heartbeat) with the step it was lost in.
+
+    The step is the one entered when Locust marked the worker missing (after about 3 s without a
+    heartbeat, Locust's ``HEARTBEAT_LIVENESS`` x ``HEARTBEAT_INTERVAL``); 0 before the first step.
+    """
+    runner = c.environment.runner
+    for worker, client in list(runner.clients.items()):
+        if client.state == STATE_MISSING and worker not in c.lost:
+            c.lost[worker] = (runner.get_worker_index(worker), c.entered)
+            if c.config.sweep is not None:
+                logger.warning("worker %s lost in sweep step %d", worker, c.entered)
 
 
 def sample(c, interval):

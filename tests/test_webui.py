@@ -430,3 +430,5 @@ def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_pat
     section = page[page.index('id="tfs-summary"'):]
     _png(section, "tfs-latency-vs-fps")
     assert [c[0] for c in _table_rows(section, "steps")[1:]] == ["1", "2"]
+    with urllib.request.urlopen(url + "/tfs/fps", timeout=20) as response:  # the chart page: FPS over the sweep
+        _png(response.read().decode(), "tfs-fps-chart")

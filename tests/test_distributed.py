@@ -126,3 +126,65 @@ def test_a_worker_without_the_data_file_stops_the_run_with_a_clear_error(demo_se
     assert re.search(r"error: worker \S+: numpy file '/nonexistent/imgs.npy' does not exist", run.output), run.output
     assert any("numpy file '/nonexistent/imgs.npy' does not exist" in out for out in outputs), outputs
     assert "Traceback" not in run.output
+
+
+def _steps_csv(folder, prefix="out"):
+    import csv
+
+    with open(folder / f"{prefix}_tfs_steps.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_master_and_two_workers_give_the_step_rows_of_one_process(demo_server, run_locust, tmp_path):
+    from tfs_user.demo_server import ModelConfig
+
+    server = demo_server(workers=8, delay_ms=10, models=[ModelConfig(shape=(-1, 4), output_size=1)])
+    args = ("--host", server.address, "--sweep", "users:2,4", "--step-time", "3s", "--status-interval", "0")
+    one = run_locust(*args, csv_prefix="one")
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    two = run_locust(*_master(port, *args, "--json-summary", "two.json"), csv_prefix="two", timeout=90)
+    outputs = _finish(workers)
+    assert one.returncode == 0 and two.returncode == 0, two.output
+    assert all(w.returncode == 0 for w in workers), outputs
+    rows_one, rows_two = _steps_csv(tmp_path, "one"), _steps_csv(tmp_path, "two")
+    assert [(r["Step"], r["Users"]) for r in rows_one] == [(r["Step"], r["Users"]) for r in rows_two] == [
+        ("1", "2"), ("2", "4")]
+    for a, b in zip(rows_one, rows_two):
+        # a 10 ms server with 8 threads: each user ~90 req/s; both runs within noise of each other
+        assert float(b["Requests/s"]) == pytest.approx(float(a["Requests/s"]), rel=0.25), (rows_one, rows_two)
+        for key in ("p50 ms", "p90 ms"):
+            assert 10.0 <= float(a[key]) and 10.0 <= float(b[key])
+            assert float(b[key]) == pytest.approx(float(a[key]), abs=3.0), (rows_one, rows_two)
+    steps = json.loads((tmp_path / "two.json").read_text())["steps"]
+    assert [s["lost_workers"] for s in steps] == [[], []]
+
+
+def test_a_worker_lost_in_a_sweep_is_named_in_its_step(demo_server, run_locust, tmp_path):
+    from tfs_user.demo_server import ModelConfig
+
+    server = demo_server(delay_ms=2, models=[ModelConfig(shape=(-1, 4), output_size=1)])
+    port = _free_port()
+    workers = _start_workers(2, port, tmp_path)
+    master = subprocess.Popen(
+        locust_command("--headless", *_master(port, "--host", server.address, "--sweep", "users:2,2",
+                                              "--step-time", "8s", "--status-interval", "0",
+                                              "--json-summary", "summary.json")),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 40
+    for line in master.stdout:  # wait until step 1 runs, then kill a worker
+        lines.append(line)
+        if "sweep step 1/2" in line or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    workers[0].send_signal(signal.SIGKILL)
+    output, _ = master.communicate(timeout=90)
+    output = "".join(lines) + output
+    _finish(workers)
+    assert master.returncode in (0, 1), output
+    steps = json.loads((tmp_path / "summary.json").read_text())["steps"]
+    assert len(steps[0]["lost_workers"]) == 1 and steps[1]["lost_workers"] == [], steps
+    lost = steps[0]["lost_workers"][0]
+    assert re.search(rf"Worker {re.escape(lost)} \(index \d\) was lost in step 1;", output), output
+    assert steps[1]["requests"] > 0  # the sweep went on with the other worker

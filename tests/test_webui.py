@@ -6,6 +6,9 @@ chromium through selenium against a real `locust` web UI process and a real
 demo server on loopback.
 """
 
+import base64
+import csv
+import json
 import os
 import re
 import socket
@@ -19,13 +22,15 @@ import pytest
 
 from conftest import ROOT, locust_command
 from tfs_user import report, web_form
+from tfs_user.demo_server import ModelConfig
 from tfs_user.fps_meter import CURRENT_WINDOW_S, FpsMeter
-from tfs_user.html_report import fps_svg, insert_section, report_section
+from tfs_user.html_report import fps_chart, insert_section, report_section
 from tfs_user.options import form_labels
 from tfs_user.stats import Recorder
 from tfs_user.web_form import check_form, ui_field_name
 
 LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.webui  # noqa: F401\n"
+TINY = ModelConfig(shape=(-1, 4), output_size=1)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -130,8 +135,42 @@ def test_report_section_is_inserted_before_body_end_and_escapes_names():
     page = insert_section("<html><body><div id='root'></div></body></html>", section)
     assert page.index('id="tfs-summary"') < page.index("</body>")
     assert "Predict &lt;b&gt;" in page and "Predict <b>" not in page
-    assert "<td>1.500</td>" in page and "<td>2.500</td>" in page and "<polyline" in page
-    assert "no FPS samples yet" in fps_svg([(5.0, 1.0), (5.0, 2.0)])  # no time span: no division by zero
+    assert "<td>1.500</td>" in page and "<td>2.500</td>" in page
+    assert _png(page, "tfs-fps-chart")  # the FPS chart: a real PNG image inlined
+    assert "no FPS samples yet" in fps_chart([(5.0, 1.0), (5.0, 2.0)])  # no time span: no division by zero
+    assert "<img" not in fps_chart([(5.0, 1.0)])
+
+
+def _png(page, name):
+    """The PNG bytes of ``<img id='name' src='data:image/png;base64,...'>`` in ``page`` (asserts it is one)."""
+    match = re.search(rf"<img id='{re.escape(name)}' alt='[^']*' src='data:image/png;base64,([A-Za-z0-9+/=]+)'>", page)
+    assert match, f"no {name} image in the page"
+    data = base64.b64decode(match.group(1))
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000, data[:16]
+    return data
+
+
+def _table_rows(page, table_id):
+    """Cell texts of the rows of ``<table id='table_id'>`` in ``page`` (header row first)."""
+    table = page[page.index(f"<table id='{table_id}'>"):]
+    table = table[:table.index("</table>")]
+    return [re.findall(r"<t[hd]>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+
+
+def test_report_section_of_a_sweep_has_its_charts_and_steps_table():
+    row = {"step": 1, "users": 2, "target_rps": None, "requests": 10, "failures": 0, "rps": 5.0, "fps": 20.0,
+           "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.0, "p99.9_ms": 3.0, "max_ms": 3.0, "within_slo": True}
+    rows = [row, dict(row, step=2, users=4, fps=35.0, p50_ms=2.5, p99_ms=6.0, within_slo=False)]
+    samples = [(1.0, 20.0, 1.5, 3.0), (2.0, 35.0, 2.5, 6.0)]
+    section = report_section(report.summary(Recorder()), [], capacity={
+        "rows": rows, "samples": samples, "slo_p99_ms": 5.0, "best_line": "Highest FPS within the SLO: 20.0"})
+    _png(section, "tfs-latency-vs-fps")
+    _png(section, "tfs-over-time")
+    assert "Highest FPS within the SLO: 20.0" in section
+    header, *cells = _table_rows(section, "steps")
+    assert header[0] == "Step" and header[-1] == "Within SLO" and len(header) == 13
+    assert [c[0] for c in cells] == ["1", "2"] and cells[1][-1] == "no" and cells[0][7] == "1.500"
+    assert "tfs-latency-vs-fps" not in report_section(report.summary(Recorder()), [])  # not a capacity run
 
 
 def test_html_report_file_carries_the_tfs_summary(tmp_path, demo_server, small_model, run_locust):
@@ -148,6 +187,19 @@ def test_html_report_file_carries_the_tfs_summary(tmp_path, demo_server, small_m
     row = run.tfs_csv()["Aggregated"]
     assert row["Frames"] == "200" == str(server.counts()["frames"] - 2 * 2)  # minus 2 warm-up requests
     assert f"<td>{row['FPS']}</td>" in section and f"<td>{row['p99 ms']}</td>" in section
+
+
+def test_html_report_of_a_sweep_has_the_steps_chart_and_rows(tmp_path, demo_server, run_locust):
+    server = demo_server(delay_ms=2, models=[TINY])
+    run = run_locust("--host", server.address, "--sweep", "users:1,2", "--step-time", "2s", "--status-interval", "0",
+                     "--batch-size", "2", "--html", "report.html")
+    assert run.returncode == 0, run.output
+    page = (tmp_path / "report.html").read_text()
+    section = page[page.index('id="tfs-summary"'):]
+    _png(section, "tfs-latency-vs-fps")
+    _png(section, "tfs-over-time")
+    with open(tmp_path / "out_tfs_steps.csv", newline="") as f:
+        assert _table_rows(section, "steps") == list(csv.reader(f))  # the same rows as the steps CSV
 
 
 # ---------------------------------------------------------------- real browser
@@ -206,13 +258,13 @@ def web_locust(tmp_path):
     """``web_locust(host)`` starts `locust` with its web UI on a free loopback port; returns the base URL."""
     processes = []
 
-    def start(host):
+    def start(host, *args):
         (tmp_path / "webui_locustfile.py").write_text(LOCUSTFILE_TEXT)
         port = _free_port()
         log = open(tmp_path / "locust.log", "w")
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
         process = subprocess.Popen(
-            locust_command("--web-host", "127.0.0.1", "--web-port", str(port), "--host", host,
+            locust_command("--web-host", "127.0.0.1", "--web-port", str(port), "--host", host, *args,
                            locustfile="webui_locustfile.py"),
             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
         processes.append((process, log))
@@ -346,3 +398,37 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
     assert client_frames <= server.counts()["frames"] <= client_frames + 2 * 4, (text, server.counts())
     assert frames >= shown
     assert time.monotonic() - started < 60
+
+
+def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_path, demo_server, web_locust):
+    server = demo_server(delay_ms=2, models=[TINY])
+    url = web_locust(server.address, "--autostart", "-u", "1", "--sweep", "users:1,2", "--step-time", "5s",
+                     "--status-interval", "0")
+
+    def steps():
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        tables = {t["key"]: t["data"] for t in data.get("extended_stats", [])}
+        return data["state"], tables["tfs_steps"]
+
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state, rows = steps()
+        seen.append(([r["step"] for r in rows], rows[0]["requests"] if rows else None))
+        if state == "stopped" and len(rows) == 2:
+            break
+        time.sleep(0.5)
+    # step 1 shown while it ran, its figures growing, before step 2 was entered
+    assert len({n for steps, n in seen if steps == ["1"] and n != "0"}) >= 2, seen
+    assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
+    assert set(rows[0]) == {"step", "users", "target_rps", "requests", "failures", "rps", "fps", "p50_ms", "p90_ms",
+                            "p99_ms", "p999_ms", "max_ms", "within_slo"}
+    assert all(int(r["requests"]) > 0 and float(r["fps"]) > 0 for r in rows), rows
+    with urllib.request.urlopen(url + "/stats/report", timeout=20) as response:
+        page = response.read().decode()
+    section = page[page.index('id="tfs-summary"'):]
+    _png(section, "tfs-latency-vs-fps")
+    assert [c[0] for c in _table_rows(section, "steps")[1:]] == ["1", "2"]
+    with urllib.request.urlopen(url + "/tfs/fps", timeout=20) as response:  # the chart page: FPS over the sweep
+        _png(response.read().decode(), "tfs-fps-chart")

@@ -1,5 +1,8 @@
 """``--plot FILE.html``: a self-contained HTML page with the capacity pictures (matplotlib PNGs inlined).
 
+The same charts (and ``fps_png``, FPS over time of any run) go into the TFS section of
+Locust's HTML report (``tfs_user.html_report``) and the web UI's chart page.
+
 Two charts: latency (p50, p99, ms) against achieved FPS, one point per sweep
 step, and FPS and latency (p50, p99) over time from the status samples; then
 the steps table. Images are PNG, base64-encoded in ``<img src="data:...">``,
@@ -75,6 +78,39 @@ def over_time_png(samples):
     return _png(figure)
 
 
+def fps_png(points):
+    """Base64 PNG: FPS over time from ``points`` [(wall time s, FPS)], time from the first point;
+    None with fewer than 2 points or no time span."""
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        return None
+    t0 = points[0][0]
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN * 0.6))
+    axes = figure.subplots()
+    axes.plot([t - t0 for t, _ in points], [f for _, f in points], color="tab:green")
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("FPS (frames/s)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.grid(True, alpha=0.3)
+    return _png(figure)
+
+
+def img(name, png):
+    """An ``<img>`` element of a base64 PNG, id and alt text ``name``."""
+    return f"<img id='{html.escape(name)}' alt='{html.escape(name)}' src='data:image/png;base64,{png}'>"
+
+
+def steps_table(rows):
+    """The steps as an HTML table (STEP_COLUMNS, cells as in the steps CSV); '' without rows."""
+    if not rows:
+        return ""
+    parts = ["<table id='steps'><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t, _ in STEP_COLUMNS) + "</tr>"]
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(row[k]))}</td>" for _, k in STEP_COLUMNS) + "</tr>")
+    parts.append("</table>")
+    return "\n".join(parts)
+
+
 def render(rows, samples, title="tfs-locust capacity", best_line=None, slo_p99_ms=0.0):
     """The HTML page (str)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -85,12 +121,9 @@ def render(rows, samples, title="tfs-locust capacity", best_line=None, slo_p99_m
         parts.append(f"<p id='best'>{html.escape(best_line)}</p>")
     for name, png in (("latency-vs-fps", latency_vs_fps_png(rows, slo_p99_ms)), ("over-time", over_time_png(samples))):
         if png:
-            parts.append(f"<img id='{name}' alt='{name}' src='data:image/png;base64,{png}'>")
+            parts.append(img(name, png))
     if rows:
-        parts.append("<table id='steps'><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t, _ in STEP_COLUMNS) + "</tr>")
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(row[k]))}</td>" for _, k in STEP_COLUMNS) + "</tr>")
-        parts.append("</table>")
+        parts.append(steps_table(rows))
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -89,6 +89,8 @@ class TfsRun:
         self.counted_from = None
         """Why and when the figures last restarted (a statistics reset), or None."""
         self.demo = None
+        self.capacity = None
+        """Open loop and sweeps (``tfs_user.capacity_state.Capacity``), made in ``start``."""
         self.master = self.worker = False
         self._settings = {}  # user class -> Settings, for the current test
         self._prepared = {}  # Settings -> Prepared (or None: checked, no data here), once per process
@@ -162,8 +164,9 @@ class TfsRun:
             events.worker_report.add_listener(self._on_worker_report)
         else:
             events.request.add_listener(self._on_request)
+        self.capacity = capacity.Capacity(self)
         try:  # open loop and sweeps: listeners of their own (tfs_user.capacity)
-            capacity.start(self, runner)
+            capacity.start(self.capacity, runner)
         except ValueError as e:  # a bad --sweep/--step-time/--arrival-rate combination
             self.fail(str(e))
         if self.worker:
@@ -352,14 +355,14 @@ class TfsRun:
                               "figures include what they reported before they were lost")
         if self.counted_from:
             self.notes.append(self.counted_from)
-        capacity_final = capacity.finish(environment)  # steps, open loop: JSON keys and summary lines
+        capacity_final = capacity.finish(self.capacity)  # steps, open loop: JSON keys and summary lines
         if capacity_final is not None:
             data.update(capacity_final[0])
             self.notes.extend(capacity_final[1])
         verdict = decide(data, self.options, could_not_run=bool(self.control.errors) or environment.process_exit_code == 2,
                          any_failure=bool(runner.stats.errors or runner.exceptions),
                          exit_code_on_error=self.options.exit_code_on_error,
-                         violations=capacity.sweep_violations(environment))  # a sweep: SLOs per step
+                         violations=capacity.sweep_violations(self.capacity))  # a sweep: SLOs per step
         environment.process_exit_code = verdict.exit_code  # Locust exits with it
         if self.options.csv_prefix:
             report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)
@@ -375,5 +378,5 @@ class TfsRun:
             if path and os.path.isfile(path):  # Locust wrote it; add our section with the final figures
                 from tfs_user.html_report import add_to_file
 
-                add_to_file(path, data, self.meter.chart, self.notes)
+                add_to_file(path, data, self.meter.chart, self.notes, capacity.charts(self.capacity))
         self.demo = demo_process.stop(self.demo, stream=self.options.out)

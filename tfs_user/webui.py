@@ -3,6 +3,8 @@
 Only Locust 2.47's documented extension points are used (docs "Extending the web UI",
 Locust's ``examples/extend_web_ui.py``), on the local runner or the master:
 
+- a **TFS sweep steps** tab: one row per sweep step entered so far, the columns of
+  ``PREFIX_tfs_steps.csv``, updated with the same polling (empty without ``--sweep``);
 - a **TFS tab** (``web_ui.template_args``: ``extended_tabs``/``extended_tables``) whose rows an
   ``app.after_request`` handler adds as ``extended_stats`` to Locust's ``/stats/requests`` JSON,
   which the UI polls every 2 s while a test runs, like its own tables: per request name and
@@ -21,7 +23,9 @@ Locust's ``examples/extend_web_ui.py``), on the local runner or the master:
   fixed set of arguments with no extension hook, so a plain HTML section (the summary table and
   the FPS chart) is inserted before ``</body>``: by an ``after_request`` handler on
   ``/stats/report`` and, for ``--html``, into the written file on the ``quit`` event (the
-  figures are then the final ones of the console summary).
+  figures are then the final ones of the console summary). Its charts are matplotlib PNGs
+  (``tfs_user.plot``): FPS over time, and for sweeps/open loop latency against FPS per step,
+  FPS and latency over time, and the steps table.
 
 The run object (``tfs_user.run``) calls ``extend`` on the local runner or master when there is a
 web UI; the FPS meter, form checks and report section are modules of their own.
@@ -34,16 +38,19 @@ import time
 from flask import Blueprint, Response, before_render_template, jsonify, make_response, request
 from flask_login import current_user
 
-from tfs_user import report
+from tfs_user import capacity, report, steps as steps_mod
 from tfs_user.fps_meter import CURRENT_WINDOW_S
-from tfs_user.html_report import fps_svg, insert_section, report_section
+from tfs_user.html_report import fps_chart, insert_section, report_section
 from tfs_user.web_form import check_form, form_fields
 
 logger = logging.getLogger(__name__)
 
 TAB_KEY = "tfs"
+STEPS_TAB_KEY = "tfs_steps"
 ROWS_CACHE_S = 2.0
 """Seconds the TFS tab's rows are reused (Locust caches /stats/requests for 2 s too)."""
+CHART_CACHE_S = 10.0
+"""Seconds the chart page's FPS image is reused: drawing it (matplotlib) holds the event loop about 0.1 s."""
 
 # Locust's request endpoints (blueprint "locust", view function names in locust/web.py)
 STATS_ENDPOINT = "locust.request_stats"
@@ -58,6 +65,8 @@ TABLE_COLUMNS = [
     *[(key.replace(".", ""), title) for title, key in report.CSV_COLUMNS if key in report.LATENCY_KEYS],
 ]
 """(key, title) of the TFS tab; keys without dots (the web UI reads them as JSON paths)."""
+STEPS_COLUMNS = [(key.replace(".", ""), title) for title, key in steps_mod.STEP_COLUMNS]
+"""(key, title) of the sweep steps tab: the columns of ``PREFIX_tfs_steps.csv``."""
 
 
 def table_rows(run):
@@ -73,6 +82,13 @@ def table_rows(run):
                     for key, digits in ROUNDED_KEYS.items()})
         rows.append(out)
     return rows
+
+
+def steps_rows(run):
+    """The steps tab's rows: one per sweep step entered so far (``capacity_output.live_rows``), cells as in
+    the steps CSV (ms to 3 decimals, empty for an empty set's statistic, "yes"/"no" within the SLO)."""
+    return [{key.replace(".", ""): steps_mod._cell(row[key]) for _, key in steps_mod.STEP_COLUMNS}
+            for row in capacity.live_rows(run.capacity)]
 
 
 def _logged_in():
@@ -105,7 +121,14 @@ def extend(run, web_ui, master=False):
     """Add the TFS tab, downloads, chart page, form checks and report section to ``web_ui`` for ``run``."""
     environment = run.environment
     cached = [0.0, None]  # (monotonic time, rows): computing percentiles costs the event loop a few ms
+    chart = [float("-inf"), ""]  # (monotonic time, chart HTML) of the chart page
     _label_form_fields(web_ui)
+    from tfs_user import plot  # noqa: F401  (matplotlib loads now, about 0.7 s, not during a test's first chart)
+
+    def fps_chart_html():
+        if time.monotonic() - chart[0] >= CHART_CACHE_S:
+            chart[:] = [time.monotonic(), fps_chart(run.meter.chart)]
+        return chart[1]
 
     def rows():
         if cached[1] is None or time.monotonic() - cached[0] >= ROWS_CACHE_S:
@@ -113,8 +136,10 @@ def extend(run, web_ui, master=False):
         return cached[1]
 
     web_ui.template_args.update({
-        "extended_tabs": [{"title": "TFS FPS & latency", "key": TAB_KEY}],
-        "extended_tables": [{"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]}],
+        "extended_tabs": [{"title": "TFS FPS & latency", "key": TAB_KEY},
+                          {"title": "TFS sweep steps", "key": STEPS_TAB_KEY}],
+        "extended_tables": [{"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]},
+                            {"key": STEPS_TAB_KEY, "structure": [{"key": k, "title": t} for k, t in STEPS_COLUMNS]}],
         "extended_csv_files": [
             {"href": "./tfs/summary.csv", "title": "Download TFS summary CSV (FPS, exact percentiles)"},
             {"href": "./tfs/fps", "title": "TFS: FPS over time (chart page)"},
@@ -137,8 +162,8 @@ def extend(run, web_ui, master=False):
         page = ('<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">'
                 "<title>TFS FPS</title></head><body style=\"font-family:sans-serif\">"
                 f"<h2>FPS over time</h2><p>Current FPS: <b id=\"current-fps\">{run.meter.current(report.AGGREGATED):.1f}</b> "
-                f"(frames/s over the last {CURRENT_WINDOW_S:g} s; refreshed every 2 s)</p>"
-                f"{fps_svg(run.meter.chart)}</body></html>")
+                f"(frames/s over the last {CURRENT_WINDOW_S:g} s; refreshed every 2 s, the chart every "
+                f"{CHART_CACHE_S:g} s)</p>{fps_chart_html()}</body></html>")
         return Response(page, mimetype="text/html")
 
     web_ui.app.register_blueprint(blueprint)
@@ -161,9 +186,10 @@ def extend(run, web_ui, master=False):
     def add_tfs_figures(response):
         if request.endpoint == STATS_ENDPOINT and response.status_code == 200:
             data = json.loads(response.get_data(as_text=True))
-            data["extended_stats"] = [{"key": TAB_KEY, "data": rows()}]
+            data["extended_stats"] = [{"key": TAB_KEY, "data": rows()}, {"key": STEPS_TAB_KEY, "data": steps_rows(run)}]
             response.set_data(json.dumps(data))
         elif request.endpoint == REPORT_ENDPOINT and response.status_code == 200:
-            section = report_section(report.summary(run.recorder), run.meter.chart, run.notes)
+            section = report_section(report.summary(run.recorder), run.meter.chart, run.notes,
+                                     capacity.charts(run.capacity))
             response.set_data(insert_section(response.get_data(as_text=True), section))
         return response

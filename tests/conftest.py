@@ -108,3 +108,14 @@ def run_locust(tmp_path):
         return Run(done.returncode, done.stdout + done.stderr, tmp_path)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_locust_in_the_test_process(request):
+    """Fail the test that imported Locust into this process: its gevent monkey-patching turns the
+    DemoServers' threads into greenlets and later tests hang (seen) or their subprocesses abort."""
+    before = "locust" in sys.modules
+    yield
+    if not before and "locust" in sys.modules:
+        pytest.fail(f"{request.node.nodeid} imported Locust into the pytest process; run that code in a subprocess "
+                    "or import a module that needs neither Locust nor gRPC (tests/test_layout.py)")

@@ -176,7 +176,7 @@ def test_web_ui_tab_has_a_row_per_endpoint_beside_aggregated():
 
     from tfs_user.fps_meter import FpsMeter
     from tfs_user.stats import Recorder
-    from tfs_user.webui import table_rows
+    from tfs_user.web_tab import table_rows
 
     recorder = Recorder()
     for endpoint, n in (("a:1", 3), ("b:2", 2)):

@@ -38,7 +38,7 @@ def test_every_module_can_be_imported_before_the_users():
 
 GRPC_FREE = ["target", "settings", "options", "report", "verdict", "status", "stats", "phases", "outcomes", "fitting",
              "inputs", "data", "request_bodies", "tensors", "protos", "web_form", "fps_meter", "html_report",
-             "endpoints", "channel_args", "arrivals", "sweep", "steps", "plot", "demo_model", "images"]
+             "endpoints", "channel_args", "web_tab", "arrivals", "sweep", "steps", "plot", "demo_model", "images"]
 
 
 @pytest.mark.parametrize("name", GRPC_FREE)

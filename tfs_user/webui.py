@@ -42,6 +42,7 @@ from tfs_user import capacity, report, steps as steps_mod
 from tfs_user.fps_meter import CURRENT_WINDOW_S
 from tfs_user.html_report import fps_chart, insert_section, report_section
 from tfs_user.web_form import check_form, form_fields
+from tfs_user.web_tab import TABLE_COLUMNS, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -57,31 +58,8 @@ STATS_ENDPOINT = "locust.request_stats"
 SWARM_ENDPOINT = "locust.swarm"
 REPORT_ENDPOINT = "locust.stats_report"
 
-ROUNDED_KEYS = {"fps": 1, "rps": 1, **{key: 3 for key in report.LATENCY_KEYS}}
-"""Decimals shown in the TFS tab: rates to 0.1, ms to the microsecond."""
-TABLE_COLUMNS = [
-    ("name", "Name"), ("requests", "Requests"), ("failures", "Fails"), ("frames", "Frames"),
-    ("current_fps", "Current FPS"), ("fps", "FPS"), ("rps", "Req/s"),
-    *[(key.replace(".", ""), title) for title, key in report.CSV_COLUMNS if key in report.LATENCY_KEYS],
-]
-"""(key, title) of the TFS tab; keys without dots (the web UI reads them as JSON paths)."""
 STEPS_COLUMNS = [(key.replace(".", ""), title) for title, key in steps_mod.STEP_COLUMNS]
 """(key, title) of the sweep steps tab: the columns of ``PREFIX_tfs_steps.csv``."""
-
-
-def table_rows(run):
-    """The TFS tab's rows: report.summary rows plus ``current_fps``; ms to 3 decimals, rates to 1."""
-    data = report.summary(run.recorder)
-    rows = []
-    for row in data["rows"]:
-        if not row["requests"] and row["name"] != report.AGGREGATED:
-            continue
-        out = {"name": row["name"], "requests": row["requests"], "failures": row["failures"],
-               "frames": row["frames"], "current_fps": round(run.meter.current(row["name"]), 1)}
-        out.update({key.replace(".", ""): None if row[key] is None else round(row[key], digits)
-                    for key, digits in ROUNDED_KEYS.items()})
-        rows.append(out)
-    return rows
 
 
 def steps_rows(run):

@@ -7,7 +7,6 @@ clock (when it started, when its versions became AVAILABLE, when GetModelStatus 
 import re
 import socket
 import subprocess
-import threading
 import time
 
 import pytest

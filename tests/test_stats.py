@@ -9,7 +9,6 @@ import msgpack
 import numpy as np
 import pytest
 
-from tfs_user import report
 from tfs_user import status as status_module
 from tfs_user.status import StatusLine
 from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, summary, write_csv, write_json

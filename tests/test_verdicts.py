@@ -4,7 +4,6 @@ another plugin's options, Locust's resets, clean machine-readable stdout (issue 
 Real `locust` processes against real demo servers on 127.0.0.1, real signals to real process groups.
 """
 
-import csv
 import json
 import os
 import re

@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from types import SimpleNamespace

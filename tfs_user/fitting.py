@@ -10,7 +10,7 @@ move, batch checks) with one notice line per conversion. The run object
 
 import os
 
-from tfs_user.data import Batches, DataError, load_array, load_encoded_images, open_data, synthetic_array
+from tfs_user.data import Batches, load_array, load_encoded_images, open_data, synthetic_array
 from tfs_user.inputs import InputError, notice, plan_input
 from tfs_user.request_bodies import RequestFactory
 

@@ -4,7 +4,7 @@
     python benchmarks/arrival_rate.py --start 100 --seconds 5 --users 16 --arrival poisson
 
 Starts the [1,4] null model (``python -m tfs_user.demo_server --shape=-1,4 --output-size 1``, a
-separate process, ``tfs_user.demo_process``) and runs one ``locust --headless`` process (the
+separate process, ``tfs_user.demo.process``) and runs one ``locust --headless`` process (the
 project's ``locustfile.py``) per rate: ``--arrival-rate R --arrival constant -u USERS -t SECONDS``.
 From its ``--json-summary``:
 

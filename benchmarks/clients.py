@@ -8,7 +8,7 @@
 
 ``plain``: the baseline. A synchronous grpcio loop (no gevent, no Locust) sending
 one pre-built serialized ``PredictRequest`` with ``channel.unary_unary`` on raw
-bytes, as ``tfs_user.predict.predict_call`` does; timed with ``time.perf_counter``.
+bytes, as ``tfs_user.protocols.tfs.predict.predict_call`` does; timed with ``time.perf_counter``.
 It imports only grpc, so nothing but the loop is measured.
 
 ``old``: the old ``grpc_latency.py`` style: ``tf.make_tensor_proto`` on every

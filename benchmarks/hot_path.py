@@ -29,14 +29,14 @@ def main(argv=None):
     from locust import events
     from locust.env import Environment
 
-    from tfs_user.data import Batches, synthetic_array
+    from tfs_user.data.files import Batches, synthetic_array
     from tfs_user.phases import CONTEXT_KEY, Phase, Sample
-    from tfs_user.outcomes import check_response
-    from tfs_user.protos import predict_pb2
-    from tfs_user.request_bodies import RequestFactory
+    from tfs_user.protocols.tfs.outcomes import check_response
+    from tfs_user.protocols.tfs.messages import predict_pb2
+    from tfs_user.protocols.tfs.request_bodies import RequestFactory
     from tfs_user.run import TfsRun
     from tfs_user.stats import LatencyStats
-    from tfs_user.tensors import ndarray_to_tensor_proto
+    from tfs_user.protocols.tfs.tensors import ndarray_to_tensor_proto
 
     factory = RequestFactory(Batches(synthetic_array((4,)), 1), "null", "input", "serving_default")
     response = predict_pb2.PredictResponse()

@@ -4,7 +4,7 @@
     python benchmarks/overhead.py --quick    # tiny run for CI (about 40 s): [1,4], no old script/64 users/perf_analyzer
     python benchmarks/overhead.py --repo /tmp/bench-copy   # measure another checkout's tfs_user
 
-One run starts the demo server(s) as separate processes (``tfs_user.demo_process``) and, for each payload,
+One run starts the demo server(s) as separate processes (``tfs_user.demo.process``) and, for each payload,
 measures each load generator against the same server, one at a time:
 
 - ``plain gRPC loop (baseline)``: a synchronous grpcio loop, no gevent, sending
@@ -18,7 +18,7 @@ measures each load generator against the same server, one at a time:
   with the project's ``OptionsTfsUser`` (through ``benchmarks/probe_locustfile.py``),
   N = 1, 8, 64, and 8 users with ``--processes 2``; latency and req/s from its
   ``--json-summary`` (rows[-1]); ``..., gevent pool`` rows run the same users with
-  the completion engine (``tfs_user.engine``) left out, i.e. gRPC's waits on
+  the completion engine (``tfs_user.transport.engine``) left out, i.e. gRPC's waits on
   gevent's hub thread pool as before issue 14 (``TFS_BENCH_NO_ENGINE=1``);
 - ``perf_analyzer (C++)``: Triton's perf_analyzer ``--service-kind tfserving``,
   concurrency 1, when it is installed.
@@ -139,16 +139,16 @@ def _env(repo, **extra):
 
 
 def start_server(repo, args):
-    """Start ``python -m tfs_user.demo_server`` (``repo``'s) through ``tfs_user.demo_process``; returns its DemoProcess."""
+    """Start ``python -m tfs_user.demo_server`` (``repo``'s) through ``tfs_user.demo.process``; returns its DemoProcess."""
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
-    from tfs_user import demo_process
+    from tfs_user.demo import process as demo_process
 
     return demo_process.start(" ".join(args))
 
 
 def stop_server(repo, demo):
-    from tfs_user import demo_process
+    from tfs_user.demo import process as demo_process
 
     demo_process.stop(demo)
 
@@ -470,12 +470,12 @@ def render(info, results, fidelity, skips, quick, elapsed_s):
 # --- main ------------------------------------------------------------------
 
 def build_body(repo, payload, folder):
-    """Serialized PredictRequest as TfsUser sends it first (tfs_user.data), written to a file."""
+    """Serialized PredictRequest as TfsUser sends it first (tfs_user.data.files), written to a file."""
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tfs_user.data import Batches, synthetic_array
-    from tfs_user.request_bodies import RequestFactory
+    from tfs_user.data.files import Batches, synthetic_array
+    from tfs_user.protocols.tfs.request_bodies import RequestFactory
 
     factory = RequestFactory(Batches(synthetic_array(payload.frame_shape), payload.batch), payload.model, "input",
                              "serving_default")

@@ -13,7 +13,7 @@ last one, so imports, start-up and shut-down are left out.
 Cost to the measured process: one extra request listener (a counter, well under
 1 us per request) and 20 wake-ups a second.
 
-``TFS_BENCH_NO_ENGINE=1`` leaves the completion engine (``tfs_user.engine``)
+``TFS_BENCH_NO_ENGINE=1`` leaves the completion engine (``tfs_user.transport.engine``)
 out: gRPC then waits on gevent's hub thread pool, as before issue 14, so both
 can be measured in one run.
 """
@@ -30,9 +30,9 @@ from locust import events
 from tfs_user.user import OptionsTfsUser  # noqa: F401  (the user under test)
 
 if os.environ.get("TFS_BENCH_NO_ENGINE") == "1":
-    import tfs_user.engine
+    import tfs_user.transport.engine
 
-    tfs_user.engine.install = lambda: None  # predict_call then leaves gevent's thread pool in place
+    tfs_user.transport.engine.install = lambda: None  # predict_call then leaves gevent's thread pool in place
 
 SAMPLE_S = 0.05
 _count = 0

@@ -23,7 +23,7 @@ import grpc  # noqa: E402
 grpc.insecure_channel("127.0.0.1:9").close()  # initializes gRPC's core, which reads the variable
 del os.environ["GRPC_ENABLE_FORK_SUPPORT"]
 
-from tfs_user.demo_server import DemoServer, ModelConfig  # noqa: E402
+from tfs_user.demo.server import DemoServer, ModelConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = str(ROOT / "locustfile.py")

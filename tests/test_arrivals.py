@@ -7,7 +7,7 @@ import gevent
 import numpy as np
 import pytest
 
-from tfs_user.arrivals import ArrivalError, DispatchStats, Dispatcher, Intervals, process_rate, process_rng
+from tfs_user.capacity.arrivals import ArrivalError, DispatchStats, Dispatcher, Intervals, process_rate, process_rng
 
 
 def ks_statistic_exponential(samples, rate):

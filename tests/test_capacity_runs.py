@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tfs_user.demo_server import ModelConfig
+from tfs_user.demo.server import ModelConfig
 
 TINY = ModelConfig(shape=(-1, 4), output_size=1)
 

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from tfs_user.demo_server import ModelConfig
+from tfs_user.demo.server import ModelConfig
 
 
 def test_iterations_end_the_run_and_totals_match_the_server(demo_server, small_model, small_images, run_locust):

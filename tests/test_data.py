@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from tfs_user.data import Batches, DataError, load_array, synthetic_array
-from tfs_user.request_bodies import RequestFactory
-from tfs_user.protos import predict_pb2, types_pb2
-from tfs_user.tensors import tensor_proto_to_ndarray
+from tfs_user.data.files import Batches, DataError, load_array, synthetic_array
+from tfs_user.protocols.tfs.request_bodies import RequestFactory
+from tfs_user.protocols.tfs.messages import predict_pb2, types_pb2
+from tfs_user.protocols.tfs.tensors import tensor_proto_to_ndarray
 
 
 def save(tmp_path, name, array, **kwargs):
@@ -238,7 +238,7 @@ def test_request_factory_applies_the_transform_to_each_batch(tmp_path):
 
 def test_check_data_opens_npz_files_and_skips_on_a_master_without_them(tmp_path):
     from tfs_user.settings import Settings
-    from tfs_user.fitting import check_data, open_sources
+    from tfs_user.data.fitting import check_data, open_sources
 
     np.savez(tmp_path / "both.npz", image=np.ones((2, 3), np.float32), scale=np.zeros((2, 1), np.float32))
     settings = Settings(images_numpy_path=str(tmp_path / "both.npz"))

@@ -10,9 +10,9 @@ import grpc
 import numpy as np
 import pytest
 
-from tfs_user import demo_server
-from tfs_user.demo_server import DemoServer, ModelConfig
-from tfs_user.protos import (
+from tfs_user.demo import server as demo_server
+from tfs_user.demo.server import DemoServer, ModelConfig
+from tfs_user.protocols.tfs.messages import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -20,7 +20,7 @@ from tfs_user.protos import (
     prediction_service_pb2_grpc,
     types_pb2,
 )
-from tfs_user.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tfs_user.protocols.tfs.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ModelConfig(shape=(-1, 8, 8, 3))  # small frames keep the tests fast
@@ -255,7 +255,7 @@ def test_bad_config_values():
 
 
 def run_cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "tfs_user.demo_server", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tfs_user.demo.server", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -136,7 +136,7 @@ def _steps_csv(folder, prefix="out"):
 
 
 def test_master_and_two_workers_give_the_step_rows_of_one_process(demo_server, run_locust, tmp_path):
-    from tfs_user.demo_server import ModelConfig
+    from tfs_user.demo.server import ModelConfig
 
     server = demo_server(workers=8, delay_ms=10, models=[ModelConfig(shape=(-1, 4), output_size=1)])
     args = ("--host", server.address, "--sweep", "users:2,4", "--step-time", "3s", "--status-interval", "0")
@@ -161,7 +161,7 @@ def test_master_and_two_workers_give_the_step_rows_of_one_process(demo_server, r
 
 
 def test_a_worker_lost_in_a_sweep_is_named_in_its_step(demo_server, run_locust, tmp_path):
-    from tfs_user.demo_server import ModelConfig
+    from tfs_user.demo.server import ModelConfig
 
     server = demo_server(delay_ms=2, models=[ModelConfig(shape=(-1, 4), output_size=1)])
     port = _free_port()

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from conftest import locust_command
-from tfs_user.endpoints import endpoint_index, row_name
+from tfs_user.transport.endpoints import endpoint_index, row_name
 from tfs_user.settings import OptionError, Settings
-from tfs_user.target import TargetError, parse_targets
+from tfs_user.transport.target import TargetError, parse_targets
 
 
 # ---------------------------------------------------------------- parsing and assignment
@@ -161,7 +161,7 @@ def _environment():
 
 
 def test_web_form_host_field_takes_several_endpoints_and_grpc_options():
-    from tfs_user.web_form import check_form
+    from tfs_user.web.form import check_form
 
     env = _environment()
     assert check_form(env, {"host": "127.0.0.1:1,127.0.0.1:2"})[1] is None
@@ -176,7 +176,7 @@ def test_web_ui_tab_has_a_row_per_endpoint_beside_aggregated():
 
     from tfs_user.fps_meter import FpsMeter
     from tfs_user.stats import Recorder
-    from tfs_user.web_tab import table_rows
+    from tfs_user.web.tab import table_rows
 
     recorder = Recorder()
     for endpoint, n in (("a:1", 3), ("b:2", 2)):

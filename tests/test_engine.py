@@ -1,4 +1,4 @@
-"""The completion engine (tfs_user.engine) against a real DemoServer, in a gevent-patched process like Locust's.
+"""The completion engine (tfs_user.transport.engine) against a real DemoServer, in a gevent-patched process like Locust's.
 
 Each test runs CLIENT in a subprocess (``monkey.patch_all()`` first, as Locust
 does) against a DemoServer of this process, and asserts on the JSON line it prints.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tfs_user.demo_server import ModelConfig
+from tfs_user.demo.server import ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,12 +21,12 @@ import json, statistics, sys, time
 from gevent import monkey
 monkey.patch_all()
 import gevent, grpc
-from tfs_user import engine
-from tfs_user.channel import open_channel
-from tfs_user.data import Batches, synthetic_array
-from tfs_user.outcomes import check_response
-from tfs_user.predict import predict_call
-from tfs_user.request_bodies import RequestFactory
+from tfs_user.transport import engine
+from tfs_user.transport.channel import open_channel
+from tfs_user.data.files import Batches, synthetic_array
+from tfs_user.protocols.tfs.outcomes import check_response
+from tfs_user.protocols.tfs.predict import predict_call
+from tfs_user.protocols.tfs.request_bodies import RequestFactory
 from tfs_user.settings import Transport
 
 mode, address = sys.argv[1], sys.argv[2]

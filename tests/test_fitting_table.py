@@ -3,7 +3,7 @@ and -1 dims, every --layout. Each combination either builds requests whose bytes
 below expects (and that the demo server's own Predict validation accepts), or stops with one line
 (a ValueError: OptionError, DataError, InputError), never another exception.
 
-The expectation is computed here, independently of tfs_user.inputs: the first batch is rows 0..b-1
+The expectation is computed here, independently of tfs_user.data.inputs: the first batch is rows 0..b-1
 of the file, transposed only as the layout rule says, cast to the signature's dtype. Most
 combinations run in-process (``fitting.build_requests``); a handful run through real `locust`
 processes against a recording DemoServer.
@@ -14,14 +14,14 @@ import itertools
 import numpy as np
 import pytest
 
-from tfs_user import fitting
-from tfs_user.data import DataError
-from tfs_user.demo_handlers import Abort, predict
-from tfs_user.demo_model import ModelConfig
-from tfs_user.inputs import Signature, TensorSpec
-from tfs_user.protos import predict_pb2, types_pb2
+from tfs_user.data import fitting
+from tfs_user.data.files import DataError
+from tfs_user.demo.handlers import Abort, predict
+from tfs_user.demo.model import ModelConfig
+from tfs_user.data.inputs import Signature, TensorSpec
+from tfs_user.protocols.tfs.messages import predict_pb2, types_pb2
 from tfs_user.settings import LAYOUTS, Settings
-from tfs_user.tensors import tensor_proto_to_ndarray
+from tfs_user.protocols.tfs.tensors import tensor_proto_to_ndarray
 
 BATCH = 2
 FILE_SHAPES = [

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tfs_user.channel_args import channel_arguments
+from tfs_user.transport.channel_args import channel_arguments
 from tfs_user.settings import OptionError, Settings, parse_grpc_options
 
 STRICT_KEEPALIVE = (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfs_user.images import list_images, load_images, main
+from tfs_user.data.images import list_images, load_images, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -59,7 +59,7 @@ def test_resize_shorter_side_then_center_crop(tmp_path):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "tfs_user.images", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "tfs_user.data.images", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tfs_user.inputs import TO_NCHW, TO_NHWC, InputError, Signature, TensorSpec, plan_input
+from tfs_user.data.inputs import TO_NCHW, TO_NHWC, InputError, Signature, TensorSpec, plan_input
 from tfs_user.settings import Settings
-from tfs_user.protos import types_pb2
+from tfs_user.protocols.tfs.messages import types_pb2
 
 
 def _signature(shape, dt=types_pb2.DT_FLOAT, name="input"):

@@ -14,7 +14,7 @@ import sys
 import configargparse
 import pytest
 
-from tfs_user.target import TargetError, parse_target
+from tfs_user.transport.target import TargetError, parse_target
 from tfs_user.options import OPTIONS, add_options
 from tfs_user.settings import OptionError, Settings, parse_shape, resolve_target
 

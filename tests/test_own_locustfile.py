@@ -6,7 +6,7 @@ import numpy as np
 
 from conftest import ROOT
 from test_preflight import _certificates
-from tfs_user.demo_server import ModelConfig
+from tfs_user.demo.server import ModelConfig
 
 
 def _example():

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from conftest import locust_command
-from tfs_user.demo_server import DemoServer, ModelConfig
+from tfs_user.demo.server import DemoServer, ModelConfig
 
 SMALL_NHWC = dict(name="small", shape=(-1, 8, 8, 3), output_size=10)
 

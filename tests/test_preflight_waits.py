@@ -13,7 +13,7 @@ import pytest
 
 from conftest import locust_command
 from test_preflight import SMALL_NHWC, _certificates
-from tfs_user.demo_server import DemoServer, ModelConfig
+from tfs_user.demo.server import DemoServer, ModelConfig
 
 C_CORE_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]", re.M)
 """A gRPC C-core log line, e.g. ``I1129 22:52:19.679321    2664 ssl_transport_security.cc:2563] ...``."""
@@ -196,7 +196,7 @@ def test_skip_preflight_makes_no_status_or_metadata_call(demo_server, run_locust
 
 
 def test_demo_server_command_line_has_the_new_injections():
-    from tfs_user.demo_cli import build_parser
+    from tfs_user.demo.cli import build_parser
 
     args = build_parser().parse_args(["--metadata-fail-code", "internal", "--available-after", "2.5"])
     assert (args.metadata_fail_code, args.available_after) == ("INTERNAL", 2.5)

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from tfs_user import plot, steps, sweep
-from tfs_user.steps import STEP_COLUMNS, StepRecorder, step_rows, write_steps_csv
-from tfs_user.sweep import Slo, Sweep, SweepError, parse_duration, parse_sweep
+from tfs_user.web import plot
+from tfs_user.capacity import steps, plans as sweep
+from tfs_user.capacity.steps import STEP_COLUMNS, StepRecorder, step_rows, write_steps_csv
+from tfs_user.capacity.plans import Slo, Sweep, SweepError, parse_duration, parse_sweep
 
 from conftest import ROOT
 
@@ -80,8 +81,8 @@ def test_plan_and_step_at():
 
 
 SHAPE_SCRIPT = """
-from tfs_user import sweep
-from tfs_user.sweep_shape import SweepShape
+from tfs_user.capacity import plans as sweep
+from tfs_user.capacity.shape import SweepShape
 
 class Shape(SweepShape):
     steps = sweep.plan(sweep.parse_sweep("users:1,20"), 2.0)

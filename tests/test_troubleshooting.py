@@ -18,10 +18,11 @@ import pytest
 
 from conftest import ROOT
 from test_preflight import _certificates
-from tfs_user import fitting, tls_probe
-from tfs_user.demo_server import DemoServer, ModelConfig
-from tfs_user.inputs import Signature, TensorSpec, plan_input
-from tfs_user.protos import types_pb2
+from tfs_user.data import fitting
+from tfs_user.transport import tls_probe
+from tfs_user.demo.server import DemoServer, ModelConfig
+from tfs_user.data.inputs import Signature, TensorSpec, plan_input
+from tfs_user.protocols.tfs.messages import types_pb2
 from tfs_user.settings import Settings, Transport
 
 F32 = np.float32
@@ -99,8 +100,8 @@ def tls_messages(tmp_path):
 
 PREFLIGHT_SCRIPT = r"""
 import json, logging, sys
-from tfs_user.channel import wait_until_reachable
-from tfs_user.preflight import inspect_model
+from tfs_user.transport.channel import wait_until_reachable
+from tfs_user.protocols.tfs.preflight import inspect_model
 from tfs_user.settings import Settings, Transport
 
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")

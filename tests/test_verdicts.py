@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user.demo_server import DemoServer, ModelConfig
+from tfs_user.demo.server import DemoServer, ModelConfig
 
 SMALL = ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)
 ENV = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tfs_user import web_form
+from tfs_user.web import form as web_form
 from tfs_user.options import OPTIONS, form_labels, option_dest
 
 

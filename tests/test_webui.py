@@ -20,15 +20,16 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user import report, web_form
-from tfs_user.demo_server import ModelConfig
+from tfs_user import report
+from tfs_user.web import form as web_form
+from tfs_user.demo.server import ModelConfig
 from tfs_user.fps_meter import CURRENT_WINDOW_S, FpsMeter
-from tfs_user.html_report import fps_chart, insert_section, report_section
+from tfs_user.web.html_report import fps_chart, insert_section, report_section
 from tfs_user.options import form_labels
 from tfs_user.stats import Recorder
-from tfs_user.web_form import check_form, ui_field_name
+from tfs_user.web.form import check_form, ui_field_name
 
-LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.webui  # noqa: F401\n"
+LOCUSTFILE_TEXT = "from tfs_user.user import OptionsTfsUser  # noqa: F401\nimport tfs_user.web.ui  # noqa: F401\n"
 TINY = ModelConfig(shape=(-1, 4), output_size=1)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user.demo_cli import build_parser
-from tfs_user.demo_server import DemoServer, ModelConfig
-from tfs_user.protos import predict_pb2, prediction_service_pb2_grpc
-from tfs_user.tensors import bytes_to_tensor_proto, ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tfs_user.demo.cli import build_parser
+from tfs_user.demo.server import DemoServer, ModelConfig
+from tfs_user.protocols.tfs.messages import predict_pb2, prediction_service_pb2_grpc
+from tfs_user.protocols.tfs.tensors import bytes_to_tensor_proto, ndarray_to_tensor_proto, tensor_proto_to_ndarray
 
 TO_NCHW = (0, 3, 1, 2)
 TO_NHWC = (0, 2, 3, 1)

@@ -3,7 +3,7 @@
 ``from tfs_user import TfsUser`` in your own locustfile gives the abstract user;
 ``locustfile.py`` at the top of the project runs ``OptionsTfsUser`` driven by
 command-line options. The user classes are imported lazily so that
-``python -m tfs_user.demo_server`` and ``tfs_user.images`` do not import Locust
+``python -m tfs_user.demo_server`` and ``tfs_user.data.images`` do not import Locust
 (whose gevent monkey-patching must not reach a plain threaded gRPC server).
 """
 

@@ -14,7 +14,7 @@ Imports neither gRPC nor Locust.
 import argparse
 
 from tfs_user.settings import DEFAULTS, LAYOUTS, COMPRESSIONS, RunOptions, parse_bool
-from tfs_user.target import DEFAULT_PORT
+from tfs_user.transport.target import DEFAULT_PORT
 
 RUN_DEFAULTS = RunOptions()
 
@@ -84,12 +84,12 @@ def _checked_by(parse, expected_error):
 
 
 def _sweep_text(text):
-    from tfs_user.sweep import SweepError, parse_sweep
+    from tfs_user.capacity.plans import SweepError, parse_sweep
     return _checked_by(parse_sweep, SweepError)(text) if text else text
 
 
 def _duration_text(text):
-    from tfs_user.sweep import SweepError, parse_duration
+    from tfs_user.capacity.plans import SweepError, parse_duration
     return _checked_by(parse_duration, SweepError)(text)
 
 

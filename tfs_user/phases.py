@@ -31,7 +31,7 @@ class Sample(NamedTuple):
     frames: int
     """Frames (batch size) the request carried."""
     endpoint: str = ""
-    """The target the request went to when there are several (``tfs_user.endpoints``), else ""."""
+    """The target the request went to when there are several (``tfs_user.transport.endpoints``), else ""."""
 
 
 def sample_of(context):

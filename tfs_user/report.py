@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 
-from tfs_user.endpoints import header_lines
+from tfs_user.transport.endpoints import header_lines
 from tfs_user.stats import PERCENTILES
 
 AGGREGATED = "Aggregated"

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from tfs_user import capacity, demo_process, report
+from tfs_user.capacity import wiring as capacity
+from tfs_user.demo import process as demo_process
+from tfs_user import report
 from tfs_user.control import RunControl
-from tfs_user.endpoints import channel_facts, row_name
-from tfs_user.fitting import build_requests, data_here, open_sources
+from tfs_user.transport.endpoints import channel_facts, row_name
+from tfs_user.data.fitting import build_requests, data_here, open_sources
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
 from tfs_user.settings import RunOptions
@@ -90,7 +92,7 @@ class TfsRun:
         """Why and when the figures last restarted (a statistics reset), or None."""
         self.demo = None
         self.capacity = None
-        """Open loop and sweeps (``tfs_user.capacity_state.Capacity``), made in ``start``."""
+        """Open loop and sweeps (``tfs_user.capacity.state.Capacity``), made in ``start``."""
         self.master = self.worker = False
         self._settings = {}  # user class -> Settings, for the current test
         self._prepared = {}  # Settings -> Prepared (or None: checked, no data here), once per process
@@ -122,7 +124,7 @@ class TfsRun:
         """Pre-flight and requests for ``settings``, once per process; ``load=False``: check the model only."""
         prepared = self._prepared.get(settings)
         if prepared is None and (load or settings not in self._prepared):
-            from tfs_user.preflight import inspect_model  # gRPC: imported where it is used, after gevent
+            from tfs_user.protocols.tfs.preflight import inspect_model  # gRPC: imported where it is used, after gevent
 
             signature = inspect_model(settings)
             if load:
@@ -165,7 +167,7 @@ class TfsRun:
         else:
             events.request.add_listener(self._on_request)
         self.capacity = capacity.Capacity(self)
-        try:  # open loop and sweeps: listeners of their own (tfs_user.capacity)
+        try:  # open loop and sweeps: listeners of their own (tfs_user.capacity.wiring)
             capacity.start(self.capacity, runner)
         except ValueError as e:  # a bad --sweep/--step-time/--arrival-rate combination
             self.fail(str(e))
@@ -180,7 +182,7 @@ class TfsRun:
         if web_ui is not None or self.options.html_file:
             gevent.spawn(self._sample_forever)
         if web_ui is not None:
-            from tfs_user import webui  # Flask: only where there is a web UI
+            from tfs_user.web import ui as webui  # Flask: only where there is a web UI
 
             webui.extend(self, web_ui, master=self.master)
         self._check_before_start()
@@ -235,7 +237,7 @@ class TfsRun:
             self.fail(str(e))
         if not (options.headless or options.autostart):
             return
-        from tfs_user.channel import wait_until_reachable
+        from tfs_user.transport.channel import wait_until_reachable
 
         try:
             for settings, has_data in checks:
@@ -376,7 +378,7 @@ class TfsRun:
             print(report.format_summary(data, self.notes + list(verdict.violations)), file=self.options.out, flush=True)
             path = self.options.html_file
             if path and os.path.isfile(path):  # Locust wrote it; add our section with the final figures
-                from tfs_user.html_report import add_to_file
+                from tfs_user.web.html_report import add_to_file
 
                 add_to_file(path, data, self.meter.chart, self.notes, capacity.charts(self.capacity))
         self.demo = demo_process.stop(self.demo, stream=self.options.out)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfs_user.tensors import dtype_to_dt
-from tfs_user.target import DEFAULT_HOST, TargetError, is_tls, parse_targets, resolve_host
+from tfs_user.protocols.tfs.tensors import dtype_to_dt
+from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, parse_targets, resolve_host
 
 LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
 COMPRESSIONS = ("none", "gzip", "deflate")
@@ -74,7 +74,7 @@ class Settings:
     """
 
     target: str = DEFAULT_HOST
-    """gRPC target HOST:PORT, or several comma-separated (from the user's ``host``, see ``tfs_user.target``)."""
+    """gRPC target HOST:PORT, or several comma-separated (from the user's ``host``, see ``tfs_user.transport.target``)."""
     tls: bool = False
     """TLS channel (the host was grpcs://)."""
     model_name: str = "resnet"
@@ -166,7 +166,7 @@ class Settings:
 
     @property
     def endpoints(self):
-        """The gRPC targets users are spread over (round-robin, ``tfs_user.endpoints``): a tuple of str."""
+        """The gRPC targets users are spread over (round-robin, ``tfs_user.transport.endpoints``): a tuple of str."""
         return tuple(self.target.split(","))
 
     @property

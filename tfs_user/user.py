@@ -5,7 +5,7 @@ and exactly one Locust request event:
 request_type ``gRPC``, name ``Predict <model>``, response_time in ms (float,
 ``time.perf_counter`` from just before the call to the moment gRPC's wait for
 the response returned on the completion engine's thread, see
-``tfs_user.engine.end_time``), response_length = response bytes,
+``tfs_user.transport.engine.end_time``), response_length = response bytes,
 exception = ``RpcFailure`` (gRPC status code name + details), ``BadResponse``
 (returned but wrong) or None. Warm-up requests are named
 ``Predict <model> (warm-up)`` and requests that complete after the runner began
@@ -18,14 +18,15 @@ import time
 
 from locust import User, task
 
-from tfs_user import capacity, plugin  # noqa: F401  (plugin registers the parser and init listeners)
-from tfs_user.channel import open_channel
-from tfs_user.endpoints import endpoint_index, label, worker_index
-from tfs_user.engine import end_time
-from tfs_user.gevent_grpc import grpc
+from tfs_user import plugin  # noqa: F401  (plugin registers the parser and init listeners)
+from tfs_user.capacity import wiring as capacity
+from tfs_user.transport.channel import open_channel
+from tfs_user.transport.endpoints import endpoint_index, label, worker_index
+from tfs_user.transport.engine import end_time
+from tfs_user.transport.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
-from tfs_user.outcomes import RpcFailure, check_response
-from tfs_user.predict import predict_call
+from tfs_user.protocols.tfs.outcomes import RpcFailure, check_response
+from tfs_user.protocols.tfs.predict import predict_call
 from tfs_user.run import TfsRun
 from tfs_user.settings import DEFAULTS, USER_FIELDS, Settings
 

@@ -1,0 +1,1 @@
+"""Capacity: open-loop arrivals, sweeps of users or rates, per-step figures and their output."""

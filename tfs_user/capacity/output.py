@@ -1,0 +1,134 @@
+"""The final output of a capacity run (master / local runner, at quitting): step rows, console lines,
+``PREFIX_tfs_steps.csv``, the JSON keys (``steps``, ``best_step``, ``sweep_stopped_after``,
+``open_loop``), the ``--plot`` page, and the sweep's SLO verdict.
+"""
+
+from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+
+
+def finish(c):
+    """Master/local at quitting: the final figures as a dict for the JSON (``steps``, ``open_loop``,
+    ``best_step``), and the lines for the console; writes the steps CSV and the plot."""
+    if c is None or c.config is None or not c.config.active:
+        return None
+    for greenlet in c.greenlets:
+        greenlet.kill(block=False)
+    config = c.config
+    options = c.environment.parsed_options
+    out = {}
+    lines = []
+    rows = []
+    if config.sweep is not None:
+        last = c.stopped_after or max(c.entered, max(c.steps.steps, default=0))
+        rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last)
+        for row in rows:  # JSON only: the steps CSV keeps its columns
+            row["lost_workers"] = sorted(w for w, (_, index) in c.lost.items() if index == row["step"])
+        best_line = sweep_mod.best_line(rows, config.slo)
+        best = sweep_mod.best_step(rows)
+        out["steps"] = steps_mod.json_steps(rows)
+        out["best_step"] = best["step"] if best else None
+        out["sweep_stopped_after"] = c.stopped_after
+        lines.append(steps_mod.format_steps(rows, best_line))
+        if c.stopped_after is not None:
+            lines.append(f"Sweep ended after step {c.stopped_after} of {len(c.plan)}: it missed the SLO")
+        lines.extend(lost_lines(c))
+        if options.csv_prefix:
+            steps_mod.write_steps_csv(f"{options.csv_prefix}_tfs_steps.csv", rows)
+    if config.open_loop:
+        summary = open_loop_summary(c)
+        out["open_loop"] = summary
+        lines.append(format_open_loop(summary))
+        warning = c.dispatch.warning()
+        if warning:
+            lines.append(warning)
+    if config.plot:
+        from tfs_user.web import plot  # matplotlib: imported only when a plot is asked for
+        plot.write_plot(config.plot, rows, [s for s in c.samples if s[2] is not None],
+                        best_line=sweep_mod.best_line(rows, config.slo) if rows else None,
+                        slo_p99_ms=config.slo.p99_ms)
+        lines.append(f"Plot written to {config.plot}")
+    c.final = (out, lines)
+    return c.final
+
+
+def lost_lines(c):
+    """Console notes: one line per lost worker naming the sweep step it was lost in."""
+    return [(f"Worker {worker} (index {index}) was lost in step {step}; the step's figures include what it "
+             "reported before" if step else f"Worker {worker} (index {index}) was lost before the first step")
+            for worker, (index, step) in sorted(c.lost.items(), key=lambda item: (item[1][1], str(item[0])))]
+
+
+def open_loop_summary(c):
+    """Dict: target/achieved rates, late sends, scheduling error, service-time percentiles (None = empty set)."""
+    dispatch = c.dispatch.summary()
+    service = c.service
+    has = service.ok > 0
+    return {
+        "arrival": c.config.arrival,
+        "target_rps": c.config.arrival_rate or None,
+        "sent": dispatch["sent"],
+        "sent_rps": dispatch["achieved_rps"],
+        "late": dispatch["late"],
+        "late_ratio": dispatch["late_ratio"],
+        "late_p50_ms": dispatch["late_p50_ms"],
+        "late_p99_ms": dispatch["late_p99_ms"],
+        "late_max_ms": dispatch["late_max_ms"],
+        "send_error_p99_ms": dispatch["send_error_p99_ms"],
+        "service_p50_ms": service.percentile_ms(50) if has else None,
+        "service_p90_ms": service.percentile_ms(90) if has else None,
+        "service_p99_ms": service.percentile_ms(99) if has else None,
+        "schedule_kept": c.dispatch.warning() is None,
+    }
+
+
+def _f(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_open_loop(s):
+    target = f"target {s['target_rps']:g} req/s" if s["target_rps"] else "target per step"
+    return (f"Open loop ({s['arrival']}, {target}): sent {s['sent']} requests at {_f(s['sent_rps'], 1)} req/s; "
+            f"late (all users busy) {s['late']}"
+            + (f" (p50 {_f(s['late_p50_ms'])} ms, p99 {_f(s['late_p99_ms'])} ms, max {_f(s['late_max_ms'])} ms)"
+               if s["late"] else "")
+            + f"; scheduling error p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "
+            f"service time (from the actual send) p50 {_f(s['service_p50_ms'])} ms, p90 {_f(s['service_p90_ms'])} ms, "
+            f"p99 {_f(s['service_p99_ms'])} ms")
+
+
+def sweep_violations(c):
+    """With a sweep and SLOs: the run passes when some step met them (one line if none did), else None
+    (no sweep: the run-level SLO checks apply)."""
+    if c is None or c.config is None or c.config.sweep is None or not c.config.slo.given or c.final is None:
+        return None
+    out, _ = c.final
+    if out.get("best_step"):
+        return []
+    return ["SLO missed: no sweep step met the SLO"]
+
+
+def live_rows(c):
+    """Master/local while a sweep runs (and after): a row per step entered so far, as ``step_row`` gives it.
+
+    A closed step shows its verdict row; the current step its figures so far (a master's grow with
+    each worker report). After the run: the final rows. [] without a sweep.
+    """
+    if c is None or c.config is None or c.config.sweep is None:
+        return []
+    if c.final is not None and "steps" in c.final[0]:
+        return c.final[0]["steps"]
+    rows = []
+    for step in c.plan[:c.entered]:
+        row = c.verdicts.get(step.index)
+        rows.append(row if row is not None else steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo))
+    return rows
+
+
+def charts(c):
+    """What the HTML report and web UI draw of a capacity run: dict ``rows`` (``live_rows``), ``samples``
+    [(t s, FPS, p50 ms, p99 ms)], ``slo_p99_ms``, ``best_line`` (str or None); None when not a capacity run."""
+    if c is None or c.config is None or not c.config.active:
+        return None
+    rows = live_rows(c)
+    return {"rows": rows, "samples": [s for s in c.samples if s[2] is not None], "slo_p99_ms": c.config.slo.p99_ms,
+            "best_line": sweep_mod.best_line(rows, c.config.slo) if rows and c.final is not None else None}

@@ -1,0 +1,171 @@
+"""The per-process part of a capacity run (local runner / worker): users' slots and the statistics.
+
+- ``begin``: before each Predict call a user takes a ``Ticket``: in open loop it waits for the
+  next scheduled slot of this process's ``arrivals.Dispatcher``; the ticket carries the step
+  label at (scheduled) send time, and ``Ticket.finish`` gives the request event's response
+  time (open loop: from the scheduled send time) and context.
+- statistics fed from the request events (per step, service times, the per-interval sample
+  of the time chart); a worker ships them with each report and on the master's step flush;
+- worker: the master's load messages (step index, its share of the rate, measuring or not);
+- ``watch_schedule``: one warning line when the dispatcher cannot keep the schedule.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import gevent
+
+from tfs_user.capacity import steps as steps_mod
+from tfs_user.capacity.arrivals import DispatchStats, Dispatcher, process_rng
+from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
+from tfs_user.phases import Phase, sample_of
+from tfs_user.stats import LatencyStats
+
+logger = logging.getLogger(__name__)
+
+STEP_FLUSHED_MESSAGE = "tfs_step_flushed"
+WARN_CHECK_S = 2.0
+"""Local runner / worker: seconds between checks whether the dispatcher keeps the schedule."""
+LOAD_WAIT_S = 0.05
+"""Worker: poll interval while its share of the rate has not arrived yet."""
+
+
+def of(environment):
+    """The Capacity of ``environment``'s run object, or None (no run, or before ``TfsRun.start``)."""
+    return getattr(getattr(environment, "tfs_run", None), "capacity", None)
+
+
+@dataclass
+class Ticket:
+    """What a user needs around one Predict call: the slot (open loop) and the step label at send time."""
+
+    slot: object = None
+    step: int = 0
+    step_measured: bool = False
+
+    active: bool = False
+
+    def finish(self, start, end, start_wall):
+        """``(response_time_ms, start_time, context additions)`` of a call sent at ``start`` and answered at
+        ``end`` (perf_counter s); ``start_wall`` is the send's wall-clock time (``time.time()``).
+
+        Open loop: response time and start_time are from the scheduled send time (corrected for
+        coordinated omission); the context gets ``{CONTEXT_KEY: {step, step_measured, service_ms,
+        late}}``. Closed loop: end - start and ``start_wall`` (plus the step in a sweep).
+        """
+        if not self.active:
+            return (end - start) * 1000.0, start_wall, {}
+        info = {"step": self.step, "step_measured": self.step_measured}
+        if self.slot is None:
+            return (end - start) * 1000.0, start_wall, {CONTEXT_KEY: info}
+        info.update(service_ms=(end - start) * 1000.0, late=self.slot.late)
+        scheduled_wall = start_wall - (start - self.slot.scheduled)
+        return self.slot.latency_ms(end), scheduled_wall, {CONTEXT_KEY: info}
+
+
+def begin(environment, scheduled=True):
+    """Before a call: in open loop (and ``scheduled``) wait for the next slot; return the Ticket.
+
+    Warm-up requests pass ``scheduled=False``: they go out at once, outside the schedule.
+    """
+    c = of(environment)
+    if c is None or c.config is None or not c.config.active:
+        return Ticket()  # closed loop, no sweep: nothing to add
+    slot = None
+    if scheduled and c.config.open_loop:
+        while not c.load.known or c.load.rate <= 0:  # worker: its share has not arrived yet
+            gevent.sleep(LOAD_WAIT_S)
+        if c.dispatcher is None:
+            seed = None if c.config.seed < 0 else c.config.seed
+            key = getattr(c.environment.runner, "worker_index", None)
+            c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key))
+            c.dispatch = c.dispatcher.stats
+        elif c.dispatcher.rate != c.load.rate:
+            c.dispatcher.set_rate(c.load.rate)
+        slot = c.dispatcher.take()
+    # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
+    # send from the warm-up does not count in the step; one scheduled in the step but sent after it does)
+    t = slot.scheduled if slot else time.perf_counter()
+    load = c.load_at(t)
+    return Ticket(slot, load.index, load.measured(t), True)
+
+
+# ---- statistics from the request events --------------------------------------------------------------
+
+
+def on_request(c, response_time, exception, context=None, start_time=None, **kwargs):
+    """Local runner / worker: record one of our measured request events into the capacity statistics."""
+    sample = sample_of(context)
+    if sample is None or sample.phase is not Phase.MEASURED or c.config is None or not c.config.active:
+        return
+    info = context.get(CONTEXT_KEY) or {}
+    ok = exception is None
+    frames, start, end = sample.frames, start_time, start_time + response_time / 1000.0
+    service = info.get("service_ms")
+    c.interval.record(response_time, ok, frames, start, end)
+    if service is not None:
+        c.service.record(service, ok, frames, start, end)
+    index = info.get("step", 0)
+    if index:
+        if info.get("step_measured"):
+            c.steps.record(index, response_time, ok, frames, start, end, service)
+            if info.get("late"):
+                c.steps.record_late(index)
+        else:
+            c.steps.record_warmup(index)
+
+
+def on_report_to_master(c, data):
+    """Worker: ship this process's capacity statistics since the last report, then start afresh."""
+    if c.config is None or not c.config.active:
+        return
+    data[MESSAGE_KEY] = {"steps": c.steps.to_message(), "dispatch": c.dispatch.to_message(),
+                         "service": c.service.to_message(), "interval": c.interval.to_message()}
+    c.steps, c.service, c.interval = steps_mod.StepRecorder(), LatencyStats(), LatencyStats()
+    c.dispatch = DispatchStats(c.dispatch.target_rps)
+    if c.dispatcher is not None:
+        c.dispatcher.stats = c.dispatch
+
+
+def on_worker_report(c, data):
+    """Master: add a worker's capacity statistics."""
+    if MESSAGE_KEY not in data:
+        return
+    data = data[MESSAGE_KEY]
+    c.steps.merge(steps_mod.StepRecorder.from_message(data["steps"]))
+    worker_dispatch = DispatchStats.from_message(data["dispatch"])
+    worker_dispatch.target_rps = 0.0  # the target is the test's, not a sum of reports
+    c.dispatch.merge(worker_dispatch)
+    c.service.merge(LatencyStats.from_message(data["service"]))
+    c.interval.merge(LatencyStats.from_message(data["interval"]))
+
+
+def on_step_flush(c, msg, **kwargs):
+    """Worker: send this process's statistics now (the master is closing a step)."""
+    runner = c.environment.runner
+    data = {}
+    c.environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
+    runner.send_message("stats", data)
+    runner.send_message(STEP_FLUSHED_MESSAGE, None)
+
+
+def on_load_message(c, msg, **kwargs):
+    data = msg.data
+    if not data["measuring"]:
+        measure_at = float("inf")
+    elif c.load.index == data["index"] and c.load.known and c.load.measure_at < float("inf"):
+        measure_at = c.load.measure_at
+    else:  # the master says the step's figures start now (the same moment for every worker)
+        measure_at = time.perf_counter()
+    c.load = Load(data["index"], data["rate"], measure_at, True)
+
+
+def watch_schedule(c):
+    """Local/worker: one warning line when this process's dispatcher cannot keep the schedule."""
+    while not c.warned:
+        gevent.sleep(WARN_CHECK_S)
+        warning = c.dispatcher.stats.warning() if c.dispatcher is not None else None
+        if warning:
+            logger.warning(warning)
+            c.warned = True

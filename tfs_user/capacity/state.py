@@ -1,0 +1,139 @@
+"""The capacity state of one run: validated options (``CapacityConfig``), load points (``Load``), ``Capacity``.
+
+``Capacity`` is owned by the run object (``TfsRun.capacity``, made in ``TfsRun.start`` through
+``tfs_user.capacity.wiring.start``); the modules that act on it take it as their first argument:
+``capacity_process`` (users' slots, statistics feeding, worker side), ``capacity_sweep``
+(master/local sweep clock, verdicts, load messages), ``capacity_output`` (rows, CSV, JSON, plot).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity.arrivals import ARRIVALS, DispatchStats
+from tfs_user.stats import LatencyStats
+
+CONTEXT_KEY = "tfs_capacity"
+"""Key of a request's capacity details in the request event's context (beside ``tfs_user.phases.CONTEXT_KEY``)."""
+MESSAGE_KEY = "tfs_capacity"
+"""Key of this process's capacity statistics in Locust's worker report."""
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """The capacity options, validated. ``arrival_rate`` req/s for the whole test (0 = closed loop)."""
+
+    arrival_rate: float = 0.0
+    arrival: str = "poisson"
+    seed: int = -1
+    """-1 = fresh OS entropy per run."""
+    sweep: sweep_mod.Sweep = None
+    step_time_s: float = 10.0
+    run_all_steps: bool = False
+    plot: str = ""
+    users: int = 1
+    """--users: the users of a rate sweep or open-loop run."""
+    slo: sweep_mod.Slo = field(default_factory=sweep_mod.Slo)
+
+    @classmethod
+    def from_options(cls, options):
+        """From Locust's parsed options; raises SweepError/ArrivalError (ValueError) with one line."""
+        sweep = sweep_mod.parse_sweep(options.sweep) if options.sweep else None
+        rate = float(options.arrival_rate)
+        if sweep is not None and sweep.kind == "rate" and rate:
+            raise sweep_mod.SweepError(f"--arrival-rate {rate:g} and --sweep {options.sweep!r} both set the rate; "
+                                       "expected one of them")
+        if options.arrival not in ARRIVALS:
+            raise sweep_mod.SweepError(f"--arrival {options.arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        step_time = sweep_mod.parse_duration(options.step_time)
+        if sweep is not None and step_time < 1.0:
+            raise sweep_mod.SweepError(f"--step-time {options.step_time!r} is too short for a sweep; expected at "
+                                       "least 1s (Locust changes the load once a second)")
+        return cls(arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
+                   step_time_s=step_time, run_all_steps=bool(options.sweep_all_steps), plot=options.plot,
+                   users=int(options.num_users or 1), slo=sweep_mod.Slo.from_options(options))
+
+    @property
+    def open_loop(self):
+        return self.arrival_rate > 0 or (self.sweep is not None and self.sweep.kind == "rate")
+
+    @property
+    def active(self):
+        return self.open_loop or self.sweep is not None or bool(self.plot)
+
+    def plan(self):
+        if self.sweep is None:
+            return []
+        return sweep_mod.plan(self.sweep, self.step_time_s, users=self.users, rate=self.arrival_rate)
+
+
+@dataclass
+class Load:
+    """The load point this process runs now: step index (0 = no sweep), this process's rate share (req/s)."""
+
+    index: int = 0
+    rate: float = 0.0
+    measure_at: float = float("inf")
+    """perf_counter from which requests count in the step (its warm-up is before)."""
+    known: bool = False
+
+    def measured(self, t):
+        """Whether a request sent (open loop: scheduled) at perf_counter ``t`` counts in the step."""
+        return t >= self.measure_at
+
+
+class Capacity:
+    """One run's capacity state (see the module docstring): the run object ``run`` and its Locust
+    ``environment``, the options, the step plan, this process's load point and statistics."""
+
+    def __init__(self, run):
+        self.run = run
+        self.environment = run.environment
+        self.config = None
+        self.plan = []
+        self._loads = [(float("-inf"), Load())]  # (perf_counter from, Load), latest last
+        self.dispatcher = None
+        self.reset()
+        self.samples = []
+        self.greenlets = []
+        self.shape = None
+        self.final = None
+
+    LOAD_HISTORY = 16
+
+    @property
+    def load(self):
+        """The load point this process runs now."""
+        return self._loads[-1][1]
+
+    @load.setter
+    def load(self, value):
+        self._loads = self._loads[-self.LOAD_HISTORY:] + [(time.perf_counter(), value)]
+
+    def load_at(self, t):
+        """The load point that was in effect at perf_counter ``t`` (open loop: a slot's scheduled time)."""
+        for since, load in reversed(self._loads):
+            if since <= t:
+                return load
+        return self._loads[0][1]
+
+    def reset(self):
+        """New test: empty statistics (the dispatcher is made again on the first slot)."""
+        self.steps = steps_mod.StepRecorder()
+        self.dispatch = DispatchStats()
+        self.service = LatencyStats()
+        self.interval = LatencyStats()
+        self.verdicts = {}  # master/local: step index -> row as judged when the step closed
+        self.stopped_after = None
+        self.entered = 0  # master/local: highest step index entered
+        self.point = (0, 0.0, float("inf"))  # master/local: (step index or 0, the test's target req/s, measure from)
+        self.sent_loads = {}  # master: worker id -> load last sent
+        self.lost = {}  # master: worker id -> (worker index, step index it was lost in, 0 = outside any step)
+        self.flushed = set()  # master: workers whose step report arrived
+        self.warned = False
+        self.dispatcher = None
+        self.started = time.perf_counter()
+        self.samples = []
+        self.final = None
+
+

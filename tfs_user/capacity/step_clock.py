@@ -1,0 +1,187 @@
+"""The master's (or local runner's) sweep control: the step clock, step verdicts and the workers' load.
+
+``CapacityShape`` is the sweep's Locust load shape; entering a step sets the load point every
+process runs (``set_point``: step index, the test's target rate, when the step's figures start),
+sent to workers as ``tfs_load`` messages with each worker's share of the rate (``send_loads``,
+kept current by ``broadcast_loads`` as users spawn). Closing a step waits for its requests in
+flight, collects the workers' step reports (``tfs_step_flush`` / ``tfs_step_flushed``) and judges
+it before the next step starts. ``sample`` takes the time chart's samples.
+"""
+
+import logging
+import time
+
+import gevent
+from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, LocalRunner, MasterRunner
+
+from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity.arrivals import process_rate
+from tfs_user.capacity.state import Load
+from tfs_user.stats import LatencyStats
+from tfs_user.capacity.shape import SweepShape
+
+logger = logging.getLogger(__name__)
+
+LOAD_MESSAGE = "tfs_load"
+BROADCAST_INTERVAL_S = 0.2
+"""Master: how often it checks whether a worker's share of the rate changed."""
+TICK_SLACK_S = 0.1
+"""Locust ticks a shape about once a second: a step ends at the first tick less than this before its end."""
+STEP_GRACE_S = 0.5
+"""After a step ends: time its requests in flight get to complete before it is judged, seconds."""
+FLUSH_TIMEOUT_S = 5.0
+"""Master: how long it waits for the workers' step reports."""
+STEP_FLUSH_MESSAGE = "tfs_step_flush"
+
+
+class CapacityShape(SweepShape):
+    """The load shape of a sweep, ticked by Locust once a second.
+
+    Each step runs ``duration_s`` from the tick that entered it. When it is
+    over, the step is closed: requests sent from then on carry no step, the
+    requests in flight get ``STEP_GRACE_S`` to finish (a master also collects
+    its workers' reports), the step is judged, and the sweep either ends (an
+    SLO missed) or enters the next step. So a step's verdict never depends on
+    a later step, and no step starts after the first miss.
+    """
+
+    def __init__(self, capacity, plan):
+        super().__init__()
+        self.capacity = capacity
+        self.steps = plan
+        self.entered = None
+        self.entered_at = 0.0
+
+    def reset_time(self):
+        """Locust restarts the clock in ``start_shape`` and again (master) in ``start``, after the first
+        tick: the current step restarts with it."""
+        super().reset_time()
+        self.entered_at = 0.0
+
+    def tick(self):
+        if self.runner is not None and self.runner.state in (STATE_INIT, STATE_STOPPED):
+            self.entered, self.stopped = None, False  # a new test: from step 1 again
+        if self.stopped:
+            return None
+        step = self.entered
+        if step is None:
+            step = self.steps[0]
+        elif self.get_run_time() >= self.entered_at + step.duration_s - TICK_SLACK_S:
+            if not close_step(self.capacity, step) or step.index >= len(self.steps):
+                self.stopped = True
+                return None
+            step = self.steps[step.index]  # indexes start at 1: the next one
+        if step is not self.entered:
+            self.entered, self.entered_at = step, self.get_run_time()
+            enter_step(self.capacity, step)
+        return step.users, self.spawn_rate or min(max(float(step.users), 1.0) * 10.0, 100.0)
+
+
+def set_point(c, index, rate, warmup_s):
+    """Master/local: the load point every process runs now (step index, the test's target rate);
+    the step's figures start after ``warmup_s``, at the same moment in every worker (the master says when)."""
+    measure_at = time.perf_counter() + warmup_s if index else float("inf")
+    c.point = (index, rate, measure_at)
+    if isinstance(c.environment.runner, LocalRunner):
+        c.load = Load(index, rate, measure_at, True)
+    elif isinstance(c.environment.runner, MasterRunner):
+        send_loads(c)
+        if index:
+            c.greenlets.append(gevent.spawn_later(warmup_s, send_loads, c))
+
+
+def enter_step(c, step):
+    c.entered = step.index
+    logger.info("sweep step %d/%d: %d user%s%s", step.index, len(c.plan), step.users, "s" if step.users != 1 else "",
+                f", target {step.rate:g} req/s" if step.rate else " (closed loop)")
+    set_point(c, step.index, step.rate or c.config.arrival_rate, step.warmup_s)
+
+
+def close_step(c, step):
+    """End ``step``: no new request joins it, wait for its last ones (and workers' reports), judge it.
+
+    Returns False when the sweep should end (the step missed a given SLO and not every step was asked for).
+    """
+    set_point(c, 0, c.point[1], 0.0)  # between steps: same load, no step
+    gevent.sleep(STEP_GRACE_S)
+    if isinstance(c.environment.runner, MasterRunner):
+        collect_reports(c)
+    row = steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo)
+    c.verdicts[step.index] = row
+    if sweep_mod.should_stop(row, c.config.slo, c.config.run_all_steps):
+        c.stopped_after = step.index
+        logger.info("sweep step %d missed the SLO (%s); ending the sweep (--sweep-all-steps runs every step)",
+                    step.index, "; ".join(row["slo_misses"]))
+        return False
+    return True
+
+
+def collect_reports(c):
+    """Master: ask every worker for its statistics now and wait for them (at most FLUSH_TIMEOUT_S)."""
+    runner = c.environment.runner
+    workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING]
+    c.flushed = set()
+    for worker in workers:
+        runner.send_message(STEP_FLUSH_MESSAGE, None, client_id=worker)
+    with gevent.Timeout(FLUSH_TIMEOUT_S, False):
+        while not c.flushed.issuperset(w for w in workers if w in runner.clients):
+            gevent.sleep(0.01)
+    missing = [w for w in workers if w not in c.flushed]
+    if missing:
+        logger.warning("no step report from worker(s) %s within %g s; the step's figures miss their last requests",
+                       ", ".join(missing), FLUSH_TIMEOUT_S)
+
+
+def on_step_flushed(c, msg, **kwargs):
+    c.flushed.add(msg.node_id)
+
+
+def send_loads(c):
+    """Master: send each worker the step and its share of the rate (in proportion to its users) if changed."""
+    runner = c.environment.runner
+    clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
+    total = sum(clients.values())
+    index, rate, measure_at = c.point
+    measuring = time.perf_counter() >= measure_at
+    for worker, users in clients.items():
+        share = process_rate(rate, users, total) if total and rate else 0.0
+        load = (index, share, measuring)
+        if c.sent_loads.get(worker) != load:
+            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring}, client_id=worker)
+            c.sent_loads[worker] = load
+
+
+def broadcast_loads(c):
+    """Master: keep the workers' shares in step with their user counts (spawning changes them); note lost workers."""
+    while True:
+        note_lost_workers(c)
+        send_loads(c)
+        gevent.sleep(BROADCAST_INTERVAL_S)
+
+
+def note_lost_workers(c):
+    """Master: remember each worker that went missing (no heartbeat) with the step it was lost in.
+
+    The step is the one entered when Locust marked the worker missing (after about 3 s without a
+    heartbeat, Locust's ``HEARTBEAT_LIVENESS`` x ``HEARTBEAT_INTERVAL``); 0 before the first step.
+    """
+    runner = c.environment.runner
+    for worker, client in list(runner.clients.items()):
+        if client.state == STATE_MISSING and worker not in c.lost:
+            c.lost[worker] = (runner.get_worker_index(worker), c.entered)
+            if c.config.sweep is not None:
+                logger.warning("worker %s lost in sweep step %d", worker, c.entered)
+
+
+def sample(c, interval):
+    """Master/local: every ``interval`` s, (t s, FPS, p50 ms, p99 ms) of the requests since the last sample."""
+    last = time.perf_counter()
+    while True:
+        gevent.sleep(interval)
+        now = time.perf_counter()
+        stats, c.interval = c.interval, LatencyStats()
+        fps = stats.frames / (now - last)
+        p50 = stats.percentile_ms(50) if stats.ok else None
+        p99 = stats.percentile_ms(99) if stats.ok else None
+        c.samples.append((now - c.started, fps, p50, p99))
+        last = now

@@ -1,0 +1,192 @@
+"""Per-step statistics of a sweep: exact (HDR) figures per step, merged across workers, and their reports.
+
+``StepRecorder`` keeps, per step index, a ``tfs_user.stats.LatencyStats`` of
+the measured requests (open loop: latency from the scheduled send time) and,
+in open loop, one of their service times (from the actual send). Requests in a
+step's warm-up are only counted. It merges like ``stats.Recorder``
+(``to_message``/``from_message``), so a master sums its workers' steps.
+
+Rows (``step_rows``) join a step plan with the merged figures; statistics of an
+empty set are None (an empty CSV cell, JSON null), never 0.
+"""
+
+import csv
+import json
+
+from tfs_user.capacity import plans as sweep_mod
+from tfs_user.report import _write_atomically
+from tfs_user.stats import LatencyStats
+
+STEP_COLUMNS = [
+    ("Step", "step"), ("Users", "users"), ("Target req/s", "target_rps"), ("Requests", "requests"),
+    ("Failures", "failures"), ("Requests/s", "rps"), ("FPS", "fps"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
+    ("p99 ms", "p99_ms"), ("p99.9 ms", "p99.9_ms"), ("Max ms", "max_ms"), ("Within SLO", "within_slo"),
+]
+
+
+class StepStats:
+    """One step of one process (or merged): ``latency`` and ``service`` LatencyStats, warm-up count,
+    late sends (open loop: measured requests sent late because all users were busy)."""
+
+    def __init__(self):
+        self.latency = LatencyStats()
+        self.service = LatencyStats()
+        self.warmup = 0
+        self.late = 0
+
+    def merge(self, other):
+        self.latency.merge(other.latency)
+        self.service.merge(other.service)
+        self.warmup += other.warmup
+        self.late += other.late
+
+    def to_message(self):
+        return {"latency": self.latency.to_message(), "service": self.service.to_message(), "warmup": self.warmup,
+                "late": self.late}
+
+    @classmethod
+    def from_message(cls, data):
+        stats = cls()
+        stats.latency = LatencyStats.from_message(data["latency"])
+        stats.service = LatencyStats.from_message(data["service"])
+        stats.warmup = data["warmup"]
+        stats.late = data["late"]
+        return stats
+
+
+class StepRecorder:
+    """Step index (int, from 1) -> StepStats."""
+
+    def __init__(self):
+        self.steps = {}
+
+    def _get(self, index):
+        stats = self.steps.get(index)
+        if stats is None:
+            stats = self.steps[index] = StepStats()
+        return stats
+
+    def record(self, index, latency_ms, ok, frames, start, end, service_ms=None):
+        """One measured request of step ``index``: latency ms (open loop: from the schedule), success, frames,
+        wall-clock start/end s; ``service_ms`` (open loop) the time from the actual send."""
+        stats = self._get(index)
+        stats.latency.record(latency_ms, ok, frames, start, end)
+        if service_ms is not None:
+            stats.service.record(service_ms, ok, frames, start, end)
+
+    def record_warmup(self, index):
+        self._get(index).warmup += 1
+
+    def record_late(self, index):
+        self._get(index).late += 1
+
+    def merge(self, other):
+        for index, stats in other.steps.items():
+            self._get(index).merge(stats)
+
+    def is_empty(self):
+        return not self.steps
+
+    def to_message(self):
+        # msgpack keeps int keys, but a list of pairs is safer across serializers
+        return [[index, stats.to_message()] for index, stats in sorted(self.steps.items())]
+
+    @classmethod
+    def from_message(cls, data):
+        recorder = cls()
+        recorder.steps = {int(index): StepStats.from_message(d) for index, d in data}
+        return recorder
+
+
+def _or_none(value, present):
+    return value if present else None
+
+
+def step_row(step, stats, slo):
+    """The figures of one step: dict with the STEP_COLUMNS keys (target_rps None in closed loop) plus fail_ratio, window_s, frames,
+    service p50/p90/p99 ms (open loop), warmup_requests, late_requests; None for statistics of an empty set."""
+    stats = stats or StepStats()
+    lat = stats.latency
+    has_ok = lat.ok > 0
+    has_window = lat.window_s > 0
+    summary = lat.summary()
+    row = {
+        "step": step.index,
+        "users": step.users,
+        "target_rps": step.rate or None,  # closed loop: no target
+        "requests": lat.requests,
+        "failures": lat.failures,
+        "fail_ratio": _or_none(summary["fail_ratio"], lat.requests > 0),
+        "frames": lat.frames,
+        "window_s": _or_none(summary["window_s"], has_window),
+        "rps": _or_none(summary["rps"], has_window),
+        "fps": _or_none(summary["fps"], has_window),
+    }
+    for key in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"):
+        row[key] = _or_none(summary[key], has_ok)
+    service_ok = stats.service.ok > 0
+    for p in (50, 90, 99):
+        row[f"service_p{p}_ms"] = stats.service.percentile_ms(p) if service_ok else None
+    row["warmup_requests"] = stats.warmup
+    row["late_requests"] = stats.late
+    row["within_slo"] = sweep_mod.within_slo(row, slo)
+    row["slo_misses"] = sweep_mod.slo_misses(row, slo) if slo.given else []
+    return row
+
+
+def step_rows(steps, recorder, slo, last_index=None):
+    """Rows for the planned ``steps`` up to ``last_index`` (default: every step that has figures)."""
+    if last_index is None:
+        last_index = max(recorder.steps, default=0)
+    return [step_row(step, recorder.steps.get(step.index), slo) for step in steps if step.index <= last_index]
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+def write_steps_csv(path, rows):
+    """``PREFIX_tfs_steps.csv``: one row per step with STEP_COLUMNS; empty cell for an empty set's statistic."""
+
+    def write(f):
+        out = csv.writer(f)
+        out.writerow([title for title, _ in STEP_COLUMNS])
+        for row in rows:
+            out.writerow([_cell(row[key]) for _, key in STEP_COLUMNS])
+
+    _write_atomically(path, write)
+
+
+def json_steps(rows):
+    """The JSON ``steps`` list: the rows as they are (None -> null)."""
+    return [dict(row) for row in rows]
+
+
+def format_steps(rows, best=None):
+    """The console table of steps (one line per step), then the best-step line if given."""
+    lines = ["", "TFS steps (measured part of each step; latency ms, open loop from the scheduled send time)",
+             f"{'step':>5}{'users':>7}{'target/s':>10}{'reqs':>9}{'fails':>7}{'req/s':>10}{'FPS':>10}"
+             f"{'p50':>10}{'p90':>10}{'p99':>10}{'p99.9':>10}{'max':>10}{'svc p90':>10}  SLO"]
+    for row in rows:
+        def num(key, width=10, digits=3):
+            value = row[key]
+            return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+        verdict = {True: "ok", False: "missed: " + "; ".join(row["slo_misses"]), None: ""}[row["within_slo"]]
+        target = f"{row['target_rps']:>10g}" if row["target_rps"] else f"{'closed':>10}"
+        lines.append(f"{row['step']:>5}{row['users']:>7}{target}{row['requests']:>9}{row['failures']:>7}"
+                     f"{num('rps', digits=1)}{num('fps', digits=1)}{num('p50_ms')}{num('p90_ms')}{num('p99_ms')}"
+                     f"{num('p99.9_ms')}{num('max_ms')}{num('service_p90_ms')}  {verdict}")
+    if best:
+        lines.append(best)
+    return "\n".join(lines)
+
+
+def dumps(rows):
+    """JSON text of the steps (for tests and the web UI)."""
+    return json.dumps(json_steps(rows))

@@ -1,0 +1,353 @@
+"""A small TF-Serving-compatible gRPC server for demos, tests and calibration.
+
+It implements the parts of the TensorFlow Serving gRPC API that a load test
+touches: ``PredictionService/Predict``, ``PredictionService/GetModelMetadata``
+(``signature_def`` only) and ``ModelService/GetModelStatus``. Requests are
+validated the way TF Serving does it (model name and version, signature name,
+input alias, dtype, shape) and answered with the same gRPC status codes
+(``tfs_user.demo.handlers``).
+
+The "model" is a real, cheap numpy function (``tfs_user.demo.model``): a
+float32 ``[batch, output_size]`` softmax output whose rows sum to 1. Injected on
+purpose: a fixed delay per Predict, every N-th Predict slower, every M-th
+Predict failing with a chosen status code, a wrong output batch dimension,
+GetModelMetadata failing with a chosen status code, versions that become
+AVAILABLE only some seconds after start (LOADING before, like TF Serving). Counters (requests, frames, the wall-clock window
+of successful requests) let a test compare what the load generator reported
+with what the server saw; with ``record=True`` the server also keeps each
+Predict it received (decoded input tensors, model spec, gRPC metadata), so a
+test can compare the bytes on the wire with the file and options.
+
+It uses a plain ``grpc.server`` with a thread pool (no gevent), so it runs
+in-process next to a test or as its own process::
+
+    python -m tfs_user.demo_server --port 9000 --delay-ms 20
+"""
+
+import collections
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+
+from tfs_user.demo import handlers as demo_handlers
+from tfs_user.demo.cli import build_parser
+from tfs_user.demo.handlers import Abort, ReceivedRequest
+from tfs_user.demo.model import ModelConfig, model_function
+from tfs_user.protocols.tfs.messages import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+__all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "build_parser", "main", "model_function"]
+
+DEFAULT_RECORD_LIMIT = 10000
+
+
+class DemoServer:
+    """A TF-Serving-compatible gRPC server on a thread pool, with injected delay and failures.
+
+    Args:
+        models: the served models (a list of ModelConfig; default one ``resnet``).
+        host: address to bind, e.g. "127.0.0.1" or "0.0.0.0".
+        port: TCP port; 0 picks a free one (read ``.port`` after ``start()``).
+        delay_ms: milliseconds every successful Predict sleeps (models inference time).
+        slow_every: if > 0, every slow_every-th Predict (1-based, counting all
+            Predict calls) sleeps ``slow_delay_ms`` instead of ``delay_ms``.
+        slow_delay_ms: the delay of those slow requests, milliseconds.
+        fail_every: if > 0, every fail_every-th Predict fails at once (no delay)
+            with status ``fail_code`` and details "injected failure".
+        fail_code: a grpc.StatusCode name such as "UNAVAILABLE", "INTERNAL",
+            "RESOURCE_EXHAUSTED".
+        workers: thread-pool size = the most Predicts served at the same time.
+        metadata: False makes GetModelMetadata and GetModelStatus answer
+            UNIMPLEMENTED, like a server without them.
+        tls: None (insecure) or (certificate PEM bytes, private key PEM bytes,
+            client CA PEM bytes or None); with a client CA, clients must
+            present a certificate it signed (mutual TLS).
+        record: True keeps every Predict received (``received()``), for tests.
+        record_limit: the most requests kept; beyond it the oldest are dropped
+            (their ``index`` tells). Memory is about record_limit x request size.
+        bad_output_batch: True answers every successful Predict with
+            ``batch + 1`` output rows, a server whose output has the wrong
+            first dimension.
+        metadata_code: None, or a grpc.StatusCode name (e.g. "INTERNAL") that
+            every GetModelMetadata fails with (details "injected metadata failure").
+        available_after_s: seconds after ``start()`` before the versions are
+            AVAILABLE; until then GetModelStatus reports them LOADING and
+            GetModelMetadata/Predict answer NOT_FOUND, as TF Serving does while
+            a model loads. ``status_times`` and ``metadata_times`` keep the
+            arrival (``time.time()``) of every GetModelStatus / GetModelMetadata call.
+        server_options: ((key, value), ...) gRPC server channel arguments added to ours,
+            e.g. a strict keepalive policy: ``(("grpc.http2.min_ping_interval_without_data_ms",
+            60000), ("grpc.keepalive_permit_without_calls", 0))``.
+
+    Message sizes are unlimited in both directions (gRPC's default receive
+    limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
+    Raises ValueError (one line) for a bad value.
+    """
+
+    def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
+                 fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
+                 record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
+                 available_after_s=0.0, server_options=()):
+        models = list(models) if models is not None else [ModelConfig()]
+        if not models:
+            raise ValueError("models is empty; expected at least one ModelConfig")
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ValueError(f"model names {[m.name for m in models]} are not unique")
+        try:
+            self.fail_code = fail_code if isinstance(fail_code, grpc.StatusCode) else grpc.StatusCode[str(fail_code).upper()]
+        except KeyError:
+            raise ValueError(f"fail_code {fail_code!r} is not a gRPC status code name; expected e.g. UNAVAILABLE, INTERNAL") from None
+        if self.fail_code == grpc.StatusCode.OK:
+            raise ValueError("fail_code 'OK' is not a failure; expected e.g. UNAVAILABLE, INTERNAL")
+        self.metadata_code = None
+        if metadata_code is not None:
+            self.metadata_code = grpc.StatusCode.__members__.get(str(metadata_code).upper())
+            if self.metadata_code in (None, grpc.StatusCode.OK):
+                raise ValueError(f"metadata_code {metadata_code!r} is not a failing gRPC status code name; "
+                                 "expected e.g. INTERNAL, UNAVAILABLE")
+        if available_after_s < 0:
+            raise ValueError(f"available_after_s {available_after_s} is not valid; expected seconds >= 0")
+        self.available_after_s = float(available_after_s)
+        self.available_at = None
+        """``time.time()`` when the versions become AVAILABLE (set by ``start()``)."""
+        self.status_times = []
+        """Arrival (``time.time()``) of each GetModelStatus call."""
+        self.metadata_times = []
+        """Arrival (``time.time()``) of each GetModelMetadata call."""
+        for label, value in (("delay_ms", delay_ms), ("slow_every", slow_every), ("slow_delay_ms", slow_delay_ms),
+                             ("fail_every", fail_every)):
+            if value < 0:
+                raise ValueError(f"{label} {value} is not valid; expected >= 0")
+        if workers < 1:
+            raise ValueError(f"workers {workers} is not valid; expected >= 1")
+        if record_limit < 1:
+            raise ValueError(f"record_limit {record_limit} is not valid; expected >= 1")
+        self.host = host
+        self.port = port
+        self.server_options = tuple(tuple(option) for option in server_options)
+        self.delay_ms = float(delay_ms)
+        self.slow_every = int(slow_every)
+        self.slow_delay_ms = float(slow_delay_ms)
+        self.fail_every = int(fail_every)
+        self.workers = int(workers)
+        self.metadata = metadata
+        self.tls = tls
+        self.record = bool(record)
+        self.bad_output_batch = bool(bad_output_batch)
+        self.last_call_metadata = {}
+        """gRPC metadata (key -> value) of the last Predict call, for tests."""
+        self._lock = threading.Lock()
+        self._server = None
+        self._received = collections.deque(maxlen=int(record_limit))
+        self.reset_counts()
+
+    @property
+    def address(self):
+        """"HOST:PORT" to give a client (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def start(self):
+        """Bind and start serving; returns the bound port. Raises RuntimeError if the port cannot be bound."""
+        if self._server is not None:
+            raise RuntimeError("DemoServer is already started")
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
+                   ("grpc.so_reuseport", 0), *self.server_options]
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="demo-server"),
+                             options=options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(self), server)
+        if self.metadata:
+            model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), server)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        try:
+            if self.tls:
+                cert, key, client_ca = self.tls
+                credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                                          require_client_auth=client_ca is not None)
+                port = server.add_secure_port(f"{host}:{self.port}", credentials)
+            else:
+                port = server.add_insecure_port(f"{host}:{self.port}")
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            server.stop(None)
+            raise RuntimeError(f"cannot bind {host}:{self.port}; expected a free port (or 0 for any free port)")
+        self.port = port
+        self.available_at = time.time() + self.available_after_s
+        server.start()
+        self._server = server
+        return port
+
+    def stop(self, grace=None):
+        """Stop serving; in-flight calls get ``grace`` seconds to finish (None: cancel them now). Blocks until stopped."""
+        if self._server is not None:
+            self._server.stop(grace).wait()
+            self._server = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def counts(self):
+        """A snapshot of the Predict counters.
+
+        Returns a dict: requests (Predict calls received), ok, failed (any
+        error status, injected or not), frames (sum of the batch sizes of
+        successful requests), first_ok_start and last_ok_end (``time.time()``
+        seconds: arrival of the earliest successful request, completion of the
+        latest one; None before any).
+        """
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self):
+        """Zero the counters and forget the recorded requests; the slow_every/fail_every cycles restart at request 1."""
+        with self._lock:
+            self._counts = {"requests": 0, "ok": 0, "failed": 0, "frames": 0, "first_ok_start": None, "last_ok_end": None}
+            self._received.clear()
+
+    def received(self):
+        """The Predict calls received since start (or ``reset_counts``), a list of ReceivedRequest in arrival order.
+
+        Empty unless the server was made with ``record=True``; at most
+        ``record_limit`` (the latest). Each holds the decoded input tensors by
+        alias, the model spec and the gRPC metadata; ``code`` is filled in when
+        the call is answered.
+        """
+        with self._lock:
+            return list(self._received)
+
+    # --- request handling (called on the server's worker threads) ---
+
+    def _handle_predict(self, request, context):
+        start = time.time()
+        self.last_call_metadata = dict(context.invocation_metadata())
+        with self._lock:
+            self._counts["requests"] += 1
+            index = self._counts["requests"]
+            received = None
+            if self.record:  # under the lock: the deque order is the arrival order
+                received = demo_handlers.receipt(index, start, request, context)
+                self._received.append(received)
+        try:
+            if self.fail_every and index % self.fail_every == 0:
+                raise Abort(self.fail_code, "injected failure")
+            self._check_loaded(request)
+            response, batch = demo_handlers.predict(self.models, request, self.bad_output_batch)
+            slow = self.slow_every and index % self.slow_every == 0
+            delay_ms = self.slow_delay_ms if slow else self.delay_ms
+            if delay_ms > 0:
+                time.sleep(delay_ms / 1000.0)
+        except Exception as e:  # Abort: a request error; anything else is a bug, reported as INTERNAL
+            with self._lock:
+                self._counts["failed"] += 1
+            code, details = (e.code, e.details) if isinstance(e, Abort) else \
+                (grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
+            if received is not None:
+                received.code = code.name
+            context.abort(code, details)
+        end = time.time()
+        with self._lock:
+            c = self._counts
+            c["ok"] += 1
+            c["frames"] += batch
+            c["first_ok_start"] = start if c["first_ok_start"] is None else min(c["first_ok_start"], start)
+            c["last_ok_end"] = end if c["last_ok_end"] is None else max(c["last_ok_end"], end)
+        if received is not None:
+            received.code = "OK"
+        return response
+
+    def loading(self):
+        """Whether the versions are still LOADING (``available_after_s`` not yet passed)."""
+        return self.available_at is not None and time.time() < self.available_at
+
+    def _check_loaded(self, request):
+        if self.loading():
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+
+    def _handle_metadata(self, request, context):
+        with self._lock:
+            self.metadata_times.append(time.time())
+        if not self.metadata:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+        if self.metadata_code is not None:
+            context.abort(self.metadata_code, "injected metadata failure")
+        try:
+            self._check_loaded(request)
+            return demo_handlers.metadata(self.models, request)
+        except Abort as e:
+            context.abort(e.code, e.details)
+
+    def _handle_status(self, request, context):
+        with self._lock:
+            self.status_times.append(time.time())
+        if not self.metadata:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+        try:
+            return demo_handlers.status(self.models, request, loading=self.loading())
+        except Abort as e:
+            context.abort(e.code, e.details)
+
+
+class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, owner):
+        self._owner = owner
+
+    def Predict(self, request, context):
+        return self._owner._handle_predict(request, context)
+
+    def GetModelMetadata(self, request, context):
+        return self._owner._handle_metadata(request, context)
+
+
+class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, owner):
+        self._owner = owner
+
+    def GetModelStatus(self, request, context):
+        return self._owner._handle_status(request, context)
+
+
+# --- command line (the parser is tfs_user.demo.cli.build_parser) ---
+
+def main(argv=None):
+    """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        model = ModelConfig(name=args.model_name, input_name=args.input_name, dtype=args.dtype, shape=args.shape,
+                            output_name=args.output_name, output_size=args.output_size, versions=args.versions)
+        server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
+                            slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
+                            fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
+                            bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
+                            available_after_s=args.available_after)
+    except ValueError as e:
+        parser.error(str(e))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"demo server listening on {server.address}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop(grace=1.0)
+    c = server.counts()
+    print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed), {c['frames']} frames",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Wire protocols: one subpackage per API (``tfs``: TF Serving's PredictionService)."""

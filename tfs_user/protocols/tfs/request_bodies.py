@@ -1,0 +1,57 @@
+"""Serialized ``tensorflow.serving.PredictRequest`` bodies, built once, outside the timed section.
+
+Bodies carry ``tensor_content`` (raw little-endian bytes: what TF Serving parses fastest) and
+are cached per process while all distinct batches fit in the cache budget
+(``--request-cache-mb``); otherwise each is built just before its call.
+"""
+
+from tfs_user.protocols.tfs.messages import fill_model_spec, predict_pb2
+from tfs_user.settings import DEFAULTS
+from tfs_user.protocols.tfs.tensors import bytes_to_tensor_proto, ndarray_to_tensor_proto
+
+
+class RequestFactory:
+    """Serialized ``tensorflow.serving.PredictRequest`` bodies, one per batch.
+
+    The request carries ``model_spec`` (name, optional version or version label,
+    signature_name) and its input tensors (``tensor_content``), as in the TFS
+    API message ``predict.proto``. ``request(k)`` returns ``bytes``. Bodies are
+    cached when all ``batches.period`` distinct ones fit in ``cache_bytes``;
+    ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
+    a channel-axis move, see ``tfs_user.data.inputs``) runs on each batch first.
+    ``more_inputs`` holds further ``(name, Batches, transform)`` for models with
+    several inputs; all Batches must have the same rows and batch size.
+    """
+
+    def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="",
+                 cache_bytes=DEFAULTS.request_cache_mb << 20, transform=None, more_inputs=()):
+        self.batches = batches
+        self.inputs = [(input_name, batches, transform), *more_inputs]
+        self.model_name = model_name
+        self.signature_name = signature_name
+        self.model_version = model_version
+        self.version_label = version_label
+        first = self._build(0)
+        self.request_bytes = len(first)
+        self.cached = self.request_bytes * batches.period <= cache_bytes
+        self._cache = {0: first} if self.cached else None
+
+    def _build(self, k):
+        request = predict_pb2.PredictRequest()
+        fill_model_spec(request.model_spec, self.model_name, self.model_version, self.version_label, self.signature_name)
+        for name, batches, transform in self.inputs:  # several inputs are sliced in step
+            batch = batches.batch(k)
+            if transform is not None:
+                batch = transform(batch)
+            proto = bytes_to_tensor_proto(batch) if isinstance(batch, list) else ndarray_to_tensor_proto(batch)
+            request.inputs[name].CopyFrom(proto)
+        return request.SerializeToString()
+
+    def request(self, k):
+        if self._cache is None:
+            return self._build(k)
+        k %= self.batches.period
+        body = self._cache.get(k)
+        if body is None:
+            body = self._cache[k] = self._build(k)
+        return body

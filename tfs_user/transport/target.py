@@ -1,0 +1,104 @@
+"""``--host`` values: ``[grpc://|grpcs://]HOST[:PORT]`` to a gRPC target ``HOST:PORT``.
+
+Several endpoints: ``a:8500,b:8500`` (comma-separated, one scheme for all) -> one target each;
+users are spread over them round-robin (``tfs_user.transport.endpoints``). ``dns:///NAME[:PORT]`` is one
+target that gRPC resolves to every address of NAME and balances with its ``round_robin`` policy
+(a headless Kubernetes service); it is plaintext.
+
+Plain string work: this module imports neither gRPC nor Locust, so options and
+settings can be imported first in any process.
+"""
+
+DEFAULT_PORT = 9000
+"""Port used when ``--host`` gives none (the old scripts' default)."""
+DEFAULT_HOST = f"localhost:{DEFAULT_PORT}"
+
+
+class TargetError(ValueError):
+    """A ``--host`` value that is not ``[grpc://]HOST[:PORT]``."""
+
+
+def parse_target(host):
+    """Turn ``--host`` into a gRPC target ``'HOST:PORT'``.
+
+    Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``grpcs://HOST:PORT`` (TLS, see
+    ``is_tls``), ``[::1]:PORT``; a missing port means 9000 (the old scripts'
+    default). Raises TargetError for any other scheme or a port that is not a
+    number in 1..65535.
+    """
+    value = host.strip()
+    if "://" in value:
+        scheme, value = value.split("://", 1)
+        if scheme not in ("grpc", "grpcs"):
+            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT, grpc://HOST:PORT or grpcs://HOST:PORT (TLS)")
+    value = value.rstrip("/")
+    if value.startswith("["):  # [v6]:port
+        address, _, port = value[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ""
+        address = f"[{address}]"
+    elif value.count(":") > 1:
+        raise TargetError(f"host {host!r} is ambiguous; write an IPv6 address in brackets, e.g. [::1]:9000")
+    elif value.count(":") == 1:
+        address, port = value.split(":")
+    else:
+        address, port = value, ""
+    if not address or "/" in address:
+        raise TargetError(f"host {host!r} is not HOST:PORT; expected e.g. localhost:9000")
+    if not port:
+        port = str(DEFAULT_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise TargetError(f"host {host!r} has port {port!r}; expected a number in 1..65535")
+    return f"{address}:{port}"
+
+
+DNS_SCHEME = "dns:///"
+
+
+def parse_targets(host):
+    """Turn ``--host`` (one endpoint or several, comma-separated) into a tuple of gRPC targets.
+
+    ``a:8500,grpc://b:8500`` -> ``('a:8500', 'b:8500')``; ``dns:///name:8500`` -> ``('dns:///name:8500',)``
+    (a missing port means 9000). Raises TargetError for an empty entry, a repeated endpoint,
+    a mix of TLS and plaintext, or any entry ``parse_target`` refuses.
+    """
+    entries = [entry.strip() for entry in host.split(",")]
+    if len(entries) > 1 and not all(entries):
+        raise TargetError(f"host {host!r} has an empty entry; expected HOST:PORT,HOST:PORT")
+    is_tls(host)  # one scheme for all
+    targets = []
+    for entry in entries:
+        if entry.startswith("dns:"):
+            targets.append(_dns_target(entry))
+        else:
+            targets.append(parse_target(entry))
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise TargetError(f"host {host!r} names {repeated[0]} more than once; expected distinct endpoints")
+    return tuple(targets)
+
+
+def _dns_target(entry):
+    """``dns:///NAME[:PORT]`` -> ``dns:///NAME:PORT``; TargetError for another dns form."""
+    if not entry.startswith(DNS_SCHEME) or entry.startswith(DNS_SCHEME + "/"):
+        raise TargetError(f"host {entry!r} is not dns:///NAME:PORT; expected e.g. dns:///tfs-headless.default.svc:8500")
+    return DNS_SCHEME + parse_target(entry[len(DNS_SCHEME):])
+
+
+def is_dns(target):
+    """Whether a gRPC target (from ``parse_targets``) is resolved by gRPC's DNS resolver (``dns:///``)."""
+    return target.startswith(DNS_SCHEME)
+
+
+def is_tls(host):
+    """Whether ``--host`` asks for TLS (``grpcs://``); TargetError when some entries do and some do not."""
+    flags = {entry.strip().startswith("grpcs://") for entry in host.split(",") if entry.strip()}
+    if len(flags) > 1:
+        raise TargetError(f"host {host!r} mixes grpcs:// (TLS) and plaintext endpoints; expected one scheme for all")
+    return flags == {True}
+
+
+def resolve_host(host, grpc_address="", grpc_port=0):
+    """The ``--host`` to use: ``host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000."""
+    if not host and (grpc_address or grpc_port):
+        host = f"{grpc_address or 'localhost'}:{grpc_port or DEFAULT_PORT}"
+    return host or DEFAULT_HOST

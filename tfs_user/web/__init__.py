@@ -1,0 +1,1 @@
+"""Locust web UI wiring: the start form, the TFS tabs, the HTML report section and its charts."""

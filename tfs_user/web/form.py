@@ -1,0 +1,127 @@
+"""The web UI start form: labels and order of our fields, and checks of what it posts.
+
+Checks: the TFS fields are parsed and validated as the command line would. A bad value gets
+the answer Locust gives for its own bad form values (``{"success": false, "message":
+"error: ..."}``, shown in red under the form) instead of an HTTP 500 or a run that stops at
+once. Imports neither Locust nor gRPC: testable in any process.
+
+Labels and order: The web UI start form: our fields in OPTIONS order, each labelled as in OPTIONS ("SLO p99 (ms)").
+
+What Locust 2.47 does with a plugin's options (``locust/web.py`` ``update_template_args``,
+``locust/argument_parser.py`` ``ui_extra_args_dict``, the page's bundle
+``locust/webui/dist/assets/src-*.js``):
+
+- ``template_args["extra_options"]`` = ``{dest: {default_value, is_secret, is_required,
+  help_text, is_multiple, choices}}`` for each non-Locust option with ``include_in_web_ui``,
+  recomputed before each rendering of ``index.html`` and written into the page by the
+  template filter ``tojson``, which sorts keys (Jinja's policy ``json.dumps_kwargs``): the
+  fields come in alphabetical order of dest, whatever the parser's order.
+- The page camel-cases each key (``_x`` -> ``X``) and uses it as the field's ``name``. The label
+  is that name with a space put between a lower-case letter or digit and a following capital or
+  digit, first letter capitalised, then `` (help text)``: ``slo_p99_ms`` -> "Slo P9 9Ms (...)".
+- On submit it posts each field under its name snake-cased back, except a name whose first
+  character has no upper case form different from itself: that one is posted as it is.
+
+So the key is all a plugin has to label a field. ``form_fields`` keys each of our fields by its
+label, made to pass those three steps unchanged (``field_key``): an invisible WORD JOINER
+(U+2060) wherever the page would insert a space or a capital. With the templates'
+``sort_keys`` off, the page keeps the dict's order. The posted key is then the label key, which
+``check_form`` maps back to the option's dest (Locust ignores unknown names).
+"""
+
+import argparse
+import re
+
+from tfs_user.data.fitting import check_data
+from tfs_user.options import OPTIONS, form_labels
+from tfs_user.settings import Settings
+
+
+
+JOINER = "\u2060"
+"""WORD JOINER: zero width, no line break; the page's regular expressions do not match it."""
+
+
+def field_key(label):
+    """The key under which the page shows ``label`` as it is and posts it back unchanged.
+
+    ``"SLO p99 (ms)"`` -> ``"SLO p\\u20609\\u20609 (ms)"``; ``"gRPC compression"`` ->
+    ``"\\u2060g\\u2060RPC compression"``. Raises ValueError for an empty label.
+    """
+    if not label:
+        raise ValueError("empty label; expected the text of a form field's label")
+    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z0-9])", JOINER, label)  # the page's split into words
+    key = re.sub(r"(?<=_)(?=[a-z0-9])", JOINER, key)  # its camel-casing of _x
+    return key if key[0] == key[0].upper() else JOINER + key  # its capital first letter; its snake-casing
+
+
+def field_keys():
+    """{option dest: field key} for our options, in OPTIONS order."""
+    return {dest: field_key(label) for dest, label in form_labels().items()}
+
+
+def form_fields(extra_options):
+    """Locust's ``extra_options`` with our fields first, in OPTIONS order and keyed by ``field_key(label)``.
+
+    Other plugins' fields follow, as Locust gave them. Keys that are not dests of
+    ours (already relabelled, say) are kept as they are.
+    """
+    keys = field_keys()
+    ours = {keys[dest]: extra_options[dest] for dest in keys if dest in extra_options}
+    return {**ours, **{k: v for k, v in extra_options.items() if k not in keys}}
+
+
+def ui_field_name(dest):
+    """The name under which Locust's UI posts option ``dest``.
+
+    The page camel-cases option names and snake-cases them back on submit (the
+    two regular expressions of its ``camelCase``/``snakeCase`` helpers, ported
+    here), which splits digit pairs: ``slo_p99_ms`` comes back as ``slo_p9_9ms``
+    and Locust, not knowing that name, would drop the value.
+    """
+    camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), dest)
+    if camel[0] == camel[0].upper():
+        return camel
+    return re.sub(r"([a-z0-9])([A-Z0-9])", r"\1_\2", camel).lower()
+
+
+def _form_fields():
+    """(dest, names posted by the UI, parse function, flag) for each TFS option."""
+    fields = []
+    keys = field_keys()  # the labels the form posts
+    for flags, kwargs in OPTIONS:
+        dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+        if kwargs.get("action") == "store_true":
+            parse = lambda text: text == "true"  # noqa: E731  (how Locust reads a checkbox)
+        else:
+            parse = kwargs.get("type") or str
+        fields.append((dest, {dest, ui_field_name(dest), keys[dest]}, parse, flags[0]))
+    return fields
+
+
+def check_form(environment, form, master=False):
+    """Parse and validate the TFS fields of a start-form post.
+
+    Returns ``(values, None)`` with the parsed values by option dest, or
+    ``(None, message)``: one line naming the option, the value (never of a
+    secret option: their parser is ``str``) and what was expected. The checks
+    of start-up without the server: the option parsers, Settings, the numpy file.
+    """
+    options = environment.parsed_options
+    values = {}
+    for dest, names, parse, flag in _form_fields():
+        name = next((n for n in names if n in form), None)
+        if name is None:
+            continue
+        try:
+            values[dest] = parse(form[name])
+        except (argparse.ArgumentTypeError, ValueError) as e:
+            return None, f"{flag}: {e}"
+    candidate = argparse.Namespace(**{**vars(options), **values})
+    host = form.get("host", environment.host) or ""
+    try:
+        settings = Settings.from_options(candidate, host)
+        check_data(settings, master=master)  # as at start-up
+    except ValueError as e:  # OptionError, DataError
+        return None, str(e)
+    return values, None

@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tfs_user.demo import server as demo_server
+from tfs_user.demo import main as demo_main
 from tfs_user.demo.server import DemoServer, ModelConfig
 from tfs_user.protocols.tfs.messages import (
     get_model_metadata_pb2,
@@ -255,7 +255,7 @@ def test_bad_config_values():
 
 
 def run_cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "tfs_user.demo.server", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tfs_user.demo_server", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -290,7 +290,7 @@ def test_cli_serves_and_stops_on_sigterm():
 def test_cli_bad_arguments(capsys, args, message):
     # In-process: a subprocess would spend seconds importing TensorFlow per case.
     with pytest.raises(SystemExit) as info:
-        demo_server.main(args)
+        demo_main.main(args)
     out, err = capsys.readouterr()
     assert info.value.code == 2 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err

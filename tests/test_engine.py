@@ -27,7 +27,7 @@ from tfs_user.data.files import Batches, synthetic_array
 from tfs_user.protocols.tfs.outcomes import check_response
 from tfs_user.protocols.tfs.predict import predict_call
 from tfs_user.protocols.tfs.request_bodies import RequestFactory
-from tfs_user.settings import Transport
+from tfs_user.transport.config import Transport
 
 mode, address = sys.argv[1], sys.argv[2]
 args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}

@@ -5,7 +5,7 @@ below expects (and that the demo server's own Predict validation accepts), or st
 
 The expectation is computed here, independently of tfs_user.data.inputs: the first batch is rows 0..b-1
 of the file, transposed only as the layout rule says, cast to the signature's dtype. Most
-combinations run in-process (``fitting.build_requests``); a handful run through real `locust`
+combinations run in-process (``request_bodies.build_requests``); a handful run through real `locust`
 processes against a recording DemoServer.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tfs_user.data import fitting
+from tfs_user.protocols.tfs import request_bodies
 from tfs_user.data.files import DataError
 from tfs_user.demo.handlers import Abort, predict
 from tfs_user.demo.model import ModelConfig
@@ -82,7 +83,7 @@ def _outcome(tmp_path, file_shape, signature_shape, layout):
     settings = Settings(model_name="m", input_name="x", images_numpy_path=_file(tmp_path, file_shape),
                         layout=layout, batch_size=BATCH, request_cache_mb=0, dtype="float32")
     try:
-        requests = fitting.build_requests(settings, _signature(signature_shape), fitting.open_sources(settings))
+        requests = request_bodies.build_requests(settings, _signature(signature_shape), fitting.open_sources(settings))
     except ValueError as e:
         return "stopped", str(e)
     return "ran", predict_pb2.PredictRequest.FromString(requests.request(0))

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from tfs_user.transport.channel_args import channel_arguments
-from tfs_user.settings import OptionError, Settings, parse_grpc_options
+from tfs_user.option_values import OptionError, parse_grpc_options
+from tfs_user.settings import Settings
 
 STRICT_KEEPALIVE = (
     ("grpc.http2.min_ping_interval_without_data_ms", 60000),  # a ping more often than once a minute is a strike

@@ -126,7 +126,7 @@ def test_locust_options_pass_through(installed):
     assert code == 0 and re.search(r"locust \d+\.\d+", out), out
 
 
-@pytest.mark.parametrize("module", ["tfs_user.demo.server", "tfs_user.data.images"])
+@pytest.mark.parametrize("module", ["tfs_user.demo_server", "tfs_user.images"])
 def test_modules_run_from_another_folder(installed, module):
     bin_dir, work = installed
     code, out = _run([bin_dir / "python", "-m", module, "--help"], work)

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 MODULES = sorted(".".join(p.relative_to(ROOT / "tfs_user").with_suffix("").parts)
-                 for p in (ROOT / "tfs_user").rglob("*.py") if p.stem not in ("__init__", "locustfile"))
+                 for p in (ROOT / "tfs_user").rglob("*.py") if p.stem not in ("__init__", "__main__", "locustfile"))
 
 IMPORT_FIRST = r"""
 import importlib, ssl, sys
@@ -46,7 +46,8 @@ GRPC_FREE = ["transport.target", "settings", "options", "report", "verdict", "st
              "protocols.tfs.outcomes", "data.fitting", "data.inputs", "data.files", "protocols.tfs.request_bodies",
              "protocols.tfs.tensors", "protocols.tfs.messages", "web.form", "fps_meter", "web.html_report",
              "transport.endpoints", "transport.channel_args", "web.tab", "capacity.arrivals", "capacity.plans",
-             "capacity.steps", "web.plot", "demo.model", "data.images", "images"]
+             "capacity.steps", "web.plot", "demo.model", "data.images", "images", "option_values", "transport.config",
+             "transport.failures", "protocols.tfs.api", "prepare"]
 
 
 @pytest.mark.parametrize("name", GRPC_FREE)

@@ -58,7 +58,7 @@ def _in(ns, command, **kwargs):
 
 def test_workers_in_another_namespace_load_the_server_across_a_veth_pair(namespaces, tmp_path):
     server_ns, worker_ns, worker_if = namespaces
-    server = _in(server_ns, [sys.executable, "-m", "tfs_user.demo.server", "--host", SERVER_NS_IP, "--port", "0",
+    server = _in(server_ns, [sys.executable, "-m", "tfs_user.demo", "--host", SERVER_NS_IP, "--port", "0",
                              "--model-name", "small", "--shape=-1,8,8,3", "--output-size", "10"])
     workers = []
     try:

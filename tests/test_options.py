@@ -16,7 +16,8 @@ import pytest
 
 from tfs_user.transport.target import TargetError, parse_target
 from tfs_user.options import OPTIONS, add_options
-from tfs_user.settings import OptionError, Settings, parse_shape, resolve_target
+from tfs_user.option_values import OptionError, parse_shape, resolve_target
+from tfs_user.settings import Settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -286,7 +287,7 @@ def test_iterations_yields_to_locust_plugins_when_it_owns_the_flag():
 
 def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
     o = parser.parse_args(["--grpc-metadata", "Authorization=Bearer s3cret", "--grpc-metadata", "team=a"])
-    from tfs_user.settings import parse_metadata
+    from tfs_user.option_values import parse_metadata
 
     assert parse_metadata(o.grpc_metadata) == (("authorization", "Bearer s3cret"), ("team", "a"))
     with pytest.raises(OptionError) as info:

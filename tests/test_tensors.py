@@ -4,7 +4,8 @@ import grpc
 import numpy as np
 import pytest
 
-from tfs_user.protocols.tfs.outcomes import BadResponse, RpcFailure, check_response
+from tfs_user.protocols.tfs.outcomes import check_response
+from tfs_user.transport.failures import BadResponse, RpcFailure
 from tfs_user.protocols.tfs.messages import predict_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tfs_user.protocols.tfs.tensors import (DT_NAMES, DT_TO_NUMPY, NUMPY_TO_DT, dtype_to_dt, ndarray_to_tensor_proto,
                               supported_dtypes, tensor_proto_to_ndarray)
@@ -221,7 +222,8 @@ def test_rpc_failure_text():
 
 
 def test_check_response_names_an_undecodable_body():
-    from tfs_user.protocols.tfs.outcomes import BadResponse, check_response
+    from tfs_user.protocols.tfs.outcomes import check_response
+    from tfs_user.transport.failures import BadResponse
 
     problem = check_response(b"\xff\xff\xff", 1)
     assert isinstance(problem, BadResponse) and "3 bytes is not a PredictResponse" in str(problem)

@@ -18,12 +18,13 @@ import pytest
 
 from conftest import ROOT
 from test_preflight import _certificates
-from tfs_user.data import fitting
+from tfs_user.protocols.tfs import request_bodies
 from tfs_user.transport import tls_probe
 from tfs_user.demo.server import DemoServer, ModelConfig
 from tfs_user.data.inputs import Signature, TensorSpec, plan_input
 from tfs_user.protocols.tfs.messages import types_pb2
-from tfs_user.settings import Settings, Transport
+from tfs_user.settings import Settings
+from tfs_user.transport.config import Transport
 
 F32 = np.float32
 MESSAGE_START = ("error: ", "notice: ", "waiting ")
@@ -69,9 +70,9 @@ def fitting_messages():
         _error(lambda: plan_input(_sig((-1, -1, -1, 3)), Settings(layout="nhwc-to-nchw"), F32, (8, 3), rows=8)),
         _error(lambda: plan_input(nhwc, Settings(layout="nhwc-to-nchw"), F32, (3, 8, 8))),
         _error(lambda: plan_input(_sig((-1,), "image_bytes", types_pb2.DT_STRING), Settings(), F32, (8, 8, 3))),
-        _error(lambda: fitting.build_requests(Settings(model_name="small"), two,
+        _error(lambda: request_bodies.build_requests(Settings(model_name="small"), two,
                                               [("image", np.ones((2, 8, 8, 3), F32))])),
-        _error(lambda: fitting.build_requests(Settings(model_name="sk"), None, [])),
+        _error(lambda: request_bodies.build_requests(Settings(model_name="sk"), None, [])),
         *(f"notice: {n}" for n in plan_input(nhwc, Settings(), np.float64, (8, 8, 3)).notices),
         *(f"notice: {n}" for n in plan_input(nhwc, Settings(input_name="input"), F32, (3, 8, 8)).notices),
     ]
@@ -102,7 +103,8 @@ PREFLIGHT_SCRIPT = r"""
 import json, logging, sys
 from tfs_user.transport.channel import wait_until_reachable
 from tfs_user.protocols.tfs.preflight import inspect_model
-from tfs_user.settings import Settings, Transport
+from tfs_user.settings import Settings
+from tfs_user.transport.config import Transport
 
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
 closed, ready, loading, bare, failing = sys.argv[1:]

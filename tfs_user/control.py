@@ -18,6 +18,7 @@ report (seen: 300 of 600 requests reported with ``--processes 2``).
 """
 
 import logging
+import signal
 
 import gevent
 from locust.exception import RPCError
@@ -195,3 +196,23 @@ class RunControl:
             if users != sum(client.user_classes_count.values()) or done < users:
                 return False
         return True
+
+
+def take_sigint():
+    """Ctrl-C as a signal handler of the event loop, not a KeyboardInterrupt wherever Python happens to be.
+
+    By default SIGINT raises KeyboardInterrupt in whichever greenlet runs at that moment, often
+    a user inside a gRPC call: a traceback per process and, on a worker, no final report. Here
+    the loop takes the signal and raises KeyboardInterrupt in the main greenlet, where Locust
+    expects it (it then saves the HTML report and shuts down: quitting, summary, exit code).
+    A worker's final report goes out on ``quitting`` (``RunControl``).
+    """
+    main = gevent.getcurrent()
+    if main.parent is not None:  # not the main greenlet (Locust used as a library): leave signals alone
+        return
+
+    def on_sigint():
+        if not main.dead:
+            main.throw(KeyboardInterrupt)
+
+    gevent.signal_handler(signal.SIGINT, on_sigint)

@@ -1,10 +1,15 @@
 """Entry point kept for ``python -m tfs_user.demo_server`` and ``from tfs_user.demo_server import DemoServer``.
 
-The demo server lives in ``tfs_user.demo`` (``server``: the gRPC server; ``model``, ``handlers``, ``cli``).
+The demo server lives in ``tfs_user.demo``: ``server`` (DemoServer), ``tfs_service`` (the TF Serving
+API), ``handlers``, ``model``, ``cli`` and ``main`` (this command).
 """
 
+import sys
+
 from tfs_user.demo.model import ModelConfig  # noqa: F401
-from tfs_user.demo.server import DemoServer, main  # noqa: F401
+from tfs_user.demo.server import DemoServer  # noqa: F401
 
 if __name__ == "__main__":
-    main()
+    from tfs_user.demo.main import main
+
+    sys.exit(main())

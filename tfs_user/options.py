@@ -13,7 +13,9 @@ Imports neither gRPC nor Locust.
 
 import argparse
 
-from tfs_user.settings import DEFAULTS, LAYOUTS, COMPRESSIONS, RunOptions, parse_bool
+from tfs_user.option_values import parse_bool
+from tfs_user.settings import DEFAULTS, LAYOUTS, RunOptions
+from tfs_user.transport.config import COMPRESSIONS
 from tfs_user.transport.target import DEFAULT_PORT
 
 RUN_DEFAULTS = RunOptions()

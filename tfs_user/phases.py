@@ -19,9 +19,10 @@ class Phase(enum.Enum):
     WARMUP = " (warm-up)"
     AFTER_STOP = " (after stop)"
 
-    def request_name(self, model_name):
-        """The Locust request name, e.g. ``Predict resnet (warm-up)``: Locust's own table keeps phases apart."""
-        return f"Predict {model_name}{self.value}"
+    def request_name(self, verb, model_name):
+        """The Locust request name, e.g. ``Predict resnet (warm-up)`` for verb ``Predict`` (the protocol's call):
+        Locust's own table keeps phases apart."""
+        return f"{verb} {model_name}{self.value}"
 
 
 class Sample(NamedTuple):

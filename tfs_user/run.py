@@ -19,10 +19,8 @@ Users read what they need with ``run.prepared(user_class)``; nothing is prepared
 import itertools
 import logging
 import os
-import signal
 import sys
 import time
-from dataclasses import dataclass
 
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
@@ -30,14 +28,14 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, Master
 from tfs_user.capacity import wiring as capacity
 from tfs_user.demo import process as demo_process
 from tfs_user import report
-from tfs_user.control import RunControl
+from tfs_user.control import RunControl, take_sigint
 from tfs_user.transport.endpoints import channel_facts, row_name
-from tfs_user.data.fitting import build_requests, data_here, open_sources
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
+from tfs_user.prepare import Preparer
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
-from tfs_user.status import HistoryFile, StatusLine
+from tfs_user.live import print_status
 from tfs_user.verdict import decide
 
 logger = logging.getLogger(__name__)
@@ -48,24 +46,6 @@ PREFLIGHT_TIMEOUT_S = 5.0
 LOCUST_CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
 MESSAGE_KEY = "tfs"
 """Key of our Recorder in Locust's worker report."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What the users of one user class share: their Settings, the request bodies, request names."""
-
-    settings: object
-    """The class's ``Settings``."""
-    requests: object
-    """The ``RequestFactory``: ``requests.request(k)`` -> serialized PredictRequest of batch k."""
-    names: dict
-    """Phase -> Locust request name."""
-
-    @property
-    def iterations_limit(self):
-        """Measured requests per user, or None for no limit (``iterations`` -1; 0 = one pass over the data)."""
-        iterations = self.settings.iterations
-        return {-1: None, 0: self.requests.batches.one_pass}.get(iterations, iterations)
 
 
 def is_ours(options):
@@ -95,8 +75,8 @@ class TfsRun:
         """Open loop and sweeps (``tfs_user.capacity.state.Capacity``), made in ``start``."""
         self.master = self.worker = False
         self._settings = {}  # user class -> Settings, for the current test
-        self._prepared = {}  # Settings -> Prepared (or None: checked, no data here), once per process
-        self._sources = {}  # data paths -> opened data, once per process
+        self.preparer = Preparer()
+        """Pre-flight and request bodies, once per process and Settings."""
         self._status = None
         self._user_numbers = itertools.count(1)
 
@@ -111,36 +91,14 @@ class TfsRun:
     # ------------------------------------------------------------ users
 
     def prepared(self, user_class):
-        """The Prepared of ``user_class`` for the current test (pre-flight and data on first use).
+        """The Prepared of ``user_class`` for the current test (pre-flight and data on first use, ``tfs_user.prepare``).
 
         Raises OptionError, DataError, InputError or PreflightError (ValueError, one line).
         """
         settings = self._settings.get(user_class)
         if settings is None:
             settings = self._settings[user_class] = user_class.make_settings(self.environment)
-        return self._prepare(settings)
-
-    def _prepare(self, settings, load=True):
-        """Pre-flight and requests for ``settings``, once per process; ``load=False``: check the model only."""
-        prepared = self._prepared.get(settings)
-        if prepared is None and (load or settings not in self._prepared):
-            from tfs_user.protocols.tfs.preflight import inspect_model  # gRPC: imported where it is used, after gevent
-
-            signature = inspect_model(settings)
-            if load:
-                requests = build_requests(settings, signature, self._open(settings))
-                prepared = Prepared(settings, requests, {p: p.request_name(settings.model_name) for p in Phase})
-            self._prepared[settings] = prepared
-        return prepared
-
-    def _open(self, settings, master=False):
-        """The opened data of ``settings`` (once per process), or None on a master without it."""
-        if not data_here(settings, master):
-            return None
-        key = (settings.named_inputs, settings.images_numpy_path, settings.images_dir)
-        if key not in self._sources:
-            self._sources[key] = open_sources(settings)
-        return self._sources[key]
+        return self.preparer.prepare(settings)
 
     def next_user_number(self):
         """1, 2, ... for the users of this process (progress lines name them)."""
@@ -161,7 +119,7 @@ class TfsRun:
         events.test_stopping.add_listener(lambda **kw: self.control.on_test_stopping())
         events.reset_stats.add_listener(lambda **kw: self.reset("statistics reset in the web UI"))
         events.spawning_complete.add_listener(self._on_spawning_complete)
-        self._take_sigint()
+        take_sigint()
         if self.master:
             events.worker_report.add_listener(self._on_worker_report)
         else:
@@ -186,25 +144,6 @@ class TfsRun:
 
             webui.extend(self, web_ui, master=self.master)
         self._check_before_start()
-
-    def _take_sigint(self):
-        """Ctrl-C as a signal handler of the event loop, not a KeyboardInterrupt wherever Python happens to be.
-
-        By default SIGINT raises KeyboardInterrupt in whichever greenlet runs at that moment, often
-        a user inside a gRPC call: a traceback per process and, on a worker, no final report. Here
-        the loop takes the signal and raises KeyboardInterrupt in the main greenlet, where Locust
-        expects it (it then saves the HTML report and shuts down: quitting, summary, exit code).
-        A worker's final report goes out on ``quitting`` (``RunControl``).
-        """
-        main = gevent.getcurrent()
-        if main.parent is not None:  # not the main greenlet (Locust used as a library): leave signals alone
-            return
-
-        def on_sigint():
-            if not main.dead:
-                main.throw(KeyboardInterrupt)
-
-        gevent.signal_handler(signal.SIGINT, on_sigint)
 
     def reset(self, reason):
         """Restart our figures as Locust restarts its own (``reset_stats``, ``--reset-stats``)."""
@@ -232,7 +171,7 @@ class TfsRun:
         try:
             for user_class in self._tfs_user_classes():
                 settings = user_class.make_settings(environment)
-                checks.append((settings, self._open(settings, master=self.master) is not None))
+                checks.append((settings, self.preparer.open(settings, master=self.master) is not None))
         except ValueError as e:  # OptionError, DataError
             self.fail(str(e))
         if not (options.headless or options.autostart):
@@ -243,11 +182,11 @@ class TfsRun:
             for settings, has_data in checks:
                 for endpoint in settings.endpoints:  # every endpoint, before any user starts
                     wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
-                self._prepare(settings, load=has_data)
+                self.preparer.prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))
         if options.status_interval_s > 0:
-            self._status = gevent.spawn(self._print_status, options.status_interval_s, options.csv_prefix)
+            self._status = gevent.spawn(print_status, self, options.status_interval_s, options.csv_prefix)
 
     def fail(self, message):
         """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.
@@ -319,25 +258,6 @@ class TfsRun:
             gevent.sleep(SAMPLE_INTERVAL_S)
             if runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING):
                 self.meter.sample(self.recorder)
-
-    def _print_status(self, interval_s, csv_prefix):
-        """Every ``interval_s`` seconds while the test runs: a StatusLine, and a row of the history file."""
-        status = StatusLine()
-        runner = self.environment.runner
-        history = None
-        try:
-            while True:
-                gevent.sleep(interval_s)
-                if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
-                    continue
-                line, row = status.format(self.recorder, runner.user_count)
-                print(line, file=self.options.out, flush=True)
-                if csv_prefix:
-                    history = history or HistoryFile(f"{csv_prefix}_tfs_history.csv")
-                    history.write(row)
-        finally:  # killed at quitting
-            if history is not None:
-                history.close()
 
     def _on_quitting(self, **kwargs):
         if self._status is not None:

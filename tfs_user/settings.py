@@ -6,63 +6,17 @@ from these dataclasses.
 Plain data: this module imports neither gRPC nor Locust, so a locustfile may import it first.
 """
 
-import argparse
 import dataclasses
 import sys
 from dataclasses import dataclass
 
-import numpy as np
-
-from tfs_user.protocols.tfs.tensors import dtype_to_dt
-from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, parse_targets, resolve_host
+from tfs_user import protocols
+from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_named_inputs,
+                                    parse_shape, resolve_target)
+from tfs_user.transport.config import Transport
+from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, resolve_host
 
 LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
-COMPRESSIONS = ("none", "gzip", "deflate")
-
-
-class OptionError(ValueError):
-    """An option value that cannot be used; one line naming the value and what was expected."""
-
-
-@dataclass(frozen=True)
-class Transport:
-    """How channels are made: TLS files (PEM paths), server name override, limits, compression.
-
-    Precedence for TLS: ``tls=False`` -> insecure channel; else root
-    certificates from ``ca`` (or the system's when empty), plus a client
-    certificate/key pair for mutual TLS when both are given.
-    """
-
-    tls: bool = False
-    ca: str = ""
-    cert: str = ""
-    key: str = ""
-    server_name: str = ""
-    max_message_bytes: int = 256 << 20
-    compression: str = "none"
-    options: tuple = ()
-    """((key, value), ...) gRPC channel arguments from ``--grpc-option``; they override ours."""
-
-    def check(self):
-        """Raise OptionError (one line) for unreadable TLS files or an incomplete cert/key pair."""
-        if bool(self.cert) != bool(self.key):
-            raise OptionError("--grpc-tls-cert and --grpc-tls-key go together (mutual TLS); give both or neither")
-        if (self.ca or self.cert) and not self.tls:
-            raise OptionError("--grpc-tls-ca/--grpc-tls-cert are set but the host is not grpcs://HOST:PORT; use grpcs:// for TLS")
-        for option, path in (("--grpc-tls-ca", self.ca), ("--grpc-tls-cert", self.cert), ("--grpc-tls-key", self.key)):
-            if path:
-                read_pem(option, path)
-        if self.compression not in COMPRESSIONS:
-            raise OptionError(f"--grpc-compression {self.compression!r} is not known; expected one of {', '.join(COMPRESSIONS)}")
-
-
-def read_pem(option, path):
-    """The bytes of the PEM file ``path`` given by ``option``; OptionError (one line) when unreadable."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise OptionError(f"{option} {path!r} cannot be read ({e.strerror}); expected a PEM file") from None
 
 
 @dataclass(frozen=True)
@@ -77,6 +31,8 @@ class Settings:
     """gRPC target HOST:PORT, or several comma-separated (from the user's ``host``, see ``tfs_user.transport.target``)."""
     tls: bool = False
     """TLS channel (the host was grpcs://)."""
+    protocol: str = "tfs"
+    """Wire protocol of the server (``tfs_user.protocols``): ``tfs`` = TF Serving's PredictionService."""
     model_name: str = "resnet"
     """ModelSpec.name of the model under test."""
     model_version: int = 0
@@ -148,13 +104,11 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise OptionError(message)
-        if self.dtype:
-            try:
-                dtype_to_dt(np.dtype(self.dtype))
-            except TypeError:
-                raise OptionError(f"--dtype {self.dtype!r} is not a numpy dtype; expected e.g. float32, uint8") from None
-            except ValueError as e:
-                raise OptionError(f"--dtype: {e}") from None
+        try:
+            if self.protocol not in protocols.NAMES or self.dtype:  # (the api module is loaded only when needed)
+                protocols.protocol(self.protocol).check_dtype(self.dtype)
+        except ValueError as e:  # an unknown protocol, or a dtype it cannot send
+            raise OptionError(str(e)) from None
         self.transport.check()
 
     @property
@@ -272,82 +226,3 @@ class RunOptions:
     def out(self):
         """Where our console lines go: stdout, or stderr when Locust's ``--json`` owns stdout."""
         return sys.stderr if self.json_stdout else sys.stdout
-
-
-# ---------------------------------------------------------------- text -> values
-
-def resolve_target(host, grpc_address="", grpc_port=0):
-    """The gRPC target from ``--host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000.
-
-    Raises OptionError for a host that is not ``[grpc://|grpcs://]HOST[:PORT]``.
-    """
-    try:
-        return ",".join(parse_targets(resolve_host(host or "", grpc_address, grpc_port)))
-    except TargetError as e:
-        raise OptionError(str(e)) from None
-
-
-def parse_bool(text):
-    """'true'/'1'/'yes'/'on' -> True, 'false'/'0'/'no'/'off' -> False (bools pass); ArgumentTypeError otherwise."""
-    if isinstance(text, bool):
-        return text
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; expected true or false")
-
-
-def parse_shape(text, option="--synthetic-shape"):
-    """'224,224,3' -> (224, 224, 3); raises OptionError unless all dims are integers >= 1."""
-    try:
-        shape = tuple(int(d) for d in text.replace(" ", "").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise OptionError(f"{option} {text!r} is not a shape; expected dims >= 1 separated by commas, e.g. 224,224,3")
-    return shape
-
-
-def parse_metadata(text):
-    """'k1=v1,k2=v2' -> (('k1', 'v1'), ('k2', 'v2')); keys lower-case as gRPC requires.
-
-    Raises OptionError naming the entry's position (never its text) when it has no '=' or an empty key.
-    """
-    pairs = []
-    for number, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():  # the entry itself may hold a secret: not printed
-            raise OptionError(f"--grpc-metadata entry {number} is not KEY=VALUE")
-        pairs.append((key.strip().lower(), value.strip()))
-    return tuple(pairs)
-
-
-def parse_named_inputs(text):
-    """'a=x.npy,b=y.npy' -> (('a', 'x.npy'), ('b', 'y.npy')); OptionError for an entry without NAME=FILE."""
-    pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise OptionError(f"--input {item!r} is not NAME=FILE.npy")
-        pairs.append((name.strip(), path.strip()))
-    return tuple(pairs)
-
-
-def parse_grpc_options(text):
-    """'grpc.keepalive_time_ms=30000,grpc.lb_policy_name=round_robin' -> (('grpc.keepalive_time_ms', 30000),
-    ('grpc.lb_policy_name', 'round_robin')): integer values become int (gRPC wants integer channel
-    arguments typed), others stay str. Raises OptionError for an entry without KEY=VALUE or a key with spaces.
-    """
-    pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if not sep or not key or " " in key or not value:
-            raise OptionError(f"--grpc-option {item!r} is not KEY=VALUE; expected e.g. grpc.keepalive_time_ms=30000")
-        try:
-            value = int(value)
-        except ValueError:
-            pass
-        pairs.append((key, value))
-    return tuple(pairs)

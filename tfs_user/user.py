@@ -1,8 +1,8 @@
 """The Locust users: ``TfsUser`` (abstract, for your own locustfile) and ``OptionsTfsUser``.
 
-One task iteration = one ``PredictionService/Predict`` call with the next batch,
-and exactly one Locust request event:
-request_type ``gRPC``, name ``Predict <model>``, response_time in ms (float,
+One task iteration = one inference call of the server's protocol (``tfs_user.protocols``:
+TF Serving's ``PredictionService/Predict``) with the next batch, and exactly one Locust request
+event: request_type ``gRPC``, name ``<verb> <model>`` (``Predict resnet``), response_time in ms (float,
 ``time.perf_counter`` from just before the call to the moment gRPC's wait for
 the response returned on the completion engine's thread, see
 ``tfs_user.transport.engine.end_time``), response_length = response bytes,
@@ -23,10 +23,9 @@ from tfs_user.capacity import wiring as capacity
 from tfs_user.transport.channel import open_channel
 from tfs_user.transport.endpoints import endpoint_index, label, worker_index
 from tfs_user.transport.engine import end_time
+from tfs_user.transport.failures import RpcFailure
 from tfs_user.transport.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
-from tfs_user.protocols.tfs.outcomes import RpcFailure, check_response
-from tfs_user.protocols.tfs.predict import predict_call
 from tfs_user.run import TfsRun
 from tfs_user.settings import DEFAULTS, USER_FIELDS, Settings
 
@@ -39,7 +38,7 @@ PARKED_WAIT_S = 3600.0
 
 
 class TfsUser(User):
-    """Abstract Locust user that load-tests a TF Serving gRPC ``Predict`` endpoint.
+    """Abstract Locust user that load-tests a model server's gRPC inference call (TF Serving ``Predict``).
 
     Subclass it in your locustfile and set the class attributes (every field of
     ``tfs_user.settings.Settings`` but target and TLS, with the same name, type and
@@ -82,7 +81,8 @@ class TfsUser(User):
         self._channel = open_channel(endpoints[index], s.transport)
         self._metadata = s.grpc_metadata or None
         self._pause_after_failure = 0.0
-        self._predict = predict_call(self._channel)
+        self._call = prepared.api.open_call(self._channel)
+        self._check_response = prepared.api.check_response
         self._warmups_left = s.warmup_iterations
         self._batch_index = 0
         self._sent = 0
@@ -103,7 +103,7 @@ class TfsUser(User):
 
     @task
     def predict(self):
-        """Send one Predict with the next batch and fire one request event."""
+        """Send one inference call with the next batch and fire one request event."""
         if self._done:
             return
         s = self._s
@@ -113,10 +113,10 @@ class TfsUser(User):
         start_wall = time.time()
         start = time.perf_counter()
         try:
-            response = self._predict(body, timeout=s.timeout_s, metadata=self._metadata)
+            response = self._call(body, timeout=s.timeout_s, metadata=self._metadata)
             end = end_time(start)
             length = len(response)
-            exception = check_response(response, s.batch_size, self._endpoint) if s.validate_outputs else None
+            exception = self._check_response(response, s.batch_size, self._endpoint) if s.validate_outputs else None
         except grpc.RpcError as e:
             end = end_time(start)
             length = 0

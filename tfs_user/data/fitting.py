@@ -12,16 +12,15 @@ import os
 
 from tfs_user.data.files import Batches, load_array, load_encoded_images, open_data, synthetic_array
 from tfs_user.data.inputs import InputError, notice, plan_input
-from tfs_user.protocols.tfs.request_bodies import RequestFactory
 
 
-def build_requests(settings, signature, sources):
-    """The RequestFactory for ``settings``: ``sources`` (``open_sources``) fitted to ``signature``
-    (None: the server has no metadata). Raises InputError or DataError (one line)."""
-    inputs = _fit(_gather(settings, signature, sources), settings, signature)
-    (name, batches, transform), more = inputs[0], inputs[1:]
-    return RequestFactory(batches, settings.model_name, name, settings.signature_name, settings.model_version,
-                          settings.version_label, settings.request_cache_mb << 20, transform, more)
+def fit_inputs(settings, signature, sources):
+    """``sources`` (``open_sources``) fitted to ``signature`` (None: the server has no metadata):
+    ``[(input name, Batches, transform or None)]``, one per model input, notices printed.
+
+    A protocol's ``build_requests`` turns them into request bodies. Raises InputError or DataError (one line).
+    """
+    return _fit(_gather(settings, signature, sources), settings, signature)
 
 
 def _gather(settings, signature, sources):

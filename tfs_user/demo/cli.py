@@ -1,7 +1,7 @@
 """The command line of ``python -m tfs_user.demo_server``: its parser and value checks.
 
 Every bad value is one line on stderr, ``error: ...`` naming the value and
-what was expected, and exit code 2. ``main`` lives in ``tfs_user.demo.server``.
+what was expected, and exit code 2. ``main`` lives in ``tfs_user.demo.main``.
 """
 
 import argparse

@@ -92,6 +92,11 @@ def _decode_images(proto):
     return frames
 
 
+def model_name(request):
+    """The model a PredictRequest names (``model_spec.name``)."""
+    return request.model_spec.name
+
+
 def predict(models, request, bad_output_batch=False):
     """Validate a PredictRequest, run the demo model on its first input, build the PredictResponse.
 

@@ -38,9 +38,9 @@ def start(extra_args="", stream=None):
         args = shlex.split(extra_args)
     except ValueError as e:
         raise DemoServerError(f"--demo-server-args {extra_args!r} cannot be parsed ({e}); expected options of python -m tfs_user.demo_server") from None
-    command = [sys.executable, "-m", "tfs_user.demo.server", "--host", "127.0.0.1", "--port", "0", *args]
+    command = [sys.executable, "-m", "tfs_user.demo", "--host", "127.0.0.1", "--port", "0", *args]
     # the child must find this package even when it is not installed (run from a checkout)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tfs_user/demo/..
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = ""

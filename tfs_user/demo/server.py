@@ -21,25 +21,21 @@ test can compare the bytes on the wire with the file and options.
 It uses a plain ``grpc.server`` with a thread pool (no gevent), so it runs
 in-process next to a test or as its own process::
 
-    python -m tfs_user.demo_server --port 9000 --delay-ms 20
+    python -m tfs_user.demo_server --port 9000 --delay-ms 20   (tfs_user.demo.main)
 """
 
 import collections
-import signal
-import sys
 import threading
 import time
 from concurrent import futures
 
 import grpc
 
-from tfs_user.demo import handlers as demo_handlers
-from tfs_user.demo.cli import build_parser
+from tfs_user.demo import tfs_service
 from tfs_user.demo.handlers import Abort, ReceivedRequest
 from tfs_user.demo.model import ModelConfig, model_function
-from tfs_user.protocols.tfs.messages import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-__all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "build_parser", "main", "model_function"]
+__all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "model_function"]
 
 DEFAULT_RECORD_LIMIT = 10000
 
@@ -159,9 +155,7 @@ class DemoServer:
                    ("grpc.so_reuseport", 0), *self.server_options]
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="demo-server"),
                              options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(self), server)
-        if self.metadata:
-            model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), server)
+        tfs_service.add_to_server(self, server)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             if self.tls:
@@ -226,7 +220,13 @@ class DemoServer:
 
     # --- request handling (called on the server's worker threads) ---
 
-    def _handle_predict(self, request, context):
+    def serve_inference(self, request, context, protocol):
+        """Answer one inference call (TFS Predict, ...) with this server's counts, recording and injections.
+
+        ``protocol`` is the protocol's handler module: ``receipt(index, start, request, context)`` ->
+        ReceivedRequest, ``predict(models, request, bad_output_batch)`` -> (response, batch size),
+        ``model_name(request)``; errors are ``Abort``. Runs on the server's worker threads.
+        """
         start = time.time()
         self.last_call_metadata = dict(context.invocation_metadata())
         with self._lock:
@@ -234,13 +234,13 @@ class DemoServer:
             index = self._counts["requests"]
             received = None
             if self.record:  # under the lock: the deque order is the arrival order
-                received = demo_handlers.receipt(index, start, request, context)
+                received = protocol.receipt(index, start, request, context)
                 self._received.append(received)
         try:
             if self.fail_every and index % self.fail_every == 0:
                 raise Abort(self.fail_code, "injected failure")
-            self._check_loaded(request)
-            response, batch = demo_handlers.predict(self.models, request, self.bad_output_batch)
+            self.check_loaded(protocol.model_name(request))
+            response, batch = protocol.predict(self.models, request, self.bad_output_batch)
             slow = self.slow_every and index % self.slow_every == 0
             delay_ms = self.slow_delay_ms if slow else self.delay_ms
             if delay_ms > 0:
@@ -268,86 +268,12 @@ class DemoServer:
         """Whether the versions are still LOADING (``available_after_s`` not yet passed)."""
         return self.available_at is not None and time.time() < self.available_at
 
-    def _check_loaded(self, request):
+    def check_loaded(self, model_name):
+        """Raise Abort(NOT_FOUND) while the versions are LOADING, as TF Serving answers then."""
         if self.loading():
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({model_name})")
 
-    def _handle_metadata(self, request, context):
+    def note_call(self, times):
+        """Keep the arrival (``time.time()``) of a metadata or status call in ``times``."""
         with self._lock:
-            self.metadata_times.append(time.time())
-        if not self.metadata:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
-        if self.metadata_code is not None:
-            context.abort(self.metadata_code, "injected metadata failure")
-        try:
-            self._check_loaded(request)
-            return demo_handlers.metadata(self.models, request)
-        except Abort as e:
-            context.abort(e.code, e.details)
-
-    def _handle_status(self, request, context):
-        with self._lock:
-            self.status_times.append(time.time())
-        if not self.metadata:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
-        try:
-            return demo_handlers.status(self.models, request, loading=self.loading())
-        except Abort as e:
-            context.abort(e.code, e.details)
-
-
-class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, owner):
-        self._owner = owner
-
-    def Predict(self, request, context):
-        return self._owner._handle_predict(request, context)
-
-    def GetModelMetadata(self, request, context):
-        return self._owner._handle_metadata(request, context)
-
-
-class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, owner):
-        self._owner = owner
-
-    def GetModelStatus(self, request, context):
-        return self._owner._handle_status(request, context)
-
-
-# --- command line (the parser is tfs_user.demo.cli.build_parser) ---
-
-def main(argv=None):
-    """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        model = ModelConfig(name=args.model_name, input_name=args.input_name, dtype=args.dtype, shape=args.shape,
-                            output_name=args.output_name, output_size=args.output_size, versions=args.versions)
-        server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
-                            slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
-                            fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
-                            bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
-                            available_after_s=args.available_after)
-    except ValueError as e:
-        parser.error(str(e))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        server.start()
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"demo server listening on {server.address}", flush=True)
-    while not stop.wait(0.5):
-        pass
-    server.stop(grace=1.0)
-    c = server.counts()
-    print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed), {c['frames']} frames",
-          flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            times.append(time.time())

@@ -11,7 +11,7 @@ import time
 
 from tfs_user.transport import tls_probe
 from tfs_user.transport.gevent_grpc import grpc
-from tfs_user.settings import read_pem
+from tfs_user.transport.config import read_pem
 from tfs_user.transport.channel_args import channel_arguments
 from tfs_user.transport.target import DNS_SCHEME, is_dns
 

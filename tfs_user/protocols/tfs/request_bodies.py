@@ -5,9 +5,18 @@ are cached per process while all distinct batches fit in the cache budget
 (``--request-cache-mb``); otherwise each is built just before its call.
 """
 
+from tfs_user.data.fitting import fit_inputs
 from tfs_user.protocols.tfs.messages import fill_model_spec, predict_pb2
-from tfs_user.settings import DEFAULTS
 from tfs_user.protocols.tfs.tensors import bytes_to_tensor_proto, ndarray_to_tensor_proto
+from tfs_user.settings import DEFAULTS
+
+
+def build_requests(settings, signature, sources):
+    """The RequestFactory for ``settings``: ``sources`` (``tfs_user.data.fitting.open_sources``) fitted to
+    ``signature`` (None: the server has no metadata). Raises InputError or DataError (one line)."""
+    (name, batches, transform), *more = fit_inputs(settings, signature, sources)
+    return RequestFactory(batches, settings.model_name, name, settings.signature_name, settings.model_version,
+                          settings.version_label, settings.request_cache_mb << 20, transform, more)
 
 
 class RequestFactory:

@@ -1,0 +1,44 @@
+"""``python -m tfs_user.demo`` (also ``python -m tfs_user.demo_server``): run the demo server until SIGINT/SIGTERM.
+
+Options: ``tfs_user.demo.cli.build_parser``; bad values end with one line and exit code 2.
+"""
+
+import signal
+import sys
+import threading
+
+from tfs_user.demo.cli import build_parser
+from tfs_user.demo.model import ModelConfig
+from tfs_user.demo.server import DemoServer
+
+
+def main(argv=None):
+    """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        model = ModelConfig(name=args.model_name, input_name=args.input_name, dtype=args.dtype, shape=args.shape,
+                            output_name=args.output_name, output_size=args.output_size, versions=args.versions)
+        server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
+                            slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
+                            fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
+                            bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
+                            available_after_s=args.available_after)
+    except ValueError as e:
+        parser.error(str(e))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"demo server listening on {server.address}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop(grace=1.0)
+    c = server.counts()
+    print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed), {c['frames']} frames",
+          flush=True)
+    return 0

@@ -1,0 +1,90 @@
+"""Option text to values: ``--host``, booleans, shapes, KEY=VALUE lists; ``OptionError`` for bad text.
+
+Plain functions without gRPC or Locust; each error is one line naming the option, the value and
+what was expected.
+"""
+
+import argparse
+
+from tfs_user.transport.target import TargetError, parse_targets, resolve_host
+
+
+class OptionError(ValueError):
+    """An option value that cannot be used; one line naming the value and what was expected."""
+
+
+def resolve_target(host, grpc_address="", grpc_port=0):
+    """The gRPC target from ``--host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000.
+
+    Raises OptionError for a host that is not ``[grpc://|grpcs://]HOST[:PORT]``.
+    """
+    try:
+        return ",".join(parse_targets(resolve_host(host or "", grpc_address, grpc_port)))
+    except TargetError as e:
+        raise OptionError(str(e)) from None
+
+
+def parse_bool(text):
+    """'true'/'1'/'yes'/'on' -> True, 'false'/'0'/'no'/'off' -> False (bools pass); ArgumentTypeError otherwise."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; expected true or false")
+
+
+def parse_shape(text, option="--synthetic-shape"):
+    """'224,224,3' -> (224, 224, 3); raises OptionError unless all dims are integers >= 1."""
+    try:
+        shape = tuple(int(d) for d in text.replace(" ", "").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise OptionError(f"{option} {text!r} is not a shape; expected dims >= 1 separated by commas, e.g. 224,224,3")
+    return shape
+
+
+def parse_metadata(text):
+    """'k1=v1,k2=v2' -> (('k1', 'v1'), ('k2', 'v2')); keys lower-case as gRPC requires.
+
+    Raises OptionError naming the entry's position (never its text) when it has no '=' or an empty key.
+    """
+    pairs = []
+    for number, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():  # the entry itself may hold a secret: not printed
+            raise OptionError(f"--grpc-metadata entry {number} is not KEY=VALUE")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
+
+
+def parse_named_inputs(text):
+    """'a=x.npy,b=y.npy' -> (('a', 'x.npy'), ('b', 'y.npy')); OptionError for an entry without NAME=FILE."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise OptionError(f"--input {item!r} is not NAME=FILE.npy")
+        pairs.append((name.strip(), path.strip()))
+    return tuple(pairs)
+
+
+def parse_grpc_options(text):
+    """'grpc.keepalive_time_ms=30000,grpc.lb_policy_name=round_robin' -> (('grpc.keepalive_time_ms', 30000),
+    ('grpc.lb_policy_name', 'round_robin')): integer values become int (gRPC wants integer channel
+    arguments typed), others stay str. Raises OptionError for an entry without KEY=VALUE or a key with spaces.
+    """
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or " " in key or not value:
+            raise OptionError(f"--grpc-option {item!r} is not KEY=VALUE; expected e.g. grpc.keepalive_time_ms=30000")
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+        pairs.append((key, value))
+    return tuple(pairs)

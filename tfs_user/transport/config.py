@@ -1,0 +1,52 @@
+"""How gRPC channels are made: TLS files, server name override, message limits, compression, channel arguments.
+
+Plain data (no gRPC): ``Transport`` is checked once when the settings are made; the channel
+factory (``tfs_user.transport.channel``) turns it into credentials and channel arguments.
+"""
+
+from dataclasses import dataclass
+
+from tfs_user.option_values import OptionError
+
+COMPRESSIONS = ("none", "gzip", "deflate")
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How channels are made: TLS files (PEM paths), server name override, limits, compression.
+
+    Precedence for TLS: ``tls=False`` -> insecure channel; else root
+    certificates from ``ca`` (or the system's when empty), plus a client
+    certificate/key pair for mutual TLS when both are given.
+    """
+
+    tls: bool = False
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+    server_name: str = ""
+    max_message_bytes: int = 256 << 20
+    compression: str = "none"
+    options: tuple = ()
+    """((key, value), ...) gRPC channel arguments from ``--grpc-option``; they override ours."""
+
+    def check(self):
+        """Raise OptionError (one line) for unreadable TLS files or an incomplete cert/key pair."""
+        if bool(self.cert) != bool(self.key):
+            raise OptionError("--grpc-tls-cert and --grpc-tls-key go together (mutual TLS); give both or neither")
+        if (self.ca or self.cert) and not self.tls:
+            raise OptionError("--grpc-tls-ca/--grpc-tls-cert are set but the host is not grpcs://HOST:PORT; use grpcs:// for TLS")
+        for option, path in (("--grpc-tls-ca", self.ca), ("--grpc-tls-cert", self.cert), ("--grpc-tls-key", self.key)):
+            if path:
+                read_pem(option, path)
+        if self.compression not in COMPRESSIONS:
+            raise OptionError(f"--grpc-compression {self.compression!r} is not known; expected one of {', '.join(COMPRESSIONS)}")
+
+
+def read_pem(option, path):
+    """The bytes of the PEM file ``path`` given by ``option``; OptionError (one line) when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise OptionError(f"{option} {path!r} cannot be read ({e.strerror}); expected a PEM file") from None

@@ -1,6 +1,6 @@
 """Our tool side by side with its peers, perf_analyzer and MLPerf LoadGen, against the same demo server (issue 22).
 
-    python benchmarks/peers.py                # quiet and with one CPU hog, 3 runs each (about 25 min on 2 cores)
+    python benchmarks/peers.py                # quiet and with one CPU hog, 3 runs each (about 28 min on 2 cores)
     python benchmarks/peers.py --runs 1       # one run per mode
     python benchmarks/peers.py --quick        # smoke: 1 run, quiet, 2 steps each, short steps (about 2 min)
 
@@ -160,7 +160,7 @@ def main(argv=None):
     text = "\n".join([
         f"# Peers side by side, {started:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Command: `python benchmarks/peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
+        f"Command: `{' '.join(['python benchmarks/peers.py', *(argv if argv is not None else sys.argv[1:])])}`; "
         f"{args.runs} run(s) per mode, steps of {args.step_s:g} s; nproc {os.cpu_count()}, "
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
         "Demo server: `--shape=-1,4 --output-size 1 --delay-ms 5 --workers 8`. Latencies in ms; medians over "

@@ -72,6 +72,16 @@ def test_form_fields_put_ours_first_in_order_and_keep_other_plugins_fields():
     assert web_form.form_fields(fields) == fields  # a second pass changes nothing
 
 
+def test_help_texts_read_as_help_prints_them():
+    # argparse help escapes % as %%; the page showed "20 %%" for --step-time
+    extra = {dest: {"default_value": "", "help_text": kwargs.get("help", "")}
+             for dest, (_, kwargs) in zip(form_labels(), OPTIONS)}
+    shown = web_form.form_fields(extra)
+    step_time = shown[web_form.field_key(form_labels()["step_time"])]["help_text"]
+    assert "first 20 % (at most 2 s)" in step_time
+    assert not [k for k, v in shown.items() if "%%" in v["help_text"]]
+
+
 def test_an_empty_label_is_refused():
     with pytest.raises(ValueError, match="empty label"):
         web_form.field_key("")

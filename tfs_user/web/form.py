@@ -67,8 +67,14 @@ def form_fields(extra_options):
     ours (already relabelled, say) are kept as they are.
     """
     keys = field_keys()
-    ours = {keys[dest]: extra_options[dest] for dest in keys if dest in extra_options}
+    ours = {keys[dest]: _shown(extra_options[dest]) for dest in keys if dest in extra_options}
     return {**ours, **{k: v for k, v in extra_options.items() if k not in keys}}
+
+
+def _shown(field):
+    """A field as the page shows it: help text as ``--help`` prints it (argparse's ``%%`` is a ``%``)."""
+    help_text = field.get("help_text")
+    return {**field, "help_text": help_text.replace("%%", "%")} if isinstance(help_text, str) else field
 
 
 def ui_field_name(dest):

@@ -71,18 +71,18 @@ def test_form_fields_put_ours_first_in_order_and_keep_other_plugins_fields():
     fields = web_form.form_fields(extra)
     assert list(fields)[:-1] == list(web_form.field_keys().values())
     assert list(fields)[-1] == "another_plugin_option"
-    assert fields[web_form.field_key("Batch size")] == extra["batch_size"]
+    assert fields[web_form.field_key("Batch size")] == {**extra["batch_size"], "help_text": "Load and capacity"}
     assert web_form.form_fields(fields) == fields  # a second pass changes nothing
 
 
-def test_help_texts_read_as_help_prints_them():
-    # argparse help escapes % as %%; the page showed "20 %%" for --step-time
+def test_each_field_shows_its_topic_as_help():
+    # the page shows "label (help text)" on one line: --help's texts were cut off with an ellipsis
     extra = {dest: {"default_value": "", "help_text": kwargs.get("help", "")}
              for dest, (_, kwargs) in zip(form_labels(), OPTIONS)}
     shown = web_form.form_fields(extra)
-    step_time = shown[web_form.field_key(form_labels()["step_time"])]["help_text"]
-    assert "first 20 % (at most 2 s)" in step_time
-    assert not [k for k, v in shown.items() if "%%" in v["help_text"]]
+    assert shown[web_form.field_key("Batch size")]["help_text"] == "Load and capacity"
+    assert shown[web_form.field_key("SLO p99 (ms)")]["help_text"] == "SLOs and output"
+    assert {v["help_text"] for v in shown.values()} == set(TOPICS)
 
 
 def test_an_empty_label_is_refused():

@@ -316,7 +316,11 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
              for e in browser.find_elements(By.XPATH, "//form//label")]
     ours = [label for text in shown for label in labels if text == label or text.startswith(label + " (")]
     assert ours == labels, shown
-    assert "SLO p99 (ms) (Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0)" in shown
+    assert "SLO p99 (ms) (SLOs and output)" in shown and "Batch size (Load and capacity)" in shown  # topic as help
+    cut = browser.execute_script(  # a label wider than its box is shown cut off with an ellipsis
+        "return Array.from(document.querySelectorAll('form label')).filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.textContent)")
+    assert not [t for t in cut if any(t.replace(web_form.JOINER, "").startswith(label) for label in labels)], cut
     assert not [t for t in shown if re.match(r"(Slo P9|Tfs Iterations|Images Numpy Path|Grpc )", t)], shown
     names = [e.get_attribute("name") for e in browser.find_elements(By.XPATH, "//form//*[@name]")]
     assert [n for n in names if n in web_form.field_keys().values()] == list(web_form.field_keys().values()), names

@@ -436,3 +436,44 @@ def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_pat
     assert [c[0] for c in _table_rows(section, "steps")[1:]] == ["1", "2"]
     with urllib.request.urlopen(url + "/tfs/fps", timeout=20) as response:  # the chart page: FPS over the sweep
         _png(response.read().decode(), "tfs-fps-chart")
+
+
+def test_browser_sweep_typed_into_the_form_runs_its_steps_and_ends(tmp_path, demo_server, browser, web_locust):
+    # Before, a sweep typed into the start form was ignored: the users ran flat, no step rows, no end.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = demo_server(delay_ms=2, models=[TINY])
+    url = web_locust(server.address, "--status-interval", "0")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    browser.get(url + "/")
+
+    def field(name, value):
+        element = wait.until(lambda d: next((e for e in d.find_elements(By.NAME, name) if e.is_displayed()), None))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.send_keys(Keys.CONTROL, "a")
+        element.send_keys(Keys.DELETE, value)
+        assert element.get_attribute("value") == value
+
+    field("userCount", "4")
+    field("spawnRate", "4")
+    browser.find_element(By.XPATH, "//button[contains(., 'Custom parameters')]").click()
+    labels = form_labels()
+    field(web_form.field_key(labels["sweep"]), "users:1,2")
+    field(web_form.field_key(labels["step_time"]), "2s")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+
+    deadline = time.monotonic() + 60
+    state, rows = None, []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        state = data["state"]
+        rows = {t["key"]: t["data"] for t in data.get("extended_stats", [])}.get("tfs_steps", [])
+        if state == "stopped":
+            break
+        time.sleep(0.5)
+    assert state == "stopped", (state, rows)  # the sweep ended the run by itself
+    assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
+    assert all(int(r["requests"]) > 0 for r in rows), rows

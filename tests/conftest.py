@@ -2,6 +2,7 @@
 
 import csv
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +97,38 @@ def locust_command(*args, locustfile=LOCUSTFILE):
     return [sys.executable, "-m", "locust", "-f", locustfile, *args]
 
 
+def end_group(process, grace_s=10.0):
+    """End ``process`` and every process it started (its own process group, see ``run_group``): SIGTERM,
+    then SIGKILL after ``grace_s`` seconds. Safe to call for a process that already ended."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # forked --processes workers may outlive their parent: the whole group, whatever is left
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def run_group(command, timeout, **kwargs):
+    """``subprocess.run`` for a command that may start processes of its own (``--processes`` workers, a
+    demo server): it runs in a new process group, which is ended when it finishes, fails or times out
+    (``subprocess.run`` would kill only the first process). Returns a CompletedProcess (text output);
+    raises subprocess.TimeoutExpired after ending the group."""
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, **kwargs)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        end_group(process)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 @pytest.fixture
 def run_locust(tmp_path):
     """``run_locust(*args, timeout=120)`` runs a real headless `locust` in tmp_path with --csv out; returns a Run."""
@@ -104,7 +137,7 @@ def run_locust(tmp_path):
         command = locust_command(*(["--headless"] if headless else []), *args,
                                  *(["--csv", csv_prefix] if csv_prefix else []))
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=full_env)
+        done = run_group(command, timeout, cwd=tmp_path, env=full_env)
         return Run(done.returncode, done.stdout + done.stderr, tmp_path)
 
     return run

@@ -87,25 +87,26 @@ def drive(dispatcher, users, service_s, run_s):
 
 
 @pytest.mark.parametrize("arrival", ["constant", "poisson"])
-def test_dispatcher_holds_the_rate_with_real_greenlets(arrival):
+def test_dispatcher_keeps_the_schedule_with_real_greenlets(arrival):
+    # What holds on any machine: every slot of the schedule is sent, none dropped, never before its time,
+    # and the sends in the run are the schedule's slots up to the run's end, less those that this
+    # machine's own lag (the largest send error seen, measured in this test) pushed past it. How
+    # late the sends are on a quiet machine is a benchmark (benchmarks/arrival_rate.py).
     rate, run_s = 300.0, 2.5
-    rng = process_rng(seed=11, process_key=0)
-    dispatcher = Dispatcher(rate, arrival, rng=rng, start=time.perf_counter())
-    slots, start = drive(dispatcher, users=8, service_s=0.002, run_s=run_s)
-    achieved = len(slots) / run_s
-    if arrival == "constant":
-        assert achieved == pytest.approx(rate, rel=0.02)
-    else:
-        # a Poisson count over 750 arrivals varies by ~4 %: compare with what the schedule offered
-        offered = Intervals(rate, "poisson", process_rng(seed=11, process_key=0))
-        t, count = offered.next(), 0
-        while t < run_s:
-            count, t = count + 1, t + offered.next()
-        assert achieved == pytest.approx(count / run_s, rel=0.02)
-    assert dispatcher.stats.late <= 0.01 * len(slots)
-    assert dispatcher.stats.warning() is None
-    errors = sorted(s.send_error_ms for s in slots)
-    assert errors[len(errors) // 2] < 5.0  # woken on time (loose: shared machine)
+    begin = time.perf_counter()
+    dispatcher = Dispatcher(rate, arrival, rng=process_rng(seed=11, process_key=0), start=begin)
+    slots, start = drive(dispatcher, users=8, service_s=0.002, run_s=run_s)  # counts sends before start + run_s
+    slots.sort(key=lambda s: s.index)  # timers due in the same millisecond may wake in either order
+    assert [s.index for s in slots] == list(range(len(slots)))
+    assert all(s.sent >= s.scheduled - 1e-6 for s in slots)
+    offered = Intervals(rate, arrival, process_rng(seed=11, process_key=0))
+    times, t = [], begin + (0.0 if arrival == "constant" else offered.next())
+    while t < start + run_s:
+        times.append(t)
+        t += offered.next()
+    lag_s = max(s.send_error_ms for s in slots) / 1000.0
+    assert sum(t < start + run_s - lag_s for t in times) <= len(slots) <= len(times), (len(slots), len(times), lag_s)
+    assert [s.scheduled for s in slots] == pytest.approx(times[:len(slots)], abs=1e-6)
 
 
 def test_late_sends_counted_when_users_are_too_few():
@@ -126,6 +127,22 @@ def test_late_sends_counted_when_users_are_too_few():
     last = slots[-1]
     assert last.latency_ms(last.sent + service_s) > 500
     assert last.service_ms(last.sent + service_s) == pytest.approx(service_s * 1000)
+
+
+@pytest.mark.parametrize("claimed_after_ms, late", [(0.0, False), (0.5, True), (5.0, True), (9.9, True), (250.0, True)])
+def test_a_send_after_its_scheduled_time_is_late_by_exactly_that_much(claimed_after_ms, late):
+    # any send claimed after its slot's time is late (no user was free), however little: counted, with how late
+    now = [0.0]
+    dispatcher = Dispatcher(100.0, "constant", start=0.0, clock=lambda: now[0], sleep=None)
+    now[0] = claimed_after_ms / 1000.0
+    slot = dispatcher.take()
+    assert slot.late is late and dispatcher.stats.late == int(late)
+    assert slot.send_error_ms == pytest.approx(claimed_after_ms)
+    summary = dispatcher.stats.summary()
+    if late:
+        assert summary["late_max_ms"] == pytest.approx(claimed_after_ms, rel=1e-3)
+    else:
+        assert summary["late_max_ms"] is None
 
 
 def test_dispatch_stats_merge_across_processes():

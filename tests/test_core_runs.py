@@ -123,6 +123,10 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
     (["--batch-size", "-2"], "'-2' is out of range"),
     (["--host", "http://x:1"], "uses scheme 'http'"),
     (["--host", "127.0.0.1:1"], "no gRPC server answered at 127.0.0.1:1"),
+    (["--sweep", "users:1,2", "--step-time", "5"], "error: --iterations 1 and --sweep 'users:1,2' do not go together: "
+                                                   "a sweep runs each step for --step-time; drop --iterations"),
+    (["--host", "nosuchhost.invalid:8500"], "error: the host name 'nosuchhost.invalid' of nosuchhost.invalid:8500 did "
+                                            "not resolve ("),
 ])
 def test_bad_input_is_one_line_before_any_user_starts(args, message, run_locust, tmp_path):
     (tmp_path / "text.npy").write_text("not numpy\n")

@@ -18,6 +18,12 @@ def _p50_at(demo_server, model, images, run_locust, delay_ms, *extra):
     return server, run, _float_row(run.tfs_csv()["Predict small"])
 
 
+def _slack_ms(baseline):
+    """What the client and this (possibly busy) machine may add to a server's delay, ms: twice the
+    p50 round trip of a 0 ms server measured in the same test, plus 0.5 ms."""
+    return 2 * baseline["p50 ms"] + 0.5
+
+
 def test_fixed_2ms_delay_reads_2_point_something_and_fps_matches_the_server(demo_server, small_model, small_images, run_locust):
     # Baseline in the same test: the demo server's own round trip (about 1 ms of
     # Python gRPC on this machine) is measured at delay 0, then 2 ms are added.
@@ -25,8 +31,9 @@ def test_fixed_2ms_delay_reads_2_point_something_and_fps_matches_the_server(demo
     server, run, row = _p50_at(demo_server, small_model, small_images, run_locust, 2, "--json-summary", "summary.json")
     # no request can come back sooner than the injected 2 ms: a hard bound
     assert 2.0 <= row["Min ms"] <= row["p50 ms"] <= row["p99 ms"] <= row["Max ms"]
-    # the median moves by the injected 2 ms (give or take this shared machine's noise)
-    assert 1.7 <= row["p50 ms"] - baseline["p50 ms"] < 2.8, (baseline, row)
+    # the median moves by the injected 2 ms and no more than this machine adds right now (the
+    # baseline's round trip, measured in this test; doubled, as load varies between the two runs)
+    assert row["p50 ms"] - 2.0 < _slack_ms(baseline), (baseline, row)
     # microsecond resolution: the figure is not a whole number of milliseconds
     assert row["p50 ms"] != round(row["p50 ms"])
     # Locust's own table shows the median as a whole number of ms
@@ -47,6 +54,8 @@ def test_fixed_2ms_delay_reads_2_point_something_and_fps_matches_the_server(demo
 
 
 def test_two_level_latency_percentiles_and_warmup_left_out(demo_server, small_model, small_images, run_locust):
+    _, _, baseline = _p50_at(demo_server, small_model, small_images, run_locust, 0)
+    slack = _slack_ms(baseline)
     # every 10th request the server sees takes 20 ms, the others 2 ms
     server = demo_server(models=[small_model], delay_ms=2, slow_every=10, slow_delay_ms=20)
     run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "399", "--warmup-iterations", "1",
@@ -54,11 +63,13 @@ def test_two_level_latency_percentiles_and_warmup_left_out(demo_server, small_mo
     assert run.returncode == 0, run.output
     row = _float_row(run.tfs_csv()["Predict small"])
     assert row["Requests"] == 399 and server.counts()["requests"] == 400
-    # 90 % at 2 ms + the server's round trip (about 1 ms here), 10 % at 20 ms + round trip
-    assert 2.0 <= row["p50 ms"] < 4.0
-    assert 20.0 <= row["p95 ms"] < 24.0
-    assert 20.0 <= row["p99 ms"] < 25.0
-    assert 20.0 <= row["Max ms"] < 30.0  # connection set-up (warm-up) and stop are not in max
+    # 90 % at 2 ms + the round trip (the baseline's), 10 % at 20 ms + round trip: hard lower bounds,
+    # upper bounds from the same-test baseline
+    assert 2.0 <= row["p50 ms"] < 2.0 + slack, (baseline, row)
+    assert 20.0 <= row["p95 ms"] < 20.0 + slack, (baseline, row)
+    assert 20.0 <= row["p99 ms"] <= row["Max ms"]
+    # connection set-up (the warm-up request) and the stop are not in max: it is a 20 ms request's
+    assert row["Max ms"] < 20.0 + slack + baseline["p99 ms"], (baseline, row)
     summary = json.loads((run.folder / "summary.json").read_text())
     assert summary["warmup_requests"] == 1
 

@@ -28,10 +28,20 @@ def test_nchw_file_for_nhwc_model_and_back():
 def test_impossible_and_ambiguous_layouts_name_both_shapes():
     with pytest.raises(InputError) as info:
         plan_input(_signature((-1, 8, 8, 3)), Settings(), np.float32, (5, 5, 3))
+    # no layout can fix frames of the wrong size: the message says what would (resize), not --layout
     assert str(info.value) == ("the data's frames have shape [5,5,3] but input 'input' expects [8,8,3] per frame "
-                               "(no channel-axis move makes it fit); use --layout to choose")
-    # model frames [-1,4,-1], file frames [4,5,4]: as stored they do not fit, both moves do
-    with pytest.raises(InputError, match=r"\[4,5,4\] but input 'input' expects \[-1,4,-1\] per frame \(ambiguous\)"):
+                               "(no channel-axis move makes it fit); resize the images to that size, e.g. "
+                               "python -m tfs_user.images PHOTOS_DIR --size 8 --layout NHWC -o imgs.npy")
+    with pytest.raises(InputError) as info:
+        plan_input(_signature((-1, 3, 224, 224)), Settings(), np.float32, (100, 100, 3))
+    assert str(info.value).endswith("python -m tfs_user.images PHOTOS_DIR --size 224 --layout NCHW -o imgs.npy")
+    with pytest.raises(InputError) as info:
+        plan_input(_signature((-1, 16, 40)), Settings(), np.float32, (16, 30))
+    assert "--layout" not in str(info.value) and "resize or crop" in str(info.value)
+    # model frames [-1,4,-1], file frames [4,5,4]: as stored they do not fit, both moves do: here --layout chooses
+    with pytest.raises(InputError, match=r"\[4,5,4\] but input 'input' expects \[-1,4,-1\] per frame \(ambiguous: "
+                                         r"both channel-axis moves fit\); choose one with --layout nhwc-to-nchw or "
+                                         r"--layout nchw-to-nhwc"):
         plan_input(_signature((-1, -1, 4, -1)), Settings(), np.float32, (4, 5, 4))
 
 

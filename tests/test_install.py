@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ROOT
 from tfs_user.cli import HELP_GROUP
-from tfs_user.options import OPTIONS
+from tfs_user.options import OPTIONS, TOPICS
 
 TIMEOUT_S = 300
 
@@ -96,8 +96,14 @@ def test_help_lists_locust_options_then_ours_with_defaults(installed):
     code, out = _run([command, "--help"], work)
     assert code == 0, out
     assert out.startswith("\nUsage: tfs-locust") or "Usage: tfs-locust" in out[:200], out[:500]
-    locust_part, _, ours = out.partition(f"\n{HELP_GROUP}:\n")
+    locust_part, _, ours = out.partition(f"\n{HELP_GROUP}: ")
     assert ours, f"no group {HELP_GROUP!r} in:\n{out}"
+    # one group per topic, in TOPICS order, each option in the group of its topic
+    titles = re.findall(rf"^{re.escape(HELP_GROUP)}: (.+):$", out, re.M)
+    assert titles == list(TOPICS), titles
+    sections = dict(zip(titles, re.split(rf"^{re.escape(HELP_GROUP)}: .+:$", out, flags=re.M)[1:]))
+    for flags, kwargs in OPTIONS:
+        assert re.search(rf"^  {re.escape(flags[0])}\b", sections[kwargs["topic"]], re.M), (flags[0], kwargs["topic"])
     for flag in ("--users", "--spawn-rate", "--headless", "--run-time", "--csv", "--processes", "--web-host"):
         assert re.search(rf"^  (-[^,\n]+, )*{flag}(?![\w-])", locust_part, re.M), flag
     for flags, kwargs in OPTIONS:

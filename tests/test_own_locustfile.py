@@ -1,4 +1,4 @@
-"""README's "Your own locustfile" example runs as written: two inputs from an .npz, mutual TLS, gRPC metadata."""
+"""docs/own-locustfile.md's example runs as written: two inputs from an .npz, mutual TLS, gRPC metadata."""
 
 import re
 
@@ -10,11 +10,11 @@ from tfs_user.demo.server import ModelConfig
 
 
 def _example():
-    section = (ROOT / "README.md").read_text().split("## Your own locustfile", 1)[1]
+    section = (ROOT / "docs" / "own-locustfile.md").read_text()
     return re.search(r"```python\n(.+?)\n```", section, re.S).group(1)
 
 
-def test_readme_locustfile_example_runs_with_tls_metadata_and_two_inputs(tmp_path, demo_server, run_locust):
+def test_docs_locustfile_example_runs_with_tls_metadata_and_two_inputs(tmp_path, demo_server, run_locust):
     (tmp_path / "detector.py").write_text(_example())
     pem = _certificates(tmp_path, server_name="models.example.com")
     rows = 6

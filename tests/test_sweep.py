@@ -190,6 +190,13 @@ def test_steps_csv_json_and_empty_cells(tmp_path):
     console = steps.format_steps(rows, sweep.best_line(rows, Slo(p99_ms=10.0)))
     assert console.splitlines()[-1].startswith("Highest FPS within the SLO: ")
     assert "missed: p99 n/a ms > 10 ms" in console
+    assert console.splitlines()[1] == "TFS steps (measured part of each step; latency ms, closed loop: latency from " \
+                                      "the actual send)"
+    open_plan = sweep.plan(parse_sweep("rate:100,200"), 4.0, users=4)
+    open_rows = step_rows(open_plan, recorder, Slo(p99_ms=10.0))
+    assert steps.format_steps(open_rows).splitlines()[1] == (
+        "TFS steps (measured part of each step; latency ms, open loop: latency from the scheduled send time, "
+        "svc p90 = service time from the actual send)")
 
 
 def test_plot_is_self_contained_html(tmp_path):

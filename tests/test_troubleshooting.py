@@ -1,4 +1,4 @@
-"""README "Troubleshooting" is true: every `error:`/`notice:`/`waiting` line in its table is produced here
+"""docs/troubleshooting.md is true: every `error:`/`notice:`/`waiting` line in its table is produced here
 from the code, and every such line the code produces here has its row.
 
 A row's message is a pattern: `HOST:PORT` stands for any address, `...` for any text; the rest is
@@ -31,9 +31,8 @@ MESSAGE_START = ("error: ", "notice: ", "waiting ")
 
 
 def readme_patterns():
-    """{README message: regex} for every error/notice/waiting message in the Troubleshooting table."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Troubleshooting"):text.index("## Web UI")]
+    """{message: regex} for every error/notice/waiting message in the table of docs/troubleshooting.md."""
+    section = (ROOT / "docs" / "troubleshooting.md").read_text()
     patterns = {}
     for row in re.findall(r"^\| (.+?) \| .+ \|$", section, re.M):
         for message in re.findall(r"`([^`]+)`", row):
@@ -116,6 +115,7 @@ def show(call):
         print(f"error: {e}")
 
 show(lambda: wait_until_reachable(closed, 5.0, Transport(), progress_s=3.0))
+show(lambda: wait_until_reachable("nosuchhost.invalid:8500", 1.0, Transport(), progress_s=3.0))
 show(lambda: inspect_model(Settings(target=ready, model_name="nosuch")))
 show(lambda: inspect_model(Settings(target=ready, model_name="small", model_version=3)))
 show(lambda: inspect_model(Settings(target=loading, model_name="small")))

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tfs_user.web import form as web_form
-from tfs_user.options import OPTIONS, form_labels, option_dest
+from tfs_user.options import OPTIONS, TOPICS, form_labels, option_dest, topics
 
 
 def camel(key):  # e.replace(/_([a-z0-9])/g, (e,t) => t.toUpperCase())
@@ -54,12 +54,15 @@ def test_labels_read_like_the_options():
     assert labels["batch_size"] == "Batch size" and labels["grpc_compression"] == "gRPC compression"
 
 
-def test_frequent_fields_come_before_rare_ones():
+def test_fields_come_by_topic_frequent_ones_first():
     order = list(form_labels())
-    frequent = ["model_name", "images_numpy_path", "batch_size", "tfs_iterations"]
-    rare = ["grpc_tls_ca", "grpc_tls_cert", "grpc_tls_key", "grpc_compression", "request_cache_mb", "demo_server"]
-    assert order[:len(frequent)] == frequent
-    assert min(order.index(d) for d in rare) > max(order.index(d) for d in frequent) + 10
+    grouped = topics()
+    assert list(grouped) == list(TOPICS) and order == [d for dests in grouped.values() for d in dests]
+    assert grouped["Model and data"][:2] == ["model_name", "images_numpy_path"]
+    assert grouped["Load and capacity"][:2] == ["batch_size", "tfs_iterations"]
+    assert grouped["SLOs and output"][:3] == ["slo_p99_ms", "slo_min_fps", "slo_max_fail_ratio"]
+    rare = ["grpc_tls_ca", "grpc_tls_cert", "grpc_tls_key", "grpc_compression", "demo_server"]
+    assert set(rare) <= set(grouped["Target and transport"]) and order[:2] == ["model_name", "images_numpy_path"]
 
 
 def test_form_fields_put_ours_first_in_order_and_keep_other_plugins_fields():
@@ -68,8 +71,18 @@ def test_form_fields_put_ours_first_in_order_and_keep_other_plugins_fields():
     fields = web_form.form_fields(extra)
     assert list(fields)[:-1] == list(web_form.field_keys().values())
     assert list(fields)[-1] == "another_plugin_option"
-    assert fields[web_form.field_key("Batch size")] == extra["batch_size"]
+    assert fields[web_form.field_key("Batch size")] == {**extra["batch_size"], "help_text": "Load and capacity"}
     assert web_form.form_fields(fields) == fields  # a second pass changes nothing
+
+
+def test_each_field_shows_its_topic_as_help():
+    # the page shows "label (help text)" on one line: --help's texts were cut off with an ellipsis
+    extra = {dest: {"default_value": "", "help_text": kwargs.get("help", "")}
+             for dest, (_, kwargs) in zip(form_labels(), OPTIONS)}
+    shown = web_form.form_fields(extra)
+    assert shown[web_form.field_key("Batch size")]["help_text"] == "Load and capacity"
+    assert shown[web_form.field_key("SLO p99 (ms)")]["help_text"] == "SLOs and output"
+    assert {v["help_text"] for v in shown.values()} == set(TOPICS)
 
 
 def test_an_empty_label_is_refused():

@@ -316,7 +316,11 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
              for e in browser.find_elements(By.XPATH, "//form//label")]
     ours = [label for text in shown for label in labels if text == label or text.startswith(label + " (")]
     assert ours == labels, shown
-    assert "SLO p99 (ms) (Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: 0)" in shown
+    assert "SLO p99 (ms) (SLOs and output)" in shown and "Batch size (Load and capacity)" in shown  # topic as help
+    cut = browser.execute_script(  # a label wider than its box is shown cut off with an ellipsis
+        "return Array.from(document.querySelectorAll('form label')).filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.textContent)")
+    assert not [t for t in cut if any(t.replace(web_form.JOINER, "").startswith(label) for label in labels)], cut
     assert not [t for t in shown if re.match(r"(Slo P9|Tfs Iterations|Images Numpy Path|Grpc )", t)], shown
     names = [e.get_attribute("name") for e in browser.find_elements(By.XPATH, "//form//*[@name]")]
     assert [n for n in names if n in web_form.field_keys().values()] == list(web_form.field_keys().values()), names
@@ -432,3 +436,44 @@ def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_pat
     assert [c[0] for c in _table_rows(section, "steps")[1:]] == ["1", "2"]
     with urllib.request.urlopen(url + "/tfs/fps", timeout=20) as response:  # the chart page: FPS over the sweep
         _png(response.read().decode(), "tfs-fps-chart")
+
+
+def test_browser_sweep_typed_into_the_form_runs_its_steps_and_ends(tmp_path, demo_server, browser, web_locust):
+    # Before, a sweep typed into the start form was ignored: the users ran flat, no step rows, no end.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = demo_server(delay_ms=2, models=[TINY])
+    url = web_locust(server.address, "--status-interval", "0")
+    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    browser.get(url + "/")
+
+    def field(name, value):
+        element = wait.until(lambda d: next((e for e in d.find_elements(By.NAME, name) if e.is_displayed()), None))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.send_keys(Keys.CONTROL, "a")
+        element.send_keys(Keys.DELETE, value)
+        assert element.get_attribute("value") == value
+
+    field("userCount", "4")
+    field("spawnRate", "4")
+    browser.find_element(By.XPATH, "//button[contains(., 'Custom parameters')]").click()
+    labels = form_labels()
+    field(web_form.field_key(labels["sweep"]), "users:1,2")
+    field(web_form.field_key(labels["step_time"]), "2s")
+    browser.find_element(By.XPATH, "//button[@type='submit']").click()
+
+    deadline = time.monotonic() + 60
+    state, rows = None, []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        state = data["state"]
+        rows = {t["key"]: t["data"] for t in data.get("extended_stats", [])}.get("tfs_steps", [])
+        if state == "stopped":
+            break
+        time.sleep(0.5)
+    assert state == "stopped", (state, rows)  # the sweep ended the run by itself
+    assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
+    assert all(int(r["requests"]) > 0 for r in rows), rows

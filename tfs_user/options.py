@@ -97,55 +97,64 @@ def _duration_text(text):
 
 D, R = DEFAULTS, RUN_DEFAULTS
 
+TARGET, MODEL, LOAD, OUTPUT = ("Target and transport", "Model and data", "Load and capacity", "SLOs and output")
+TOPICS = (MODEL, LOAD, OUTPUT, TARGET)
+"""The topics of ``--help`` and of the web UI's start form, in their order: what users change most first."""
+
 # (flags, keyword arguments); the first flag names the option, its env var is TFS_<FLAG>.
-# ``label`` names the field in the web UI's start form (not passed to add_argument). The order
-# is that of --help and of the start form: what users change most first, rare settings last.
-OPTIONS = [
-    (("--model-name", "--model_name"), dict(label="Model name", default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
-    (("--images-numpy-path", "--images_numpy_path"), dict(label="Images (.npy file)", default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w], sent as stored. Empty: synthetic frames of --synthetic-shape. Default: empty")),
-    (("--batch-size", "--batchsize", "--batch_size"), dict(label="Batch size", type=_int_at_least(1, "an integer >= 1"), default=D.batch_size, help=f"Images per request (frames). Default: {D.batch_size}")),
-    (("--iterations", "--tfs-iterations"), dict(label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
-    (("--warmup-iterations",), dict(label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: {D.warmup_iterations}")),
-    (("--synthetic-shape",), dict(label="Synthetic frame shape", default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
-    (("--input",), dict(label="Input files (NAME=FILE.npy)", action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
-    (("--images-dir",), dict(label="Images folder (JPEG/PNG)", default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
-    (("--input-name", "--input_name"), dict(label="Input name", default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
-    (("--signature-name", "--signature_name"), dict(label="Signature name", default=D.signature_name, help=f"ModelSpec.signature_name. Default: {D.signature_name}")),
-    (("--model-version", "--model_version"), dict(label="Model version", type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=D.model_version, help=f"ModelSpec.version; 0 = the latest version. Default: {D.model_version}")),
-    (("--model-version-label",), dict(label="Model version label", default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
-    (("--dtype",), dict(label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
-    (("--layout",), dict(label="Layout", choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it (3-d frames only). With a signature, the result must fit it. Default: {D.layout}")),
-    (("--timeout",), dict(label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
-    (("--arrival-rate",), dict(label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
-    (("--arrival",), dict(label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
-    (("--sweep",), dict(label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. With --slo-* the sweep ends after the first step that misses them and the run passes when some step met them. Default: none")),
-    (("--step-time",), dict(label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
-    (("--slo-p99-ms",), dict(label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),
-    (("--slo-min-fps",), dict(label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
-    (("--slo-max-fail-ratio",), dict(label="SLO max fail ratio", type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
-    (("--validate-outputs",), dict(label="Validate outputs", type=parse_bool, default=D.validate_outputs, help=f"Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: {str(D.validate_outputs).lower()}")),
-    (("--wait-for-model",), dict(label="Wait for model (s)", type=_float_at_least(0.0, "seconds >= 0"), default=D.wait_for_model_s, help=f"Seconds to wait for the server to accept connections (at least 5), then for the model version to become AVAILABLE (ModelService/GetModelStatus), before failing. Default: {D.wait_for_model_s:g}")),
-    (("--skip-preflight",), dict(label="Skip pre-flight calls", action="store_true", default=D.skip_preflight, help="Make no GetModelStatus/GetModelMetadata call before the run (for servers that answer them wrongly); input name, dtype and shape come from the options and data. Default: off")),
-    (("--report-every", "--report_every"), dict(label="Report every N requests", type=_int_at_least(0, "an integer >= 0"), default=D.report_every, help=f"Log a progress line per user every N requests, like the old script; 0 = off. Default: {D.report_every}")),
-    (("--status-interval",), dict(label="Status interval (s)", type=_float_at_least(0.0, "seconds >= 0"), default=R.status_interval_s, help=f"Seconds between console status lines in headless runs; 0 = off. Default: {R.status_interval_s:g}")),
-    (("--sweep-all-steps",), dict(label="Run all sweep steps", action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
-    (("--plot",), dict(label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
-    (("--arrival-seed",), dict(label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
-    (("--json-summary",), dict(label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
-    (("--grpc-metadata",), dict(label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
-    (("--max-message-mb",), dict(label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
-    (("--grpc-compression",), dict(label="gRPC compression", choices=COMPRESSIONS, default=D.compression, help=f"Compress requests. Default: {D.compression}")),
-    (("--grpc-option",), dict(label="gRPC channel options (KEY=VALUE)", action=_JoinAction, default="", help="KEY=VALUE gRPC channel argument, e.g. grpc.keepalive_time_ms=30000 (repeatable, or comma-separated); integer values are passed as integers; overrides ours (message limits, reconnect backoff). Default: none")),
-    (("--request-cache-mb",), dict(label="Request cache (MiB)", type=_int_at_least(0, "an integer >= 0 (MiB)"), default=D.request_cache_mb, help=f"Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: {D.request_cache_mb}")),
-    (("--grpc-tls-ca",), dict(label="gRPC TLS root certificates (PEM file)", default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
-    (("--grpc-tls-cert",), dict(label="gRPC TLS client certificate (PEM file)", default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
-    (("--grpc-tls-key",), dict(label="gRPC TLS client key (PEM file)", default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
-    (("--grpc-tls-server-name",), dict(label="gRPC TLS server name", default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
-    (("--grpc-address", "--grpc_address"), dict(label="gRPC address (old style)", default="", help="Server address, old-script style; used when --host is not given. Default: localhost")),
-    (("--grpc-port", "--grpc_port"), dict(label="gRPC port (old style)", type=_port, default=0, help="Server port, old-script style; used when --host is not given. Default: " + str(DEFAULT_PORT))),
-    (("--demo-server",), dict(label="Demo server", action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
-    (("--demo-server-args",), dict(label="Demo server arguments", default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
+# ``label`` names the field in the web UI's start form and ``topic`` its group (neither is passed to
+# add_argument). --help and the start form show the options by topic (TOPICS order), in this order
+# within a topic: what users change most first, rare settings last.
+_OPTIONS = [
+    (("--model-name", "--model_name"), dict(topic=MODEL, label="Model name", default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
+    (("--images-numpy-path", "--images_numpy_path"), dict(topic=MODEL, label="Images (.npy file)", default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w] (or an .npz, one array per input), fitted to the model's signature (dtype cast, channel axis moved per --layout; the file is never rewritten). Empty: synthetic frames shaped like the signature or --synthetic-shape. Default: empty")),
+    (("--batch-size", "--batchsize", "--batch_size"), dict(topic=LOAD, label="Batch size", type=_int_at_least(1, "an integer >= 1"), default=D.batch_size, help=f"Images per request (frames). Default: {D.batch_size}")),
+    (("--iterations", "--tfs-iterations"), dict(topic=LOAD, label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
+    (("--warmup-iterations",), dict(topic=LOAD, label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)'. Default: {D.warmup_iterations}")),
+    (("--synthetic-shape",), dict(topic=MODEL, label="Synthetic frame shape", default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
+    (("--input",), dict(topic=MODEL, label="Input files (NAME=FILE.npy)", action=_JoinAction, default="", help="NAME=FILE.npy for a model with several inputs (repeatable, or comma-separated); all files are sliced in step. Default: none")),
+    (("--images-dir",), dict(topic=MODEL, label="Images folder (JPEG/PNG)", default="", help="Folder of JPEG/PNG files sent as encoded bytes to a DT_STRING input (e.g. image_bytes). Default: none")),
+    (("--input-name", "--input_name"), dict(topic=MODEL, label="Input name", default="", help="Name of the input tensor in the signature. Default: the signature's only input (from GetModelMetadata), else 'input'")),
+    (("--signature-name", "--signature_name"), dict(topic=MODEL, label="Signature name", default=D.signature_name, help=f"ModelSpec.signature_name. Default: {D.signature_name}")),
+    (("--model-version", "--model_version"), dict(topic=MODEL, label="Model version", type=_int_at_least(0, "a version number >= 0 (0 = latest)"), default=D.model_version, help=f"ModelSpec.version; 0 = the latest version. Default: {D.model_version}")),
+    (("--model-version-label",), dict(topic=MODEL, label="Model version label", default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
+    (("--dtype",), dict(topic=MODEL, label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
+    (("--layout",), dict(topic=MODEL, label="Layout", choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it (3-d frames only). With a signature, the result must fit it. Default: {D.layout}")),
+    (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
+    (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
+    (("--arrival",), dict(topic=LOAD, label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--sweep",), dict(topic=LOAD, label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. With --slo-* the sweep ends after the first step that misses them and the run passes when some step met them. Default: none")),
+    (("--step-time",), dict(topic=LOAD, label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
+    (("--slo-p99-ms",), dict(topic=OUTPUT, label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),
+    (("--slo-min-fps",), dict(topic=OUTPUT, label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
+    (("--slo-max-fail-ratio",), dict(topic=OUTPUT, label="SLO max fail ratio", type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
+    (("--validate-outputs",), dict(topic=MODEL, label="Validate outputs", type=parse_bool, default=D.validate_outputs, help=f"Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: {str(D.validate_outputs).lower()}")),
+    (("--wait-for-model",), dict(topic=TARGET, label="Wait for model (s)", type=_float_at_least(0.0, "seconds >= 0"), default=D.wait_for_model_s, help=f"Seconds to wait for the server to accept connections (at least 5), then for the model version to become AVAILABLE (ModelService/GetModelStatus), before failing. Default: {D.wait_for_model_s:g}")),
+    (("--skip-preflight",), dict(topic=TARGET, label="Skip pre-flight calls", action="store_true", default=D.skip_preflight, help="Make no GetModelStatus/GetModelMetadata call before the run (for servers that answer them wrongly); input name, dtype and shape come from the options and data. Default: off")),
+    (("--report-every", "--report_every"), dict(topic=OUTPUT, label="Report every N requests", type=_int_at_least(0, "an integer >= 0"), default=D.report_every, help=f"Log a progress line per user every N requests, like the old script; 0 = off. Default: {D.report_every}")),
+    (("--status-interval",), dict(topic=OUTPUT, label="Status interval (s)", type=_float_at_least(0.0, "seconds >= 0"), default=R.status_interval_s, help=f"Seconds between console status lines in headless runs; 0 = off. Default: {R.status_interval_s:g}")),
+    (("--sweep-all-steps",), dict(topic=LOAD, label="Run all sweep steps", action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
+    (("--plot",), dict(topic=OUTPUT, label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
+    (("--arrival-seed",), dict(topic=LOAD, label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
+    (("--json-summary",), dict(topic=OUTPUT, label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
+    (("--grpc-metadata",), dict(topic=TARGET, label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
+    (("--max-message-mb",), dict(topic=TARGET, label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
+    (("--grpc-compression",), dict(topic=TARGET, label="gRPC compression", choices=COMPRESSIONS, default=D.compression, help=f"Compress requests. Default: {D.compression}")),
+    (("--grpc-option",), dict(topic=TARGET, label="gRPC channel options (KEY=VALUE)", action=_JoinAction, default="", help="KEY=VALUE gRPC channel argument, e.g. grpc.keepalive_time_ms=30000 (repeatable, or comma-separated); integer values are passed as integers; overrides ours (message limits, reconnect backoff). Default: none")),
+    (("--request-cache-mb",), dict(topic=LOAD, label="Request cache (MiB)", type=_int_at_least(0, "an integer >= 0 (MiB)"), default=D.request_cache_mb, help=f"Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: {D.request_cache_mb}")),
+    (("--grpc-tls-ca",), dict(topic=TARGET, label="gRPC TLS root certificates (PEM file)", default="", help="PEM file of root certificates for grpcs:// hosts. Default: the system's")),
+    (("--grpc-tls-cert",), dict(topic=TARGET, label="gRPC TLS client certificate (PEM file)", default="", help="PEM client certificate for mutual TLS (with --grpc-tls-key). Default: none")),
+    (("--grpc-tls-key",), dict(topic=TARGET, label="gRPC TLS client key (PEM file)", default="", is_secret=True, help="PEM client private key for mutual TLS (with --grpc-tls-cert). Default: none")),
+    (("--grpc-tls-server-name",), dict(topic=TARGET, label="gRPC TLS server name", default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
+    (("--grpc-address", "--grpc_address"), dict(topic=TARGET, label="gRPC address (old style)", default="", help="Server address, old-script style; used when --host is not given. Default: empty (localhost when neither is given)")),
+    (("--grpc-port", "--grpc_port"), dict(topic=TARGET, label="gRPC port (old style)", type=_port, default=0, help=f"Server port, old-script style; used when --host is not given. Default: 0 ({DEFAULT_PORT} when neither is given)")),
+    (("--demo-server",), dict(topic=TARGET, label="Demo server", action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
+    (("--demo-server-args",), dict(topic=TARGET, label="Demo server arguments", default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
 ]
+
+
+OPTIONS = sorted(_OPTIONS, key=lambda entry: TOPICS.index(entry[1]["topic"]))
+"""Every option as (flags, keyword arguments), by topic."""
 
 
 def add_options(parser):
@@ -158,7 +167,7 @@ def add_options(parser):
     taken = getattr(parser, "_option_string_actions", {})
     for flags, kwargs in OPTIONS:
         env_var = "TFS_" + flags[0].lstrip("-").replace("-", "_").upper()
-        kwargs = {k: v for k, v in kwargs.items() if k != "label"}
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("label", "topic")}
         flags = [f for f in flags if f not in taken]
         if not flags:
             raise ValueError(f"option {kwargs.get('dest', '')} clashes with an option another plugin added")
@@ -170,6 +179,14 @@ def add_options(parser):
 def option_dest(flags, kwargs):
     """The attribute name of an OPTIONS entry in Locust's ``parsed_options`` ("--batch-size" -> "batch_size")."""
     return kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
+
+
+def topics():
+    """{topic: [option dest, ...]} in TOPICS order, options in OPTIONS order (``--help``, the start form)."""
+    grouped = {topic: [] for topic in TOPICS}
+    for flags, kwargs in OPTIONS:
+        grouped[kwargs["topic"]].append(option_dest(flags, kwargs))
+    return grouped
 
 
 def form_labels():

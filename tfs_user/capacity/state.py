@@ -45,6 +45,10 @@ class CapacityConfig:
                                        "expected one of them")
         if options.arrival not in ARRIVALS:
             raise sweep_mod.SweepError(f"--arrival {options.arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        iterations = int(getattr(options, "tfs_iterations", -1))
+        if sweep is not None and iterations >= 0:  # users would stop in step 1 and the rest of the steps run empty
+            raise sweep_mod.SweepError(f"--iterations {iterations} and --sweep {options.sweep!r} do not go together: "
+                                       "a sweep runs each step for --step-time; drop --iterations (or set it to -1)")
         step_time = sweep_mod.parse_duration(options.step_time)
         if sweep is not None and step_time < 1.0:
             raise sweep_mod.SweepError(f"--step-time {options.step_time!r} is too short for a sweep; expected at "

@@ -170,7 +170,10 @@ def json_steps(rows):
 
 def format_steps(rows, best=None):
     """The console table of steps (one line per step), then the best-step line if given."""
-    lines = ["", "TFS steps (measured part of each step; latency ms, open loop from the scheduled send time)",
+    open_loop = any(row["target_rps"] for row in rows)
+    timing = ("open loop: latency from the scheduled send time, svc p90 = service time from the actual send"
+              if open_loop else "closed loop: latency from the actual send")
+    lines = ["", f"TFS steps (measured part of each step; latency ms, {timing})",
              f"{'step':>5}{'users':>7}{'target/s':>10}{'reqs':>9}{'fails':>7}{'req/s':>10}{'FPS':>10}"
              f"{'p50':>10}{'p90':>10}{'p99':>10}{'p99.9':>10}{'max':>10}{'svc p90':>10}  SLO"]
     for row in rows:

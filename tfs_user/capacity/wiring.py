@@ -47,14 +47,28 @@ def start(c, runner):
         runner.register_message(sweep.LOAD_MESSAGE, lambda msg, **kw: process.on_load_message(c, msg))
         runner.register_message(sweep.STEP_FLUSH_MESSAGE, lambda msg, **kw: process.on_step_flush(c, msg))
         return
-    c.config = CapacityConfig.from_options(environment.parsed_options)
-    c.plan = c.config.plan()
     if isinstance(runner, MasterRunner):
         runner.register_message(process.STEP_FLUSHED_MESSAGE, lambda msg, **kw: sweep.on_step_flushed(c, msg))
-    if c.config.sweep is not None:
+    configure(c, runner)
+
+
+def configure(c, runner):
+    """Local runner / master: read ``c``'s options from the environment's ``parsed_options`` and, for a
+    sweep, install its load shape (else remove ours). At ``init``, and again when the web UI's start
+    form changed the options (``tfs_user.web.ui``), so that a sweep typed into the form takes effect.
+    Raises ValueError (one line) for a bad combination; then nothing changes.
+    """
+    environment = c.environment
+    config = CapacityConfig.from_options(environment.parsed_options)
+    c.config, c.plan = config, config.plan()
+    if config.sweep is not None:
         c.shape = sweep.CapacityShape(c, c.plan)
         c.shape.runner = runner
         environment.shape_class = c.shape
+    elif c.shape is not None:  # a sweep given before (command line or an earlier form) and now cleared
+        if environment.shape_class is c.shape:
+            environment.shape_class = None
+        c.shape = None
 
 
 def on_test_start(c):

@@ -113,6 +113,16 @@ def _data_text(frame_shape, rows, synthetic):
     return f"the data of shape {_shape_text((rows if rows is not None else 'n', *frame_shape))}"
 
 
+def _resize_hint(model_frame):
+    """What fixes frames of the wrong size: other images, or photos converted to the model's size."""
+    square = [d for d in model_frame if d > 3]
+    if len(model_frame) == 3 and len(square) == 2 and square[0] == square[1] and 3 in model_frame:
+        layout = "NCHW" if model_frame[0] == 3 else "NHWC"
+        return (f"resize the images to that size, e.g. python -m tfs_user.images PHOTOS_DIR --size {square[0]} "
+                f"--layout {layout} -o imgs.npy")
+    return "give data whose frames have that shape (resize or crop the images to it)"
+
+
 def _forced_axes(layout, frame_shape, data_text):
     """The axes of a forced ``--layout``; InputError unless the frames are 3-d."""
     axes = MOVES.get(layout)
@@ -193,10 +203,14 @@ def plan_input(signature, settings, file_dtype, frame_shape, synthetic=False, na
     if settings.layout == "auto" and not _fits(frame_shape, model_frame):
         candidates = [a for a in (TO_NCHW, TO_NHWC)
                       if len(frame_shape) == 3 and _fits(tuple(full[i] for i in a)[1:], model_frame)]
-        if len(candidates) != 1:
-            reason = "ambiguous" if candidates else "no channel-axis move makes it fit"
+        if len(candidates) > 1:
             raise InputError(f"the data's frames have shape {_shape_text(frame_shape)} but {what} expects "
-                             f"{_shape_text(model_frame)} per frame ({reason}); use --layout to choose")
+                             f"{_shape_text(model_frame)} per frame (ambiguous: both channel-axis moves fit); "
+                             "choose one with --layout nhwc-to-nchw or --layout nchw-to-nhwc")
+        if not candidates:
+            raise InputError(f"the data's frames have shape {_shape_text(frame_shape)} but {what} expects "
+                             f"{_shape_text(model_frame)} per frame (no channel-axis move makes it fit); "
+                             f"{_resize_hint(model_frame)}")
         axes = candidates[0]
     if axes is not None:
         moved = tuple(full[i] for i in axes)

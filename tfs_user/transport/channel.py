@@ -57,8 +57,9 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
     While it is not READY, the port is probed once a second (``tfs_user.transport.tls_probe``): a
     fault that waiting cannot fix (TLS against a plaintext port, plaintext against TLS, an
     unknown CA, a certificate for other names) raises ConnectionError (one line) at once;
-    a port where nothing listens yet is waited for, with a progress line every
-    ``progress_s`` seconds. Raises ConnectionError (one line) after ``timeout_s``.
+    a port where nothing listens yet, or a name that does not resolve yet, is waited for, with a
+    progress line every ``progress_s`` seconds. Raises ConnectionError (one line) after ``timeout_s``,
+    saying that the name did not resolve when it did not.
     """
     probed = target[len(DNS_SCHEME):] if is_dns(target) else target  # the raw probe resolves NAME itself
     started = time.monotonic()
@@ -78,7 +79,8 @@ def wait_until_reachable(target, timeout_s, transport, progress_s=PROGRESS_S):
                 raise ConnectionError(fault.message)
             now = time.monotonic()
             if now >= deadline:
-                raise ConnectionError(tls_probe.not_answering(target, timeout_s))
+                unresolved = fault is not None and fault.kind == "unresolved"
+                raise ConnectionError(fault.message if unresolved else tls_probe.not_answering(target, timeout_s))
             if now >= next_progress:
                 logger.info("waiting for a gRPC server at %s: %.0f s of %g s", target, now - started, timeout_s)
                 next_progress += progress_s

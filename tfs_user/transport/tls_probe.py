@@ -34,6 +34,7 @@ class Fault:
     """What the probe found: ``kind`` and a one-line ``message`` naming the fix.
 
     kind: ``closed`` (nothing listening; may be a server still starting, so not ``final``),
+    ``unresolved`` (the host name does not resolve; DNS may still be catching up, so not ``final``),
     ``plaintext-port`` (TLS asked, the port speaks plaintext HTTP/2), ``tls-port`` (plaintext
     asked, the port speaks TLS), ``unknown-ca``, ``hostname``, ``client-cert``. ``final``:
     waiting longer will not help.
@@ -44,7 +45,7 @@ class Fault:
 
     @property
     def final(self):
-        return self.kind != "closed"
+        return self.kind not in ("closed", "unresolved")
 
 
 def not_answering(target, timeout_s):
@@ -138,6 +139,9 @@ def diagnose(target, transport, timeout_s=1.0):
     host, port = split_target(target)
     try:
         _connect(host, port, timeout_s).close()
+    except socket.gaierror as e:  # before OSError: a name that does not resolve is not a server that is down
+        return Fault("unresolved", f"the host name {host!r} of {target} did not resolve ({e.strerror}); "
+                                   "check the name in --host, or give an IP address")
     except OSError:
         return Fault("closed", "")
     tls = speaks_tls(host, port, timeout_s)

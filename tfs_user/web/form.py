@@ -33,7 +33,7 @@ import argparse
 import re
 
 from tfs_user.data.fitting import check_data
-from tfs_user.options import OPTIONS, form_labels
+from tfs_user.options import OPTIONS, form_labels, topics
 from tfs_user.settings import Settings
 
 
@@ -63,11 +63,17 @@ def field_keys():
 def form_fields(extra_options):
     """Locust's ``extra_options`` with our fields first, in OPTIONS order and keyed by ``field_key(label)``.
 
+    The page shows a field as ``label (help text)`` on one line and cuts what does not fit with an
+    ellipsis; our help texts (what ``--help`` prints) did not fit. Our fields' help text is their
+    topic instead (``Batch size (Load and capacity)``): short, and it shows the groups, which the
+    page cannot draw otherwise.
+
     Other plugins' fields follow, as Locust gave them. Keys that are not dests of
     ours (already relabelled, say) are kept as they are.
     """
     keys = field_keys()
-    ours = {keys[dest]: extra_options[dest] for dest in keys if dest in extra_options}
+    topic = {dest: name for name, dests in topics().items() for dest in dests}
+    ours = {keys[dest]: {**extra_options[dest], "help_text": topic[dest]} for dest in keys if dest in extra_options}
     return {**ours, **{k: v for k, v in extra_options.items() if k not in keys}}
 
 

@@ -157,8 +157,21 @@ def extend(run, web_ui, master=False):
         if message is not None:
             logger.error("error: %s", message)
             return jsonify({"success": False, "message": f"error: {message}", "host": environment.host})
+        options = environment.parsed_options
+        previous = dict(vars(options))
         for dest, value in values.items():  # includes fields Locust does not recognise (see ui_field_name)
-            setattr(environment.parsed_options, dest, value)
+            setattr(options, dest, value)
+        try:  # users as Locust will read them from the form just after this hook
+            options.num_users = int(request.form.get("user_count", options.num_users))
+        except (TypeError, ValueError):
+            pass  # Locust answers a bad user count itself
+        try:  # a sweep (or open loop) typed into the form: its plan and load shape, before Locust starts
+            capacity.configure(run.capacity, environment.runner)
+        except ValueError as e:
+            vars(options).clear()
+            vars(options).update(previous)
+            logger.error("error: %s", e)
+            return jsonify({"success": False, "message": f"error: {e}", "host": environment.host})
         return None
 
     @web_ui.app.after_request

@@ -47,7 +47,14 @@ def dtype_to_dt(dtype):
     try:
         return NUMPY_TO_DT[key]
     except KeyError:
-        raise ValueError(f"dtype {dtype.str!r} ({dtype}) cannot be sent as a TensorProto; expected one of {supported_dtypes()}") from None
+        kind = _KINDS.get(dtype.kind, dtype.name)
+        raise ValueError(f"dtype {dtype.str!r} ({kind}) cannot be sent as a TensorProto; "
+                         f"expected one of {supported_dtypes()}") from None
+
+
+_KINDS = {"U": "unicode strings", "S": "byte strings", "O": "Python objects", "V": "structured or raw bytes",
+          "c": "complex numbers", "M": "datetimes", "m": "timedeltas"}
+"""What a numpy dtype kind holds, for errors about dtypes that have no TensorProto DataType."""
 
 
 def ndarray_to_tensor_proto(array):

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +142,55 @@ def run_locust(tmp_path):
         return Run(done.returncode, done.stdout + done.stderr, tmp_path)
 
     return run
+
+
+def _descendants(pid):
+    """Pids of every living descendant of ``pid`` (from /proc), children first."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _end_leftover_processes():
+    """Every process a test started (and what those started) ends when the test ends, passed or failed:
+    a test's own cleanup comes first; whatever is still alive then gets SIGTERM, then SIGKILL."""
+    yield
+    leftovers = _descendants(os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in leftovers:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while leftovers and time.monotonic() < deadline:
+            leftovers = [p for p in leftovers if _alive(p)]
+            time.sleep(0.05)
+
+
+def _alive(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap our own children; others are reaped by their parents
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, locust_command
+from conftest import ROOT, end_group, locust_command
 from tfs_user.demo.server import DemoServer, ModelConfig
 
 SMALL = ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)
@@ -152,9 +152,12 @@ def test_two_concurrent_processes_runs_keep_their_own_workers(tmp_path):
             runs.append(subprocess.Popen(
                 locust_command("--headless", "--processes", "2", *_common(server, users=4, iterations=30),
                                "--warmup-iterations", "0", "--json-summary", "s.json"),
-                cwd=folder, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                cwd=folder, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                start_new_session=True))
         outputs = [run.communicate(timeout=120)[0] for run in runs]
     finally:
+        for run in runs:  # each run and its forked workers, also after a timeout (seen: 5 left holding a port)
+            end_group(run)
         for server in servers:
             server.stop()
     for index, (run, server, output) in enumerate(zip(runs, servers, outputs)):

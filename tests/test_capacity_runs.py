@@ -130,3 +130,15 @@ def test_processes_two_give_the_step_rows_of_one_process(demo_server, run_locust
         # left out of the merge would halve it
         assert 0.7 <= busy(b) / busy(a) <= 1.43, (one, two)
     assert all(float(r["p50 ms"]) >= 10.0 for r in one + two)  # the server's 10 ms, in every process
+
+
+def test_a_sweep_in_which_no_step_met_the_slo_exits_3_and_says_so(demo_server, run_locust):
+    # a 30 ms server against a 5 ms p99 SLO: no step can meet it
+    server = demo_server(workers=4, delay_ms=30, models=[TINY])
+    run = run_locust("--host", server.address, "--sweep", "users:1,2", "--step-time", "2s", "--slo-p99-ms", "5",
+                     "--sweep-all-steps", "--status-interval", "0", "--json-summary", "summary.json")
+    data = summary(run)
+    assert [r["Within SLO"] for r in steps_csv(run)] == ["no", "no"]
+    assert run.returncode == 3 == data["exit_code"] and data["passed"] is False, run.output
+    assert "SLO missed: no sweep step met the SLO" in run.output
+    assert data["best_step"] is None and "Highest FPS within the SLO: none (no step met it)" in run.output

@@ -142,3 +142,31 @@ def test_a_sweep_in_which_no_step_met_the_slo_exits_3_and_says_so(demo_server, r
     assert run.returncode == 3 == data["exit_code"] and data["passed"] is False, run.output
     assert "SLO missed: no sweep step met the SLO" in run.output
     assert data["best_step"] is None and "Highest FPS within the SLO: none (no step met it)" in run.output
+
+
+@pytest.mark.parametrize("sweep, users, processes", [("users:1,2", 2, 1), ("rate:50,100", 4, 1), ("users:2,4", 4, 2)])
+def test_every_measured_request_of_a_sweep_is_in_one_step_its_warmup_or_between_steps(
+        sweep, users, processes, demo_server, run_locust):
+    # exact accounting: steps' requests + their warm-ups + those sent between steps = the run's measured
+    # requests; with the run's warm-ups and after-stop requests, the server's own count less those in flight
+    server = demo_server(workers=8, delay_ms=5, models=[TINY])
+    extra = ()
+    if processes > 1:
+        port = str(_free_port())
+        extra = ("--processes", str(processes), "--master-bind-port", port, "--master-port", port)
+    run = run_locust("--host", server.address, "--sweep", sweep, "--step-time", "2s", "-u", str(users), *extra,
+                     "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    measured = data["rows"][-1]["requests"]
+    steps = data["steps"]
+    assert len(steps) == 2 and all(s["requests"] > 0 for s in steps), steps
+    if processes == 1:  # (a worker hears of a step from the master up to a second late: then no warm-up of its own)
+        assert all(s["warmup_requests"] > 0 for s in steps), steps
+    in_steps = sum(s["requests"] + s["warmup_requests"] for s in steps)
+    assert in_steps + data["between_steps_requests"] == measured, (steps, data["between_steps_requests"], measured)
+    if data["between_steps_requests"]:
+        assert f"{data['between_steps_requests']} measured request" in run.output
+    reported = measured + data["warmup_requests"] + data["after_stop_requests"]
+    served = server.counts()["requests"]
+    assert reported <= served <= reported + users, (reported, served)

@@ -31,6 +31,11 @@ def finish(c):
         lines.append(steps_mod.format_steps(rows, best_line))
         if c.stopped_after is not None:
             lines.append(f"Sweep ended after step {c.stopped_after} of {len(c.plan)}: it missed the SLO")
+        out["between_steps_requests"] = between = c.steps.between
+        if between:
+            lines.append(f"{between} measured request{'s' if between != 1 else ''} went out between sweep steps "
+                         "(while a step was judged, or before a worker heard of the next one): in the run's figures, "
+                         "in no step's")
         lines.extend(lost_lines(c))
         if options.csv_prefix:
             steps_mod.write_steps_csv(f"{options.csv_prefix}_tfs_steps.csv", rows)

@@ -114,6 +114,8 @@ def on_request(c, response_time, exception, context=None, start_time=None, **kwa
                 c.steps.record_late(index)
         else:
             c.steps.record_warmup(index)
+    elif c.config.sweep is not None:  # sent while a step was judged and before the next began: no step's
+        c.steps.record_between()
 
 
 def on_report_to_master(c, data):

@@ -54,8 +54,12 @@ class StepStats:
         return stats
 
 
+BETWEEN = 0
+"""Pseudo-step of the measured requests sent between steps (``StepRecorder.between``)."""
+
+
 class StepRecorder:
-    """Step index (int, from 1) -> StepStats."""
+    """Step index (int, from 1; 0 = between steps) -> StepStats."""
 
     def __init__(self):
         self.steps = {}
@@ -76,6 +80,16 @@ class StepRecorder:
 
     def record_warmup(self, index):
         self._get(index).warmup += 1
+
+    def record_between(self):
+        """One measured request sent between two steps (kept as the warm-up count of pseudo-step 0)."""
+        self._get(BETWEEN).warmup += 1
+
+    @property
+    def between(self):
+        """Measured requests that belong to no step: sent while a step was judged, before the next began."""
+        stats = self.steps.get(BETWEEN)
+        return stats.warmup if stats is not None else 0
 
     def record_late(self, index):
         self._get(index).late += 1

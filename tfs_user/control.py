@@ -22,7 +22,7 @@ import signal
 
 import gevent
 from locust.exception import RPCError
-from locust.runners import STATE_MISSING, STATE_RUNNING, LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_STOPPING, LocalRunner, MasterRunner, WorkerRunner
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ class RunControl:
         """Mark the stop (later completions are left out); a master collects the workers' final reports."""
         self.stopping = True
         if isinstance(self.runner, MasterRunner):
+            # Locust marks the master STOPPING only after test_stopping's listeners return. Until then a
+            # worker that quits (it got the Ctrl-C too) makes the RUNNING master respawn that worker's users
+            # on the others: a second batch of requests in flight, lost at the stop (seen: 2 x users).
+            self.runner.update_state(STATE_STOPPING)
             self._collect_final_reports()
 
     def _collect_final_reports(self):

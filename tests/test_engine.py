@@ -97,6 +97,16 @@ elif mode == "latency":
     gevent.joinall([gevent.spawn(user, i) for i in range(args["users"])], raise_error=True)
     every = [x for xs in latencies.values() for x in xs]
     out = {"p50_ms": statistics.median(every), "min_ms": min(every), "count": len(every)}
+elif mode == "sleep":
+    # overshoot of 2.5 ms sleeps, the engine's precise_sleep and gevent.sleep interleaved (same load for both):
+    # gevent's loop waits in epoll with a timeout rounded up to whole ms, so a fractional wait wakes late
+    overshoot = {"precise": [], "gevent": []}
+    for i in range(2 * args["sleeps"]):
+        name = ("precise", "gevent")[i % 2]
+        start = time.perf_counter()
+        (engine.precise_sleep if name == "precise" else gevent.sleep)(0.0025)
+        overshoot[name].append((time.perf_counter() - start - 0.0025) * 1000.0)
+    out = {k: {"p50": statistics.median(v), "min": min(v)} for k, v in overshoot.items()}
 elif mode == "hog":
     # one call on a 20 ms server while another greenlet holds the event loop for hog_ms: the call
     # completes during the hog, its greenlet resumes only after it
@@ -173,6 +183,13 @@ def test_latency_of_a_20_ms_server(demo_server, small):
         assert 20.0 <= out["min_ms"]
         # no more than this machine's round trip now (a 0 ms server's, measured here; doubled, + 0.5 ms)
         assert 20.0 <= out["p50_ms"] < 20.0 + 2 * baseline["p50_ms"] + 0.5, (out, baseline)
+
+
+def test_precise_sleep_wakes_closer_to_its_time_than_gevent_sleep(demo_server, small):
+    # open-loop sends wait with it: gevent's millisecond timers overshot by ~0.7 ms here, so every send was late
+    out = run_client("sleep", demo_server(models=[small]).address, sleeps=300)
+    assert out["precise"]["min"] >= 0.0 and out["gevent"]["min"] >= -1.0, out  # never early (gevent rounds)
+    assert out["precise"]["p50"] < out["gevent"]["p50"], out
 
 
 def test_a_call_is_timed_when_it_completed_not_when_its_greenlet_resumed(demo_server, small):

@@ -147,7 +147,8 @@ class DispatchStats:
 
     def summary(self):
         """Dict: target_rps, sent, achieved_rps (None before two sends), late, late_ratio,
-        lateness p50/p99/max ms (None without late sends), send_error_p99_ms."""
+        lateness p50/p99/max ms (None without late sends), send_error_p50_ms and _p99_ms (actual minus
+        scheduled send time of every send)."""
         window = self.send_error.window_s
         empty = self.lateness.ok == 0
         return {
@@ -159,6 +160,7 @@ class DispatchStats:
             "late_p50_ms": None if empty else self.lateness.percentile_ms(50),
             "late_p99_ms": None if empty else self.lateness.percentile_ms(99),
             "late_max_ms": None if empty else self.lateness.max_ms,
+            "send_error_p50_ms": self.send_error.percentile_ms(50) if self.sent else None,
             "send_error_p99_ms": self.send_error.percentile_ms(99) if self.sent else None,
         }
 

@@ -78,6 +78,7 @@ def open_loop_summary(c):
         "late_p50_ms": dispatch["late_p50_ms"],
         "late_p99_ms": dispatch["late_p99_ms"],
         "late_max_ms": dispatch["late_max_ms"],
+        "send_error_p50_ms": dispatch["send_error_p50_ms"],
         "send_error_p99_ms": dispatch["send_error_p99_ms"],
         "service_p50_ms": service.percentile_ms(50) if has else None,
         "service_p90_ms": service.percentile_ms(90) if has else None,
@@ -96,7 +97,7 @@ def format_open_loop(s):
             f"late (all users busy) {s['late']}"
             + (f" (p50 {_f(s['late_p50_ms'])} ms, p99 {_f(s['late_p99_ms'])} ms, max {_f(s['late_max_ms'])} ms)"
                if s["late"] else "")
-            + f"; scheduling error p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "
+            + f"; send error (actual minus scheduled send) p50 {_f(s['send_error_p50_ms'])} ms, p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "
             f"service time (from the actual send) p50 {_f(s['service_p50_ms'])} ms, p90 {_f(s['service_p90_ms'])} ms, "
             f"p99 {_f(s['service_p99_ms'])} ms")
 

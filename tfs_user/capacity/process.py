@@ -21,6 +21,7 @@ from tfs_user.capacity.arrivals import DispatchStats, Dispatcher, process_rng
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
 from tfs_user.phases import Phase, sample_of
 from tfs_user.stats import LatencyStats
+from tfs_user.transport.engine import precise_sleep
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ def begin(environment, scheduled=True):
         if c.dispatcher is None:
             seed = None if c.config.seed < 0 else c.config.seed
             key = getattr(c.environment.runner, "worker_index", None)
-            c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key))
+            c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
+                                      sleep=precise_sleep)
             c.dispatch = c.dispatcher.stats
         elif c.dispatcher.rate != c.load.rate:
             c.dispatcher.set_rate(c.load.rate)

@@ -68,3 +68,69 @@ def test_goaway_too_many_pings_is_one_clear_failure_and_the_user_reconnects(demo
     row = run.tfs_csv()["Aggregated"]
     assert (int(row["Requests"]), int(row["Failures"])) == (5, 1), run.output
     assert server.counts()["ok"] == 8  # requests 6-9 went through a new connection
+
+
+class _SlowProxy:
+    """A TCP proxy on 127.0.0.1 port 0 that holds each new connection ``delay_s`` before it passes bytes
+    on: a server whose connection set-up takes that long (far away, or a busy machine)."""
+
+    def __init__(self, target_port, delay_s):
+        import socket
+        import threading
+
+        self.delay_s, self.target_port = delay_s, target_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        import time
+
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            time.sleep(self.delay_s)
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+def test_a_connection_that_takes_longer_than_the_reconnect_backoff_to_set_up_works(demo_server, small_model,
+                                                                                    run_locust):
+    # gRPC takes grpc.min_reconnect_backoff_ms as each connection attempt's timeout: ours was 100 ms, and
+    # the first request failed UNAVAILABLE ("tcp handshaker shutdown") on a busy machine
+    server = demo_server(models=[small_model])
+    proxy = _SlowProxy(server.port, delay_s=0.5)
+    try:
+        run = run_locust("--host", f"127.0.0.1:{proxy.port}", "-u", "1", "--iterations", "5", "--model-name", "small",
+                         "--synthetic-shape", "8,8,3", "--skip-preflight", "--json-summary", "out.json")
+    finally:
+        proxy.close()
+    data = json.loads((run.folder / "out.json").read_text())
+    assert run.returncode == 0 and data["warmup_failures"] == 0, run.output[-3000:]
+    assert data["rows"][-1]["requests"] == 5 and data["rows"][-1]["failures"] == 0

@@ -150,12 +150,15 @@ def test_master_and_two_workers_give_the_step_rows_of_one_process(demo_server, r
     rows_one, rows_two = _steps_csv(tmp_path, "one"), _steps_csv(tmp_path, "two")
     assert [(r["Step"], r["Users"]) for r in rows_one] == [(r["Step"], r["Users"]) for r in rows_two] == [
         ("1", "2"), ("2", "4")]
+    def busy(row):  # Little's law: req/s x latency / users, the share of time a user waits for an answer
+        return float(row["Requests/s"]) * float(row["p50 ms"]) / 1000.0 / int(row["Users"])
+
     for a, b in zip(rows_one, rows_two):
-        # a 10 ms server with 8 threads: each user ~90 req/s; both runs within noise of each other
-        assert float(b["Requests/s"]) == pytest.approx(float(a["Requests/s"]), rel=0.25), (rows_one, rows_two)
+        # the same share in both runs whatever this machine's load did to latency and rate; a worker's
+        # figures left out of the master's merge would halve it
+        assert 0.7 <= busy(b) / busy(a) <= 1.43, (rows_one, rows_two)
         for key in ("p50 ms", "p90 ms"):
-            assert 10.0 <= float(a[key]) and 10.0 <= float(b[key])
-            assert float(b[key]) == pytest.approx(float(a[key]), abs=3.0), (rows_one, rows_two)
+            assert 10.0 <= float(a[key]) and 10.0 <= float(b[key])  # the server's 10 ms, merged or not
     steps = json.loads((tmp_path / "two.json").read_text())["steps"]
     assert [s["lost_workers"] for s in steps] == [[], []]
 

@@ -220,8 +220,8 @@ def test_parse_shape_bad(text):
     ("timeout_s", -0.5, "timeout -0.5"),
     ("model_name", "", "model name is empty"),
     ("layout", "sideways", "layout 'sideways' is not known"),
-    ("dtype", "complex64", r"^--dtype: dtype '<c8' \(complex numbers\) cannot be sent as a TensorProto; expected one of "),
-    ("dtype", "<U1", r"^--dtype: dtype '<U1' \(unicode strings\) cannot be sent as a TensorProto; expected "),
+    ("dtype", "complex64", r"^--dtype: dtype '<c8' \(complex64: complex numbers\) cannot be sent as a TensorProto; expected one of "),
+    ("dtype", "<U1", r"^--dtype: dtype '<U1' \(str32: unicode strings\) cannot be sent as a TensorProto; expected "),
     ("dtype", "floaty", "is not a numpy dtype"),
 ])
 def test_settings_rejects(field, value, words):

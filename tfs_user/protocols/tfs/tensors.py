@@ -48,7 +48,7 @@ def dtype_to_dt(dtype):
         return NUMPY_TO_DT[key]
     except KeyError:
         kind = _KINDS.get(dtype.kind, dtype.name)
-        raise ValueError(f"dtype {dtype.str!r} ({kind}) cannot be sent as a TensorProto; "
+        raise ValueError(f"dtype {dtype.str!r} ({dtype.name}: {kind}) cannot be sent as a TensorProto; "
                          f"expected one of {supported_dtypes()}") from None
 
 

@@ -228,7 +228,7 @@ def test_web_ui_reset_resets_the_tfs_tab_with_locusts_table(tmp_path, free_port,
     with DemoServer(models=[SMALL], delay_ms=2) as server:
         args = ["--host", server.address, "-u", "4", "-r", "4", "--autostart", "--model-name", "small",
                 "--synthetic-shape", "8,8,3", "--web-host", "127.0.0.1", "--web-port", str(port),
-                "--warmup-iterations", "0", "-t", "20s"]
+                "--warmup-iterations", "0", "-t", "120s"]  # ended below; long enough for a slow start
         if processes:
             args += ["--processes", str(processes)]
         locust = subprocess.Popen(locust_command(*args), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
@@ -256,7 +256,7 @@ def test_web_ui_reset_resets_the_tfs_tab_with_locusts_table(tmp_path, free_port,
             os.killpg(locust.pid, signal.SIGTERM)
             output = locust.communicate(timeout=60)[0]
     figures = (before, since, locusts, ours, output[-2000:])
-    assert before > 2000 and 0 < locusts < before and 0 < ours < before, figures  # both restarted
+    assert before >= 800 and 0 < locusts < before and 0 < ours < before, figures  # both restarted
     if not processes:
         assert ours <= since and locusts <= since, figures
     # same moment, same share per worker: workers send deltas every 3 s; what they had not yet reported at the

@@ -170,3 +170,20 @@ def test_every_measured_request_of_a_sweep_is_in_one_step_its_warmup_or_between_
     reported = measured + data["warmup_requests"] + data["after_stop_requests"]
     served = server.counts()["requests"]
     assert reported <= served <= reported + users, (reported, served)
+
+
+def test_open_loop_stop_sends_nothing_after_the_run_and_every_send_is_counted(demo_server, run_locust):
+    # 16 users wait for their slots up to 80 ms ahead (200 req/s); at the stop each used to send its
+    # slot anyway (16 requests the server served and the run never reported). Now nothing is sent after
+    # the stop: the server's count is the reported one, less at most those in flight at the stop
+    users = 16
+    server = demo_server(workers=16, delay_ms=5, models=[TINY])
+    run = run_locust("--host", server.address, "--arrival-rate", "200", "-u", str(users), "-r", str(users), "-t", "4s",
+                     "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    measured, after_stop = data["rows"][-1]["requests"], data["after_stop_requests"]
+    reported = measured + data["warmup_requests"] + after_stop
+    served = server.counts()["requests"]
+    assert reported <= data["open_loop"]["sent"] + data["warmup_requests"] <= served, (data, served)  # every send counted
+    assert reported <= served < reported + users // 2, (reported, served)  # 0-2 in flight at 200 req/s x 5 ms

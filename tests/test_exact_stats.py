@@ -92,7 +92,7 @@ def test_requests_completing_after_stop_are_left_out(demo_server, small_model, r
 
 @pytest.mark.parametrize("option, value, missed", [
     ("--slo-p99-ms", "1.5", "SLO missed: p99 latency"),
-    ("--slo-p99-ms", "100", None),
+    ("--slo-p99-ms", "1000", None),  # holds even on a busy machine
     ("--slo-min-fps", "1000000", "SLO missed: FPS"),
     ("--slo-min-fps", "1", None),
     ("--slo-max-fail-ratio", "0.1", "SLO missed: fail ratio 0.2000 > --slo-max-fail-ratio 0.1"),

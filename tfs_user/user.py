@@ -110,6 +110,10 @@ class TfsUser(User):
         warmup = self._warmups_left > 0
         body = self._requests.request(0 if warmup else self._batch_index)
         ticket = capacity.begin(self.environment, scheduled=not warmup)  # open loop: waits for the next slot
+        if ticket is None or self._control.stopping:
+            # the run stopped while this user waited for its slot (or between its calls): that send would
+            # fall after the run; sent anyway, every user's would go out at once and never be reported
+            return
         start_wall = time.time()
         start = time.perf_counter()
         try:

@@ -228,8 +228,12 @@ class Dispatcher:
         """How far the oldest unclaimed slot is overdue, seconds (0 when on schedule)."""
         return max(self._clock() - self._next, 0.0)
 
-    def take(self):
-        """Claim the next slot, wait until its time if it is in the future, and return the Slot (sent = now)."""
+    def take(self, still_wanted=None):
+        """Claim the next slot, wait until its time if it is in the future, and return the Slot (sent = now).
+
+        ``still_wanted()`` (optional) is asked after the wait: False (the run stopped meanwhile) returns
+        None, and the slot is not counted as sent.
+        """
         scheduled = self._next
         index = self._claimed
         self._claimed += 1
@@ -237,6 +241,8 @@ class Dispatcher:
         wait = scheduled - self._clock()
         if wait > 0:
             self._sleep(wait)
+        if still_wanted is not None and not still_wanted():
+            return None
         slot = Slot(index, scheduled, self._clock(), late=wait < 0)
         self.stats.record(slot)
         return slot

@@ -66,7 +66,8 @@ class Ticket:
 
 
 def begin(environment, scheduled=True):
-    """Before a call: in open loop (and ``scheduled``) wait for the next slot; return the Ticket.
+    """Before a call: in open loop (and ``scheduled``) wait for the next slot; return the Ticket, or None
+    when the run stopped during that wait (nothing is to be sent).
 
     Warm-up requests pass ``scheduled=False``: they go out at once, outside the schedule.
     """
@@ -85,7 +86,9 @@ def begin(environment, scheduled=True):
             c.dispatch = c.dispatcher.stats
         elif c.dispatcher.rate != c.load.rate:
             c.dispatcher.set_rate(c.load.rate)
-        slot = c.dispatcher.take()
+        slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)
+        if slot is None:  # the run stopped while this user waited: the slot falls after the run
+            return None
     # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
     # send from the warm-up does not count in the step; one scheduled in the step but sent after it does)
     t = slot.scheduled if slot else time.perf_counter()

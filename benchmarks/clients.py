@@ -26,7 +26,7 @@ All send ``--warmup`` requests first (connection set-up), then measure
 ``--requests`` requests. The JSON line holds ``cpu_s`` (user + sys of this
 process, all threads, from ``resource.getrusage(RUSAGE_SELF)`` taken right
 before and after the measured loop: imports and set-up are left out),
-``wall_s``, ``requests`` and the latencies' ``p50_ms``/``p99_ms`` (exact, from
+``wall_s``, ``requests`` and the latencies' ``min_ms``/``p50_ms``/``p99_ms`` (exact, from
 the sorted list).
 """
 
@@ -58,6 +58,7 @@ def _result(latencies_ms, cpu_s, wall_s, errors):
         "cpu_s": cpu_s,
         "wall_s": wall_s,
         "rps": len(latencies_ms) / wall_s if wall_s > 0 else 0.0,
+        "min_ms": latencies_ms[0] if latencies_ms else 0.0,
         "p50_ms": _percentile(latencies_ms, 50),
         "p99_ms": _percentile(latencies_ms, 99),
         "mean_ms": sum(latencies_ms) / len(latencies_ms) if latencies_ms else 0.0,

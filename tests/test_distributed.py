@@ -75,17 +75,25 @@ def test_merged_percentiles_match_a_single_process_run(demo_server, small_model,
     common = ("--host", server.address, "-u", "2", "-r", "2", "--iterations", "150", "--model-name", "small",
               "--synthetic-shape", "8,8,3")
     single = run_locust(*common, "--json-summary", "single.json")
+    served_one = sorted(server.service_times_ms())
+    server.reset_counts()
     port = _free_port()
     workers = _start_workers(2, port, tmp_path)
     merged = run_locust(*_master(port, *common, "--json-summary", "merged.json"))
     _finish(workers)
+    served_two = sorted(server.service_times_ms())
     assert single.returncode == 0 and merged.returncode == 0, merged.output
     one = json.loads((tmp_path / "single.json").read_text())["rows"][-1]
     two = json.loads((tmp_path / "merged.json").read_text())["rows"][-1]
-    assert one["requests"] == two["requests"] == 300
-    for key, tolerance in (("p50_ms", 2.0), ("p90_ms", 4.0)):
+    assert one["requests"] == two["requests"] == 300 and len(served_one) == len(served_two) == 302  # + 2 warm-ups
+    # each run's percentile is the server's own at that percentile (its 10 ms, however late its sleep
+    # woke up) plus what the client and transport added; the merged run's addition is no more than
+    # twice the single process's (measured in this test, as load on this machine varies) plus 1 ms
+    for key, q in (("p50_ms", 0.5), ("p90_ms", 0.9)):
+        added_one = one[key] - served_one[int(q * 302)]
+        added_two = two[key] - served_two[int(q * 302)]
         assert 10.0 <= one[key] and 10.0 <= two[key]
-        assert two[key] == pytest.approx(one[key], abs=tolerance), (one, two)
+        assert added_two < 2 * max(added_one, 0.0) + 1.0, (key, one, two, added_one, added_two)
 
 
 def test_a_killed_worker_is_reported_and_the_run_goes_on(demo_server, small_model, run_locust, tmp_path):

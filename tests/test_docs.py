@@ -86,7 +86,15 @@ def test_headless_recipe_runs_as_written(recipe, tmp_path):
     env = _folder(tmp_path)
     done = run_group(["bash", "-c", command], timeout=180, cwd=tmp_path, env=env)
     output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
+    if "--sweep" in command:
+        # the verdict is this machine's: 0 when a step met the p99 SLO, 3 when even the first missed
+        # it (seen on a busy CI machine: p99 36 ms at 50 req/s); the sweep's own line says which
+        best = re.search(r"^\s*Highest FPS within the SLO: (.*)$", output, re.M)
+        assert best, output[-3000:]
+        met = best.group(1) != "none (no step met it)"
+        assert done.returncode == (0 if met else 3), output[-3000:]
+    else:
+        assert done.returncode == 0, output[-3000:]
     assert re.search(r"^Aggregated\s+[1-9]\d*\s+0\s", output, re.M), output[-3000:]
     assert "demo server served" in output
     if "--json-summary" in command:
@@ -94,7 +102,6 @@ def test_headless_recipe_runs_as_written(recipe, tmp_path):
         assert summary["passed"] is True and summary["exit_code"] == 0
     if "--sweep" in command:
         assert (tmp_path / "results" / "sweep_tfs_steps.csv").is_file() and (tmp_path / "results" / "capacity.html").is_file()
-        assert "Highest FPS within the SLO" in output or "no step met the SLO" in output.lower(), output[-3000:]
 
 
 def test_web_ui_recipe_serves_the_form_on_loopback(tmp_path):

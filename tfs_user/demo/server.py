@@ -38,6 +38,8 @@ from tfs_user.demo.model import ModelConfig, model_function
 __all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "model_function"]
 
 DEFAULT_RECORD_LIMIT = 10000
+SERVICE_TIMES_KEPT = 100_000
+"""How many service times ``DemoServer.service_times_ms`` keeps (the latest; 0.8 MB)."""
 
 
 class DemoServer:
@@ -139,6 +141,7 @@ class DemoServer:
         self._lock = threading.Lock()
         self._server = None
         self._received = collections.deque(maxlen=int(record_limit))
+        self._service_ms = collections.deque(maxlen=SERVICE_TIMES_KEPT)
         self.reset_counts()
 
     @property
@@ -206,6 +209,17 @@ class DemoServer:
         with self._lock:
             self._counts = {"requests": 0, "ok": 0, "failed": 0, "frames": 0, "first_ok_start": None, "last_ok_end": None}
             self._received.clear()
+            self._service_ms.clear()
+
+    def service_times_ms(self):
+        """How long this server took to answer each successful Predict, ms (floats, completion order).
+
+        Measured around the handler (decoding, model, injected delay, and however late the
+        delay's sleep woke up on a busy machine): what a client's latency adds its transport to.
+        The latest SERVICE_TIMES_KEPT; cleared by ``reset_counts``.
+        """
+        with self._lock:
+            return list(self._service_ms)
 
     def received(self):
         """The Predict calls received since start (or ``reset_counts``), a list of ReceivedRequest in arrival order.
@@ -228,6 +242,7 @@ class DemoServer:
         ``model_name(request)``; errors are ``Abort``. Runs on the server's worker threads.
         """
         start = time.time()
+        started = time.perf_counter()
         self.last_call_metadata = dict(context.invocation_metadata())
         with self._lock:
             self._counts["requests"] += 1
@@ -254,7 +269,9 @@ class DemoServer:
                 received.code = code.name
             context.abort(code, details)
         end = time.time()
+        service_ms = (time.perf_counter() - started) * 1000.0
         with self._lock:
+            self._service_ms.append(service_ms)
             c = self._counts
             c["ok"] += 1
             c["frames"] += batch

@@ -134,6 +134,8 @@ def test_processes_two_give_the_step_rows_of_one_process(demo_server, run_locust
     assert in_steps == measured, data
     reported = measured + data["warmup_requests"] + data["after_stop_requests"]
     assert reported <= server.counts()["requests"] <= reported + 4, (reported, server.counts())
+    # the event-loop lag comes from the workers (the master runs no users): merged, per run and per step
+    assert data["loop_lag_samples"] > 0 and all(s["loop_lag_p99_ms"] is not None for s in data["steps"]), data
 
 def test_a_sweep_in_which_no_step_met_the_slo_exits_3_and_says_so(demo_server, run_locust):
     # a 30 ms server against a 5 ms p99 SLO: no step can meet it

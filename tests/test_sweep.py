@@ -175,7 +175,7 @@ def test_steps_csv_json_and_empty_cells(tmp_path):
     with open(path) as f:
         table = list(csv.reader(f))
     assert table[0] == ["Step", "Users", "Target req/s", "Requests", "Failures", "Requests/s", "FPS", "p50 ms",
-                        "p90 ms", "p99 ms", "p99.9 ms", "Max ms", "Within SLO"]
+                        "p90 ms", "p99 ms", "p99.9 ms", "Max ms", "Within SLO", "Loop lag p99 ms", "Loop lag max ms"]
     first, failed, empty = (dict(zip(table[0], r)) for r in table[1:])
     assert (first["Step"], first["Users"], first["Requests"], first["p99 ms"], first["Within SLO"]) == \
         ("1", "1", "10", "2.000", "yes")

@@ -159,7 +159,8 @@ def _table_rows(page, table_id):
 
 def test_report_section_of_a_sweep_has_its_charts_and_steps_table():
     row = {"step": 1, "users": 2, "target_rps": None, "requests": 10, "failures": 0, "rps": 5.0, "fps": 20.0,
-           "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.0, "p99.9_ms": 3.0, "max_ms": 3.0, "within_slo": True}
+           "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.0, "p99.9_ms": 3.0, "max_ms": 3.0, "within_slo": True,
+           "loop_lag_p99_ms": 0.25, "loop_lag_max_ms": None}
     rows = [row, dict(row, step=2, users=4, fps=35.0, p50_ms=2.5, p99_ms=6.0, within_slo=False)]
     samples = [(1.0, 20.0, 1.5, 3.0), (2.0, 35.0, 2.5, 6.0)]
     section = report_section(report.summary(Recorder()), [], capacity={
@@ -168,8 +169,9 @@ def test_report_section_of_a_sweep_has_its_charts_and_steps_table():
     _png(section, "tfs-over-time")
     assert "Highest FPS within the SLO: 20.0" in section
     header, *cells = _table_rows(section, "steps")
-    assert header[0] == "Step" and header[-1] == "Within SLO" and len(header) == 13
-    assert [c[0] for c in cells] == ["1", "2"] and cells[1][-1] == "no" and cells[0][7] == "1.500"
+    assert header[0] == "Step" and header[12:] == ["Within SLO", "Loop lag p99 ms", "Loop lag max ms"]
+    assert [c[0] for c in cells] == ["1", "2"] and cells[1][12] == "no" and cells[0][7] == "1.500"
+    assert cells[0][13:] == ["0.250", ""]
     assert "tfs-latency-vs-fps" not in report_section(report.summary(Recorder()), [])  # not a capacity run
 
 
@@ -425,7 +427,8 @@ def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_pat
     assert len({n for steps, n in seen if steps == ["1"] and n != "0"}) >= 2, seen
     assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
     assert set(rows[0]) == {"step", "users", "target_rps", "requests", "failures", "rps", "fps", "p50_ms", "p90_ms",
-                            "p99_ms", "p999_ms", "max_ms", "within_slo"}
+                            "p99_ms", "p999_ms", "max_ms", "within_slo", "loop_lag_p99_ms", "loop_lag_max_ms"}
+    assert all(float(r["loop_lag_p99_ms"]) <= float(r["loop_lag_max_ms"]) for r in rows), rows  # every step sampled
     assert all(int(r["requests"]) > 0 and float(r["fps"]) > 0 for r in rows), rows
     with urllib.request.urlopen(url + "/stats/report", timeout=20) as response:
         page = response.read().decode()

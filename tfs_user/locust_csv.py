@@ -10,8 +10,20 @@ file``). ``install()`` makes Locust use the subclass below: on ``quitting`` it s
 its own (``--json`` printing empties Locust's per-name entries, so it must be before).
 """
 
+import os
+
 import gevent
 from locust import stats
+
+SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+"""The files Locust opens for ``--csv PREFIX`` (before our ``init`` runs)."""
+
+
+def remove_empty(prefix):
+    """Remove Locust's still-empty CSV files of ``prefix`` (a run that never started leaves nothing behind)."""
+    for path in [f"{prefix}{suffix}" for suffix in SUFFIXES] if prefix else []:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.remove(path)
 
 
 class FinalStatsCSVFileWriter(stats.StatsCSVFileWriter):

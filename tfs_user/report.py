@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 
+from tfs_user import loop_lag
 from tfs_user.transport.endpoints import header_lines
 from tfs_user.stats import PERCENTILES
 
@@ -34,11 +35,14 @@ def summary(recorder):
     """The final figures as a dict: ``rows`` (one per request name, then ``Aggregated``) and run counters."""
     rows = [dict(name=name, **stats.summary()) for name, stats in sorted(recorder.names.items())]
     rows.append(dict(name=AGGREGATED, **recorder.total().summary()))
+    lag = loop_lag.figures(recorder.loop_lag)
     return {
         "rows": rows,
         "warmup_requests": recorder.warmup,
         "warmup_failures": recorder.warmup_failures,
         "after_stop_requests": recorder.after_stop,
+        **lag,
+        "loop_lag_warning": loop_lag.warning(lag["loop_lag_p99_ms"], rows[-1]["p50_ms"]),
     }
 
 
@@ -67,14 +71,20 @@ def plural(count, noun):
 
 
 def summary_lines(data):
-    """The two lines under the table: old-script style totals, and what was left out."""
+    """The lines under the table: old-script style totals, what was left out, the event loop's lag
+    (and its warning when the load generator was a bottleneck)."""
     total = data["rows"][-1]
+    lag = (f"Event loop lag (how late due work ran in the load generator, sampled every {1000 * loop_lag.INTERVAL_S:g} ms): "
+           f"p50 {ms_text(data.get('loop_lag_p50_ms'))} ms, p99 {ms_text(data.get('loop_lag_p99_ms'))} ms, "
+           f"max {ms_text(data.get('loop_lag_max_ms'))} ms")
     return [
         f"Frames: {total['frames']}  Measured duration: {total['window_s']:.3f} s  FPS: {rate_text(total['fps'])} frames/s  "
         f"Average latency: {ms_text(total['mean_ms'])} ms  Failures: {total['failures']}/{total['requests']} "
         f"({percent_text(total['fail_ratio'])} %)",
         f"Left out: {plural(data['warmup_requests'], 'warm-up request')} ({data['warmup_failures']} failed), "
         f"{data['after_stop_requests']} completed after stop",
+        lag,
+        *([f"Warning: {data['loop_lag_warning']}"] if data.get("loop_lag_warning") else []),
     ]
 
 

@@ -7,7 +7,8 @@ workers), the FPS meter, the status line, the demo server and the final figures.
 *that* environment's events and worker messages, the way Locust's runners do:
 
 - every process: ``test_start`` (prepare each TfsUser class once), ``test_stopping``;
-- local runner and worker: ``request`` (record our events into the Recorder);
+- local runner and worker: ``request`` (record our events into the Recorder), the event-loop lag probe
+  (``tfs_user.loop_lag``) from ``test_start`` to ``test_stop``;
 - worker: ``report_to_master`` (ship the Recorder), answer the master's final-report request;
 - master: ``worker_report`` (merge workers' Recorders), done/error/flushed messages;
 - local runner and master: ``quitting`` (final figures, CSV/JSON, SLO exit code) and ``quit``
@@ -27,7 +28,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, Master
 
 from tfs_user.capacity import wiring as capacity
 from tfs_user.demo import process as demo_process
-from tfs_user import report
+from tfs_user import locust_csv, loop_lag, report
 from tfs_user.control import RunControl, take_sigint
 from tfs_user.transport.endpoints import channel_facts, row_name
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 PREFLIGHT_TIMEOUT_S = 5.0
 """Seconds to wait for the server to accept a connection before a headless run starts
 (``--wait-for-model`` instead, when it is longer)."""
-LOCUST_CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
 MESSAGE_KEY = "tfs"
 """Key of our Recorder in Locust's worker report."""
 
@@ -78,6 +78,7 @@ class TfsRun:
         self.preparer = Preparer()
         """Pre-flight and request bodies, once per process and Settings."""
         self._status = None
+        self._probe = loop_lag.Probe(self._record_lag)  # local runner / worker, from test_start to test_stop
         self._user_numbers = itertools.count(1)
 
     @classmethod
@@ -124,6 +125,7 @@ class TfsRun:
             events.worker_report.add_listener(self._on_worker_report)
         else:
             events.request.add_listener(self._on_request)
+            events.test_stop.add_listener(lambda **kw: self._probe.stop())
         self.capacity = capacity.Capacity(self)
         try:  # open loop and sweeps: listeners of their own (tfs_user.capacity.wiring)
             capacity.start(self.capacity, runner)
@@ -195,10 +197,7 @@ class TfsRun:
         so that a run that never started leaves nothing behind.
         """
         self.demo = demo_process.stop(self.demo, stream=self.options.out)
-        prefix = self.options.csv_prefix
-        for path in [f"{prefix}{suffix}" for suffix in LOCUST_CSV_SUFFIXES] if prefix else []:
-            if os.path.isfile(path) and os.path.getsize(path) == 0:
-                os.remove(path)
+        locust_csv.remove_empty(self.options.csv_prefix)
         sys.stderr.write(f"error: {message}\n")
         sys.exit(2)
 
@@ -216,11 +215,16 @@ class TfsRun:
             self._iterations_limited(c) for c in classes))
         if self.master:
             return
+        self._probe.start()
         try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
             for user_class in classes:
                 self.prepared(user_class)
         except ValueError as e:  # OptionError, DataError, InputError, PreflightError
             self.control.report_error(str(e))
+
+    def _record_lag(self, lag_ms):
+        self.recorder.record_lag(lag_ms)
+        capacity.record_lag(self.capacity, lag_ms)
 
     def _iterations_limited(self, user_class):
         try:
@@ -262,6 +266,7 @@ class TfsRun:
     def _on_quitting(self, **kwargs):
         if self._status is not None:
             self._status.kill()
+        self._probe.stop()
         # Ctrl-C reaches here with the test still running: stop it first so that the
         # workers' last reports arrive before the figures are final.
         self.environment.runner.quit()

@@ -12,6 +12,8 @@ from several worker processes or hosts can be merged (hosts need synchronized
 clocks, e.g. NTP). Durations themselves come from ``time.perf_counter``.
 """
 
+import time
+
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -145,7 +147,8 @@ class Recorder:
 
     ``names`` maps request name -> LatencyStats of measured requests;
     ``warmup`` and ``warmup_failures`` count warm-up requests; ``after_stop``
-    counts requests that completed after the runner began to stop (left out).
+    counts requests that completed after the runner began to stop (left out);
+    ``loop_lag`` holds the event-loop lag samples, ms (``tfs_user.loop_lag``).
     """
 
     def __init__(self):
@@ -153,12 +156,18 @@ class Recorder:
         self.warmup = 0
         self.warmup_failures = 0
         self.after_stop = 0
+        self.loop_lag = LatencyStats()
 
     def record(self, name, response_time_ms, ok, frames, start, end):
         stats = self.names.get(name)
         if stats is None:
             stats = self.names[name] = LatencyStats()
         stats.record(response_time_ms, ok, frames, start, end)
+
+    def record_lag(self, lag_ms):
+        """One event-loop lag sample, ms."""
+        wall = time.time()
+        self.loop_lag.record(lag_ms, True, 0, wall, wall)
 
     def total(self):
         """LatencyStats of all names merged."""
@@ -173,6 +182,7 @@ class Recorder:
         self.warmup += other.warmup
         self.warmup_failures += other.warmup_failures
         self.after_stop += other.after_stop
+        self.loop_lag.merge(other.loop_lag)
 
     def to_message(self):
         return {
@@ -180,6 +190,7 @@ class Recorder:
             "warmup": self.warmup,
             "warmup_failures": self.warmup_failures,
             "after_stop": self.after_stop,
+            "loop_lag": self.loop_lag.to_message(),
         }
 
     @classmethod
@@ -189,7 +200,8 @@ class Recorder:
         recorder.warmup = data["warmup"]
         recorder.warmup_failures = data["warmup_failures"]
         recorder.after_stop = data["after_stop"]
+        recorder.loop_lag = LatencyStats.from_message(data["loop_lag"])
         return recorder
 
     def is_empty(self):
-        return not (self.names or self.warmup or self.after_stop)
+        return not (self.names or self.warmup or self.after_stop or self.loop_lag.ok)

@@ -123,6 +123,17 @@ def on_request(c, response_time, exception, context=None, start_time=None, **kwa
         c.steps.record_between()
 
 
+def record_lag(c, lag_ms):
+    """Local runner / worker: an event-loop lag sample (ms, ``tfs_user.loop_lag``) goes to the sweep step whose
+    measured part is running now (none between steps, in a step's warm-up, or without a sweep)."""
+    if c is None or c.config is None or c.config.sweep is None:
+        return
+    now = time.perf_counter()
+    load = c.load_at(now)
+    if load.index and load.measured(now):
+        c.steps.record_lag(load.index, lag_ms)
+
+
 def on_report_to_master(c, data):
     """Worker: ship this process's capacity statistics since the last report, then start afresh."""
     if c.config is None or not c.config.active:

@@ -12,7 +12,9 @@ empty set are None (an empty CSV cell, JSON null), never 0.
 
 import csv
 import json
+import time
 
+from tfs_user import loop_lag
 from tfs_user.capacity import plans as sweep_mod
 from tfs_user.report import _write_atomically
 from tfs_user.stats import LatencyStats
@@ -21,34 +23,39 @@ STEP_COLUMNS = [
     ("Step", "step"), ("Users", "users"), ("Target req/s", "target_rps"), ("Requests", "requests"),
     ("Failures", "failures"), ("Requests/s", "rps"), ("FPS", "fps"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
     ("p99 ms", "p99_ms"), ("p99.9 ms", "p99.9_ms"), ("Max ms", "max_ms"), ("Within SLO", "within_slo"),
+    ("Loop lag p99 ms", "loop_lag_p99_ms"), ("Loop lag max ms", "loop_lag_max_ms"),
 ]
 
 
 class StepStats:
     """One step of one process (or merged): ``latency`` and ``service`` LatencyStats, warm-up count,
-    late sends (open loop: measured requests sent late because all users were busy)."""
+    late sends (open loop: measured requests sent late because all users were busy), and
+    ``loop_lag``, the event-loop lag samples (ms) taken in the step's measured part."""
 
     def __init__(self):
         self.latency = LatencyStats()
         self.service = LatencyStats()
+        self.loop_lag = LatencyStats()
         self.warmup = 0
         self.late = 0
 
     def merge(self, other):
         self.latency.merge(other.latency)
         self.service.merge(other.service)
+        self.loop_lag.merge(other.loop_lag)
         self.warmup += other.warmup
         self.late += other.late
 
     def to_message(self):
         return {"latency": self.latency.to_message(), "service": self.service.to_message(), "warmup": self.warmup,
-                "late": self.late}
+                "late": self.late, "loop_lag": self.loop_lag.to_message()}
 
     @classmethod
     def from_message(cls, data):
         stats = cls()
         stats.latency = LatencyStats.from_message(data["latency"])
         stats.service = LatencyStats.from_message(data["service"])
+        stats.loop_lag = LatencyStats.from_message(data["loop_lag"])
         stats.warmup = data["warmup"]
         stats.late = data["late"]
         return stats
@@ -77,6 +84,11 @@ class StepRecorder:
         stats.latency.record(latency_ms, ok, frames, start, end)
         if service_ms is not None:
             stats.service.record(service_ms, ok, frames, start, end)
+
+    def record_lag(self, index, lag_ms):
+        """One event-loop lag sample (ms) taken in the measured part of step ``index``."""
+        wall = time.time()
+        self._get(index).loop_lag.record(lag_ms, True, 0, wall, wall)
 
     def record_warmup(self, index):
         self._get(index).warmup += 1
@@ -118,7 +130,8 @@ def _or_none(value, present):
 
 def step_row(step, stats, slo):
     """The figures of one step: dict with the STEP_COLUMNS keys (target_rps None in closed loop) plus fail_ratio, window_s, frames,
-    service p50/p90/p99 ms (open loop), warmup_requests, late_requests; None for statistics of an empty set."""
+    service p50/p90/p99 ms (open loop), warmup_requests, late_requests, loop lag p99/max ms; None for statistics
+    of an empty set."""
     stats = stats or StepStats()
     lat = stats.latency
     has_ok = lat.ok > 0
@@ -143,6 +156,8 @@ def step_row(step, stats, slo):
         row[f"service_p{p}_ms"] = stats.service.percentile_ms(p) if service_ok else None
     row["warmup_requests"] = stats.warmup
     row["late_requests"] = stats.late
+    lag = loop_lag.figures(stats.loop_lag)
+    row["loop_lag_p99_ms"], row["loop_lag_max_ms"] = lag["loop_lag_p99_ms"], lag["loop_lag_max_ms"]
     row["within_slo"] = sweep_mod.within_slo(row, slo)
     row["slo_misses"] = sweep_mod.slo_misses(row, slo) if slo.given else []
     return row

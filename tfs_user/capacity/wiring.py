@@ -22,6 +22,7 @@ from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, Wo
 from tfs_user.capacity import process, step_clock as sweep
 from tfs_user.capacity.output import charts, finish, live_rows, sweep_violations  # noqa: F401  (run, webui)
 from tfs_user.capacity.process import Ticket, begin  # noqa: F401  (used by tfs_user.user)
+from tfs_user.capacity.process import record_lag  # noqa: F401  (used by tfs_user.run)
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Capacity, CapacityConfig, Load  # noqa: F401
 
 SAMPLE_INTERVAL_S = 1.0

@@ -104,6 +104,8 @@ def test_interrupted_run_reports_all_that_completed(tmp_path, free_port, mode, s
     served = server.counts()["requests"]
     summary = _json(tmp_path)
     counted = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    print(f"interrupt {mode} {sig.name} to {to}: server served {served}, run reported {counted}, "
+          f"lost {served - counted} (users {users})")  # the table of the closing note: pytest -s -k interrupted
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-4000:]
     assert master.returncode == summary["exit_code"] == 0, output[-3000:]
     # only requests in flight may be missing: at most one per user, in every mode (a group signal to a

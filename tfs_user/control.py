@@ -15,6 +15,12 @@ the answers (``tfs_flushed``, up to FLUSH_TIMEOUT_S) before it tells them to
 quit. Without that, a worker that answers Locust's ``quit`` later than the
 master's fixed 0.5 s wait loses the requests it made since its last periodic
 report (seen: 300 of 600 requests reported with ``--processes 2``).
+
+Open loop at the stop: a local runner or worker sends nothing more and waits for its scheduled
+requests still in flight (``drain``, up to their gRPC deadline plus DRAIN_MARGIN_S), which count
+in the figures like the rest, as MLPerf LoadGen waits for every query it issued; the master's
+wait for final reports grows by the same time. Closed-loop requests completing after the stop
+are left out ("after stop").
 """
 
 import logging
@@ -28,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.1
 FLUSH_TIMEOUT_S = 10.0
+DRAIN_MARGIN_S = 1.0
+"""Seconds beyond the gRPC deadline that the stop waits for open-loop requests in flight."""
+DRAIN_POLL_S = 0.005
 DONE_MESSAGE = "tfs_done"
 ERROR_MESSAGE = "tfs_error"
 FLUSH_MESSAGE = "tfs_flush"
@@ -42,7 +51,11 @@ class RunControl:
         self.done = 0
         """Users of this process that finished their iterations."""
         self.stopping = False
-        """The runner began to stop: later completions are left out."""
+        """The runner began to stop: nothing more is sent; closed-loop completions after it are left out."""
+        self.scheduled_in_flight = 0
+        """Open-loop requests of this process sent and not yet recorded (counted by the users)."""
+        self.deadline_s = 0.0
+        """The longest gRPC deadline of this process's users (s): how long ``drain`` may wait."""
         self.errors = []
         self.worker_reports = {}  # master: worker id -> (done, users)
         self.flushed = set()  # master: workers whose final report arrived
@@ -84,10 +97,22 @@ class RunControl:
         self.done, self.stopping, self.worker_reports, self.lost, self.flushed = 0, False, {}, {}, set()
         self._watcher = gevent.spawn(self._watch) if iterations_limited else None
 
+    def drain(self):
+        """Wait (this greenlet) until the open-loop requests in flight are recorded, at most their deadline
+        plus DRAIN_MARGIN_S; returns how many were still in flight then (0 unless a call outlived its deadline)."""
+        if self.scheduled_in_flight:
+            with gevent.Timeout(self.deadline_s + DRAIN_MARGIN_S, False):
+                while self.scheduled_in_flight:
+                    gevent.sleep(DRAIN_POLL_S)
+        return self.scheduled_in_flight
+
     def on_test_stopping(self):
-        """Mark the stop (later completions are left out); a master collects the workers' final reports."""
+        """Mark the stop (nothing more is sent); local runner and worker wait for the open-loop requests in
+        flight (``drain``); a master collects the workers' final reports."""
         self.stopping = True
-        if isinstance(self.runner, MasterRunner):
+        if not isinstance(self.runner, MasterRunner):
+            self.drain()
+        else:
             # Locust marks the master STOPPING only after test_stopping's listeners return. Until then a
             # worker that quits (it got the Ctrl-C too) makes the RUNNING master respawn that worker's users
             # on the others: a second batch of requests in flight, lost at the stop (seen: 2 x users).
@@ -100,13 +125,21 @@ class RunControl:
         workers = [c.id for c in runner.clients.values() if c.state != STATE_MISSING and c.id not in self.flushed]
         for worker in workers:
             runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
-        with gevent.Timeout(FLUSH_TIMEOUT_S, False):
+        drain_s = self._worker_drain_s()  # workers wait for their open-loop requests in flight first
+        with gevent.Timeout(FLUSH_TIMEOUT_S + drain_s, False):
             while not self.flushed.issuperset(w for w in workers if w in runner.clients):
                 gevent.sleep(0.01)
         missing = [w for w in workers if w not in self.flushed and w in runner.clients]
         if missing:
             logger.warning("no final report from worker(s) %s within %g s; their last requests are not counted",
-                           ", ".join(missing), FLUSH_TIMEOUT_S)
+                           ", ".join(missing), FLUSH_TIMEOUT_S + drain_s)
+
+    def _worker_drain_s(self):
+        """Master: how long a worker's ``drain`` may take (open loop: the --timeout deadline plus the margin)."""
+        config = getattr(getattr(getattr(self.environment, "tfs_run", None), "capacity", None), "config", None)
+        if config is None or not config.open_loop:
+            return 0.0
+        return float(getattr(self.environment.parsed_options, "timeout", 0.0) or 0.0) + DRAIN_MARGIN_S
 
     # ------------------------------------------------------------ messages
 
@@ -117,7 +150,9 @@ class RunControl:
         self.stopping = True
         runner = self.runner
         if stop_users:
-            runner.stop()
+            runner.stop()  # test_stopping: drain
+        else:
+            self.drain()
         data = {}
         self.environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
         try:

@@ -71,6 +71,7 @@ class TfsUser(User):
             self._control.report_error(str(e))
             return
         s = self._s = prepared.settings
+        self._control.deadline_s = max(self._control.deadline_s, s.timeout_s)
         self._requests = prepared.requests
         self._names = prepared.names
         self._limit = prepared.iterations_limit
@@ -114,6 +115,17 @@ class TfsUser(User):
             # the run stopped while this user waited for its slot (or between its calls): that send would
             # fall after the run; sent anyway, every user's would go out at once and never be reported
             return
+        if ticket.slot is not None:  # open loop: the stop waits for this request (RunControl.drain)
+            self._control.scheduled_in_flight += 1
+            try:
+                self._send(s, warmup, body, ticket)
+            finally:
+                self._control.scheduled_in_flight -= 1
+        else:
+            self._send(s, warmup, body, ticket)
+
+    def _send(self, s, warmup, body, ticket):
+        """One call, its request event, and the user's counters."""
         start_wall = time.time()
         start = time.perf_counter()
         try:
@@ -130,7 +142,10 @@ class TfsUser(User):
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
         # open loop: response time and start from the scheduled send time; the service time rides in the context
         response_time, start_wall, extra = ticket.finish(start, end, start_wall)
-        phase = Phase.AFTER_STOP if self._control.stopping else (Phase.WARMUP if warmup else Phase.MEASURED)
+        # a scheduled (open-loop) request counts wherever it completes: the stop waits for it; a closed-loop
+        # one completing after the stop carries the stop's delays and is left out
+        stopped = self._control.stopping and ticket.slot is None
+        phase = Phase.AFTER_STOP if stopped else (Phase.WARMUP if warmup else Phase.MEASURED)
         self.environment.events.request.fire(
             request_type="gRPC",
             name=self._names[phase],

@@ -154,3 +154,26 @@ def test_dispatch_stats_merge_across_processes():
     assert (merged.target_rps, merged.sent, merged.late) == (150.0, 3, 3)
     assert merged.summary()["late_max_ms"] == pytest.approx(10000.0, rel=1e-3)
     assert DispatchStats().summary()["late_p99_ms"] is None  # empty set: no figure, not 0
+
+
+def test_slots_due_and_never_sent_are_counted_at_the_stop_and_at_a_rate_change():
+    now = [0.0]
+    dispatcher = Dispatcher(10.0, "constant", start=0.0, clock=lambda: now[0], sleep=lambda s: None)
+    now[0] = 0.35  # slots at 0.0, 0.1, 0.2, 0.3 are due; users take two of them, late
+    assert [dispatcher.take().index for _ in range(2)] == [0, 1]
+    # the run stops at 0.55: slots 0.2 .. 0.5 fell due and no user took them; 0.6 is not due
+    assert dispatcher.end(0.55) == 4
+    assert dispatcher.end(0.55) == 0  # counted once
+    # a rate change counts the due slots the new schedule replaces
+    dispatcher = Dispatcher(10.0, "constant", start=0.0, clock=lambda: now[0], sleep=lambda s: None)
+    now[0] = 0.0
+    assert not dispatcher.take().late  # on time
+    now[0] = 0.25
+    dispatcher.set_rate(20.0)
+    assert dispatcher.stats.unsent == 2  # 0.1 and 0.2
+    merged = DispatchStats()
+    merged.merge(DispatchStats.from_message(dispatcher.stats.to_message()))
+    assert merged.unsent == 2 and merged.summary()["unsent"] == 2
+    warning = merged.warning()  # no late send to speak of, but due requests were never sent
+    assert warning.startswith("open-loop schedule not kept: no request of 1 sent late; 2 more fell due and were "
+                              "never sent"), warning

@@ -197,3 +197,24 @@ def test_open_loop_stop_sends_nothing_after_the_run_and_counts_every_send(demo_s
     assert measured + data["warmup_requests"] == data["open_loop"]["sent"] + data["warmup_requests"] == \
         server.counts()["requests"], (data, server.counts())
     assert data["rows"][-1]["failures"] == 0
+    unsent = data["open_loop"]["unsent"]  # Poisson bursts beyond 16 in flight: a few may fall due unsent
+    assert unsent == 0 or f"{unsent} more fell due and were never sent" in run.output, run.output[-3000:]
+
+
+def test_open_loop_counts_the_requests_that_fell_due_and_were_never_sent(demo_server, run_locust):
+    # 2 users on a 300 ms server serve about 7 req/s of the 40 offered: most slots fall due while both
+    # users are busy. The schedule never slows down; what was due by the stop and never sent is counted
+    # and said, not dropped silently
+    rate, run_s = 40, 3
+    server = demo_server(workers=4, delay_ms=300, models=[TINY])
+    run = run_locust("--host", server.address, "--arrival-rate", str(rate), "--arrival", "constant", "-u", "2",
+                     "-r", "2", "-t", f"{run_s}s", "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    loop = data["open_loop"]
+    assert loop["unsent"] > loop["sent"] > 0, loop
+    assert 0.5 * rate * run_s <= loop["sent"] + loop["unsent"] <= 1.5 * rate * run_s, loop  # the schedule's slots
+    assert f"{loop['unsent']} more fell due and were never sent" in run.output, run.output[-3000:]
+    assert f"fell due and never sent (all users busy) {loop['unsent']}" in run.output
+    # and what was sent is counted exactly, the requests in flight at the stop too
+    assert data["rows"][-1]["requests"] + data["warmup_requests"] == server.counts()["requests"], data

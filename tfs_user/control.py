@@ -25,6 +25,7 @@ are left out ("after stop").
 
 import logging
 import signal
+import time
 
 import gevent
 from locust.exception import RPCError
@@ -56,6 +57,9 @@ class RunControl:
         """Open-loop requests of this process sent and not yet recorded (counted by the users)."""
         self.deadline_s = 0.0
         """The longest gRPC deadline of this process's users (s): how long ``drain`` may wait."""
+        self.at_stop = []
+        """Callables ``hook(stopped_at)`` (perf_counter s) run once when this process's test begins to stop
+        (local runner / worker: the open-loop schedule counts the slots that fell due unsent)."""
         self.errors = []
         self.worker_reports = {}  # master: worker id -> (done, users)
         self.flushed = set()  # master: workers whose final report arrived
@@ -97,6 +101,15 @@ class RunControl:
         self.done, self.stopping, self.worker_reports, self.lost, self.flushed = 0, False, {}, {}, set()
         self._watcher = gevent.spawn(self._watch) if iterations_limited else None
 
+    def _begin_stop(self):
+        """Local runner / worker: nothing more is sent from now; the ``at_stop`` hooks run (once per test)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        stopped_at = time.perf_counter()
+        for hook in self.at_stop:
+            hook(stopped_at)
+
     def drain(self):
         """Wait (this greenlet) until the open-loop requests in flight are recorded, at most their deadline
         plus DRAIN_MARGIN_S; returns how many were still in flight then (0 unless a call outlived its deadline)."""
@@ -109,10 +122,11 @@ class RunControl:
     def on_test_stopping(self):
         """Mark the stop (nothing more is sent); local runner and worker wait for the open-loop requests in
         flight (``drain``); a master collects the workers' final reports."""
-        self.stopping = True
         if not isinstance(self.runner, MasterRunner):
+            self._begin_stop()
             self.drain()
         else:
+            self.stopping = True
             # Locust marks the master STOPPING only after test_stopping's listeners return. Until then a
             # worker that quits (it got the Ctrl-C too) makes the RUNNING master respawn that worker's users
             # on the others: a second batch of requests in flight, lost at the stop (seen: 2 x users).
@@ -147,7 +161,7 @@ class RunControl:
         """Worker: send the master what completed so far (Locust's and our statistics, the report Locust's
         periodic reporter sends), then ``tfs_flushed``; later completions count as after stop.
         ``stop_users``: stop the users first, so that only requests in flight are left out."""
-        self.stopping = True
+        self._begin_stop()
         runner = self.runner
         if stop_users:
             runner.stop()  # test_stopping: drain

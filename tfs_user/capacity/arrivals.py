@@ -119,13 +119,15 @@ class DispatchStats:
 
     ``send_error`` holds actual-minus-scheduled send time (ms) of every send
     (the scheduling error), ``lateness`` the same for late sends only.
-    ``target_rps`` is summed on merge (each process holds its share).
+    ``target_rps`` is summed on merge (each process holds its share). ``unsent`` counts slots that
+    fell due and were never sent: all users were busy until the run stopped or the rate changed.
     """
 
     def __init__(self, target_rps=0.0):
         self.target_rps = target_rps
         self.sent = 0
         self.late = 0
+        self.unsent = 0
         self.send_error = LatencyStats()
         self.lateness = LatencyStats()
 
@@ -142,11 +144,12 @@ class DispatchStats:
         self.target_rps += other.target_rps
         self.sent += other.sent
         self.late += other.late
+        self.unsent += other.unsent
         self.send_error.merge(other.send_error)
         self.lateness.merge(other.lateness)
 
     def summary(self):
-        """Dict: target_rps, sent, achieved_rps (None before two sends), late, late_ratio,
+        """Dict: target_rps, sent, unsent, achieved_rps (None before two sends), late, late_ratio,
         lateness p50/p99/max ms (None without late sends), send_error_p50_ms and _p99_ms (actual minus
         scheduled send time of every send)."""
         window = self.send_error.window_s
@@ -154,6 +157,7 @@ class DispatchStats:
         return {
             "target_rps": self.target_rps,
             "sent": self.sent,
+            "unsent": self.unsent,
             "achieved_rps": (self.sent - 1) / window if window > 0 else None,
             "late": self.late,
             "late_ratio": self.late / self.sent if self.sent else None,
@@ -165,23 +169,27 @@ class DispatchStats:
         }
 
     def warning(self):
-        """One line when the schedule was not kept (too many late sends), else None."""
-        if self.late < LATE_WARN_MIN or self.late <= LATE_WARN_RATIO * self.sent:
+        """One line when the schedule was not kept (too many late sends, or due requests never sent), else None."""
+        many_late = self.late >= LATE_WARN_MIN and self.late > LATE_WARN_RATIO * self.sent
+        if not many_late and not self.unsent:
             return None
         s = self.summary()
-        return (f"open-loop schedule not kept: {self.late} of {self.sent} requests "
-                f"({100 * s['late_ratio']:.1f} %) sent late because all users were busy "
-                f"(late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max {s['late_max_ms']:.1f} ms); "
-                "latencies include the wait; add users or lower --arrival-rate")
+        late = (f"{self.late} of {self.sent} requests ({100 * s['late_ratio']:.1f} %) sent late because all users were busy "
+                f"(late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max {s['late_max_ms']:.1f} ms)"
+                if self.late else f"no request of {self.sent} sent late")
+        unsent = (f"; {self.unsent} more fell due and were never sent (all users busy until the stop or the next "
+                  "step)" if self.unsent else "")
+        return (f"open-loop schedule not kept: {late}{unsent}; latencies include the wait; add users or lower "
+                "--arrival-rate")
 
     def to_message(self):
-        return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late,
+        return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late, "unsent": self.unsent,
                 "send_error": self.send_error.to_message(), "lateness": self.lateness.to_message()}
 
     @classmethod
     def from_message(cls, data):
         stats = cls(data["target_rps"])
-        stats.sent, stats.late = data["sent"], data["late"]
+        stats.sent, stats.late, stats.unsent = data["sent"], data["late"], data["unsent"]
         stats.send_error = LatencyStats.from_message(data["send_error"])
         stats.lateness = LatencyStats.from_message(data["lateness"])
         return stats
@@ -220,9 +228,21 @@ class Dispatcher:
 
         Slots already claimed keep their times; unclaimed ones are replaced by the new schedule.
         """
+        at = self._clock() if at is None else at
+        self.stats.unsent += self.end(at)  # due slots no user took: counted, not dropped silently
         self._intervals = Intervals(rate, self._intervals.arrival, self._intervals._rng)
-        self._next = (self._clock() if at is None else at) + self._first_interval()
+        self._next = at + self._first_interval()
         self.stats.target_rps = self._intervals.rate
+
+    def end(self, at):
+        """How many slots fell due by ``at`` (perf_counter s) that no user took (all were busy); they are
+        skipped. The run stops, or the rate changes, at ``at``: later slots are not counted."""
+        overdue = 0
+        while self._next <= at:
+            overdue += 1
+            self._claimed += 1
+            self._next += self._intervals.next()
+        return overdue
 
     def lag_s(self):
         """How far the oldest unclaimed slot is overdue, seconds (0 when on schedule)."""

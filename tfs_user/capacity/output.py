@@ -64,7 +64,8 @@ def lost_lines(c):
 
 
 def open_loop_summary(c):
-    """Dict: target/achieved rates, late sends, scheduling error, service-time percentiles (None = empty set)."""
+    """Dict: target/achieved rates, sends never made (``unsent``), late sends, scheduling error, service-time
+    percentiles (None = empty set)."""
     dispatch = c.dispatch.summary()
     service = c.service
     has = service.ok > 0
@@ -72,6 +73,7 @@ def open_loop_summary(c):
         "arrival": c.config.arrival,
         "target_rps": c.config.arrival_rate or None,
         "sent": dispatch["sent"],
+        "unsent": dispatch["unsent"],
         "sent_rps": dispatch["achieved_rps"],
         "late": dispatch["late"],
         "late_ratio": dispatch["late_ratio"],
@@ -94,7 +96,7 @@ def _f(value, digits=3):
 def format_open_loop(s):
     target = f"target {s['target_rps']:g} req/s" if s["target_rps"] else "target per step"
     return (f"Open loop ({s['arrival']}, {target}): sent {s['sent']} requests at {_f(s['sent_rps'], 1)} req/s; "
-            f"late (all users busy) {s['late']}"
+            f"fell due and never sent (all users busy) {s['unsent']}; late (all users busy) {s['late']}"
             + (f" (p50 {_f(s['late_p50_ms'])} ms, p99 {_f(s['late_p99_ms'])} ms, max {_f(s['late_max_ms'])} ms)"
                if s["late"] else "")
             + f"; send error (actual minus scheduled send) p50 {_f(s['send_error_p50_ms'])} ms, p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "

@@ -123,6 +123,13 @@ def on_request(c, response_time, exception, context=None, start_time=None, **kwa
         c.steps.record_between()
 
 
+def end_schedule(c, stopped_at):
+    """Local runner / worker, when the run begins to stop: the slots that fell due by ``stopped_at``
+    (perf_counter s) and that no user took are counted as unsent (``DispatchStats.unsent``)."""
+    if c.dispatcher is not None:
+        c.dispatch.unsent += c.dispatcher.end(stopped_at)
+
+
 def record_lag(c, lag_ms):
     """Local runner / worker: an event-loop lag sample (ms, ``tfs_user.loop_lag``) goes to the sweep step whose
     measured part is running now (none between steps, in a step's warm-up, or without a sweep)."""

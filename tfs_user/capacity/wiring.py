@@ -43,6 +43,7 @@ def start(c, runner):
         events.worker_report.add_listener(lambda client_id, data, **kw: process.on_worker_report(c, data))
     else:
         events.request.add_listener(lambda **kw: process.on_request(c, **kw))
+        c.run.control.at_stop.append(lambda stopped_at: process.end_schedule(c, stopped_at))
     if isinstance(runner, WorkerRunner):
         events.report_to_master.add_listener(lambda client_id, data, **kw: process.on_report_to_master(c, data))
         runner.register_message(sweep.LOAD_MESSAGE, lambda msg, **kw: process.on_load_message(c, msg))

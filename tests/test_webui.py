@@ -290,6 +290,7 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import WebDriverException
 
     server = demo_server(models=[small_model], delay_ms=2)
     url = web_locust(server.address)
@@ -377,10 +378,20 @@ def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small
     time.sleep(2.5)  # one more refresh, so that the screenshot shows a few seconds of load
     browser.save_screenshot(str(tmp_path / "webui_tfs_tab.png"))
 
-    # stop from the UI
-    stop = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip().upper() == "STOP")
-    stop.click()
-    wait.until(lambda d: "STOPPED" in body_text())
+    # stop from the UI (the page re-renders every 2 s: on a busy machine a click can land on a button
+    # being replaced, so it is clicked again while the page still shows the run)
+    def stopped_after_click(d):
+        if "STOPPED" in body_text():
+            return True
+        buttons = [b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip().upper() == "STOP"]
+        if buttons:
+            try:
+                buttons[0].click()
+            except WebDriverException:  # replaced while clicked
+                pass
+        return False
+
+    WebDriverWait(browser, 60, poll_frequency=5).until(stopped_after_click)
     with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
         assert b'"state":"stopped"' in response.read().replace(b" ", b"")
     time.sleep(0.5)

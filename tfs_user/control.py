@@ -159,7 +159,8 @@ class RunControl:
 
     def send_final_report(self, stop_users=False):
         """Worker: send the master what completed so far (Locust's and our statistics, the report Locust's
-        periodic reporter sends), then ``tfs_flushed``; later completions count as after stop.
+        periodic reporter sends), then ``tfs_flushed``. Nothing is sent from now on; open-loop requests in
+        flight are waited for first (``drain``), closed-loop ones completing later count as after stop.
         ``stop_users``: stop the users first, so that only requests in flight are left out."""
         self._begin_stop()
         runner = self.runner

@@ -249,11 +249,17 @@ def test_web_ui_reset_resets_the_tfs_tab_with_locusts_table(tmp_path, free_port,
             before = server.counts()["requests"]
             _get(f"{base}/stats/reset", data=b"")
             time.sleep(2.5)  # past the TFS tab's 2 s cache
-            stats = json.loads(_get(f"{base}/stats/requests"))
-            since = server.counts()["requests"] - before
-            locusts = next(s["num_requests"] for s in stats["stats"] if s["name"] == "Predict small")
-            tab = next(t for t in stats["extended_stats"] if t["key"] == "tfs")["data"]
-            ours = next(r["requests"] for r in tab if r["name"] == "Predict small")
+            # both tables fill again with the next worker report (every 3 s; later on a busy machine)
+            deadline = time.monotonic() + 30
+            while True:
+                stats = json.loads(_get(f"{base}/stats/requests"))
+                since = server.counts()["requests"] - before
+                locusts = next((s["num_requests"] for s in stats["stats"] if s["name"] == "Predict small"), 0)
+                tab = next(t for t in stats["extended_stats"] if t["key"] == "tfs")["data"]
+                ours = next((r["requests"] for r in tab if r["name"] == "Predict small"), 0)
+                if (locusts and ours) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
         finally:
             os.killpg(locust.pid, signal.SIGTERM)
             output = locust.communicate(timeout=60)[0]

@@ -184,11 +184,14 @@ def test_latency_of_a_20_ms_server(demo_server, small):
         out = run_client("latency", server.address, users=users, calls=20)
         assert out["count"] == 20 * users
         assert 20.0 <= out["min_ms"]
-        # the server's own median (its 20 ms and however late its sleep woke up on this machine) plus
-        # no more than the round trip added to the 0 ms server's own time, measured here (doubled, + 1 ms)
-        added = baseline["p50_ms"] - statistics.median(quick.service_times_ms())
-        own = statistics.median(server.service_times_ms())
-        assert 20.0 <= out["p50_ms"] < own + 2 * added + 1.0, (out, baseline, own)
+        # Against the server's own times (its 20 ms and however late its sleep woke up). The fastest call:
+        # no more above the server's fastest than twice what the 0 ms server's fastest call added, + 2 ms
+        # (waking the idle client after 20 ms costs more than a busy loop's wake-up). The median: under
+        # 1.5 x the server's (gross errors only; under two CPU hogs the median moved by 4-7 ms).
+        own, quick_own = sorted(server.service_times_ms()), sorted(quick.service_times_ms())
+        added = max(baseline["min_ms"] - quick_own[0], 0.0)
+        assert out["min_ms"] - own[0] < 2 * added + 2.0, (out, baseline, own[0], quick_own[0])
+        assert 20.0 <= out["p50_ms"] < 1.5 * statistics.median(own), (out, statistics.median(own))
 
 
 def test_precise_sleep_wakes_closer_to_its_time_than_gevent_sleep(demo_server, small):

@@ -61,6 +61,15 @@ def parse_metadata(text):
     return tuple(pairs)
 
 
+def parse_names(text, option="--output-names"):
+    """'a,b' -> ('a', 'b') (blanks dropped, order kept); OptionError for a name given twice."""
+    names = tuple(filter(None, (part.strip() for part in text.split(","))))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise OptionError(f"{option} names {twice[0]!r} twice; expected each name once")
+    return names
+
+
 def parse_named_inputs(text):
     """'a=x.npy,b=y.npy' -> (('a', 'x.npy'), ('b', 'y.npy')); OptionError for an entry without NAME=FILE."""
     pairs = []

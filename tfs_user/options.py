@@ -13,7 +13,8 @@ Imports neither gRPC nor Locust.
 
 import argparse
 
-from tfs_user.option_values import parse_bool
+from tfs_user import protocols
+from tfs_user.option_values import OptionError, parse_bool, parse_names
 from tfs_user.settings import DEFAULTS, LAYOUTS, RunOptions
 from tfs_user.transport.config import COMPRESSIONS
 from tfs_user.transport.target import DEFAULT_PORT
@@ -120,6 +121,7 @@ _OPTIONS = [
     (("--model-version-label",), dict(topic=MODEL, label="Model version label", default="", help="ModelSpec.version_label (e.g. stable); used when --model-version is 0. Default: empty")),
     (("--dtype",), dict(topic=MODEL, label="Input dtype", default="", help="Send the input as this numpy dtype (e.g. float32, uint8). Default: the model's input dtype from its signature, else as stored")),
     (("--layout",), dict(topic=MODEL, label="Layout", choices=LAYOUTS, default=D.layout, help=f"auto: move the channel axis when only that makes the file fit the model's signature; keep: send as stored; nhwc-to-nchw / nchw-to-nhwc: always move it (3-d frames only). With a signature, the result must fit it. Default: {D.layout}")),
+    (("--protocol",), dict(topic=TARGET, label="Protocol", choices=protocols.NAMES, default=D.protocol, help=f"The server's gRPC API: tfs = TF Serving's PredictionService/Predict (TF Serving, OVMS); kserve = the Open Inference Protocol, KServe v2 GRPCInferenceService/ModelInfer (Triton, OVMS, KServe, MLServer). Default: {D.protocol}")),
     (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
     (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
     (("--arrival",), dict(topic=LOAD, label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
@@ -128,6 +130,7 @@ _OPTIONS = [
     (("--slo-p99-ms",), dict(topic=OUTPUT, label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),
     (("--slo-min-fps",), dict(topic=OUTPUT, label="SLO min FPS", type=_float_at_least(0.0, "frames/s >= 0"), default=R.slo_min_fps, help=f"Exit non-zero when overall FPS is below this; 0 = off. Default: {R.slo_min_fps:g}")),
     (("--slo-max-fail-ratio",), dict(topic=OUTPUT, label="SLO max fail ratio", type=_ratio, default=R.slo_max_fail_ratio, help=f"Exit non-zero when failures/requests exceeds this ratio (0..1); 1 = off. Default: {R.slo_max_fail_ratio:g}")),
+    (("--output-names",), dict(topic=MODEL, label="Output names", type=_checked_by(parse_names, OptionError), default="", help="Outputs to ask for, comma-separated (TF Serving's output_filter; KServe v2's requested outputs). Default: all the model's outputs")),
     (("--validate-outputs",), dict(topic=MODEL, label="Validate outputs", type=parse_bool, default=D.validate_outputs, help=f"Count a response without outputs, or whose first dimension is not the batch size, as a failure (true/false). Default: {str(D.validate_outputs).lower()}")),
     (("--wait-for-model",), dict(topic=TARGET, label="Wait for model (s)", type=_float_at_least(0.0, "seconds >= 0"), default=D.wait_for_model_s, help=f"Seconds to wait for the server to accept connections (at least 5), then for the model version to become AVAILABLE (ModelService/GetModelStatus), before failing. Default: {D.wait_for_model_s:g}")),
     (("--skip-preflight",), dict(topic=TARGET, label="Skip pre-flight calls", action="store_true", default=D.skip_preflight, help="Make no GetModelStatus/GetModelMetadata call before the run (for servers that answer them wrongly); input name, dtype and shape come from the options and data. Default: off")),

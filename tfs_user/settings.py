@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tfs_user import protocols
 from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_named_inputs,
-                                    parse_shape, resolve_target)
+                                    parse_names, parse_shape, resolve_target)
 from tfs_user.transport.config import Transport
 from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, resolve_host
 
@@ -32,7 +32,8 @@ class Settings:
     tls: bool = False
     """TLS channel (the host was grpcs://)."""
     protocol: str = "tfs"
-    """Wire protocol of the server (``tfs_user.protocols``): ``tfs`` = TF Serving's PredictionService."""
+    """Wire protocol of the server (``tfs_user.protocols``): ``tfs`` = TF Serving's PredictionService/Predict,
+    ``kserve`` = the Open Inference Protocol's GRPCInferenceService/ModelInfer (KServe v2)."""
     model_name: str = "resnet"
     """ModelSpec.name of the model under test."""
     model_version: int = 0
@@ -55,6 +56,8 @@ class Settings:
     """numpy dtype to send; empty = the signature's input dtype, else as stored."""
     layout: str = "auto"
     """auto, keep, nhwc-to-nchw or nchw-to-nhwc (README "Inputs")."""
+    output_names: tuple = ()
+    """Outputs to ask for by name (TF Serving's output_filter, KServe v2's requested outputs); () = all."""
     validate_outputs: bool = True
     """Count a response without outputs or with a wrong first dimension as a failure."""
     batch_size: int = 1
@@ -104,10 +107,10 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise OptionError(message)
-        try:
-            if self.protocol not in protocols.NAMES or self.dtype:  # (the api module is loaded only when needed)
-                protocols.protocol(self.protocol).check_dtype(self.dtype)
-        except ValueError as e:  # an unknown protocol, or a dtype it cannot send
+        try:  # the default protocol without --dtype has nothing to check: its api module is loaded only when needed
+            if self.protocol != "tfs" or self.dtype:
+                protocols.protocol(self.protocol).check_settings(self)
+        except ValueError as e:  # an unknown protocol, or settings it cannot send
             raise OptionError(str(e)) from None
         self.transport.check()
 
@@ -143,6 +146,7 @@ class Settings:
         host = resolve_host(host or "", options.grpc_address, options.grpc_port)
         return cls.for_host(
             host,
+            protocol=options.protocol,
             model_name=options.model_name,
             model_version=int(options.model_version),
             version_label=options.model_version_label,
@@ -154,6 +158,7 @@ class Settings:
             synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
             dtype=options.dtype,
             layout=options.layout,
+            output_names=parse_names(options.output_names),
             validate_outputs=parse_bool(options.validate_outputs),
             batch_size=int(options.batch_size),
             iterations=int(options.tfs_iterations),

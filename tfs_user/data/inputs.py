@@ -32,20 +32,27 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output of a signature: ``shape`` uses -1 for dynamic dims (None = unknown rank)."""
+    """One input or output of a signature: ``shape`` uses -1 for dynamic dims (None = unknown rank).
+
+    ``dt`` is TensorFlow's DataType; a protocol with its own type names (KServe v2: ``FP32``, ``BF16``)
+    gives ``type_name``, and ``fit_dtype`` when data is fitted to another numpy dtype than ``dt``'s
+    (BF16: float32, converted when the request is built).
+    """
 
     name: str
     dt: int
     shape: tuple = None
+    type_name: str = ""
+    fit_dtype: object = None
 
     @property
     def dtype(self):
-        """The numpy dtype, or None for DataTypes without one (e.g. DT_STRING)."""
-        return DT_TO_NUMPY.get(self.dt)
+        """The numpy dtype data is fitted to, or None for types without one (e.g. DT_STRING, BYTES)."""
+        return self.fit_dtype if self.fit_dtype is not None else DT_TO_NUMPY.get(self.dt)
 
     @property
     def dt_name(self):
-        return DT_NAMES.get(self.dt) or types_pb2.DataType.Name(self.dt)
+        return self.type_name or DT_NAMES.get(self.dt) or types_pb2.DataType.Name(self.dt)
 
 
 @dataclass(frozen=True)

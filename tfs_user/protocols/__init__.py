@@ -3,8 +3,9 @@
 The core (user, run object, settings) reaches a protocol only through ``protocol(name)``, the
 ``api`` module of ``tfs_user.protocols.<name>``, which provides:
 
-- ``VERB``: the request name's first word (``Predict``); request names read ``VERB MODEL``.
-- ``check_dtype(text)``: raise ValueError (one line) unless the protocol can send numpy dtype ``text``.
+- ``VERB``: the request name's first word (``Predict``, ``ModelInfer``); request names read ``VERB MODEL``.
+- ``check_settings(settings)``: raise ValueError (one line) for settings the protocol cannot send
+  (a ``--dtype`` without a datatype, options that have no meaning in it).
 - ``inspect_model(settings)``: pre-flight (connect wait, model status, metadata) -> ``Signature``
   (``tfs_user.data.inputs``) or None when the server gives none; raises PreflightError (ValueError).
 - ``build_requests(settings, signature, sources)``: the data fitted to the signature
@@ -19,12 +20,12 @@ The core (user, run object, settings) reaches a protocol only through ``protocol
 
 import importlib
 
-NAMES = ("tfs",)
+NAMES = ("tfs", "kserve")
 """The protocols ``--protocol`` accepts."""
 
 
 def protocol(name):
     """The ``api`` module of protocol ``name``; ValueError (one line) for a name not in NAMES."""
     if name not in NAMES:
-        raise ValueError(f"protocol {name!r} is not known; expected one of {', '.join(NAMES)}")
+        raise ValueError(f"--protocol {name!r} is not known; expected one of {', '.join(NAMES)}")
     return importlib.import_module(f"tfs_user.protocols.{name}.api")

@@ -9,8 +9,13 @@ from tfs_user.protocols.tfs.tensors import dtype_to_dt
 VERB = "Predict"
 
 
-def check_dtype(text):
-    """Raise ValueError (one line) unless ``text`` is a numpy dtype with a TF Serving DataType."""
+def check_settings(settings):
+    """Raise ValueError (one line) unless ``settings.dtype`` (when set) is a numpy dtype with a TF Serving DataType."""
+    if settings.dtype:
+        _check_dtype(settings.dtype)
+
+
+def _check_dtype(text):
     try:
         dtype = np.dtype(text)
     except TypeError:

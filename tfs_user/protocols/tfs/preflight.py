@@ -19,7 +19,7 @@ the same signature; an error names the endpoint.
 
 import time
 
-from tfs_user.transport.channel import open_channel
+from tfs_user.protocols.preflight import STATUS_POLL_S, PreflightError, inspect_endpoints  # noqa: F401 (PreflightError: also here)
 from tfs_user.transport.gevent_grpc import grpc
 from tfs_user.data.inputs import Signature, notice
 from tfs_user.protocols.tfs.messages import (
@@ -30,12 +30,7 @@ from tfs_user.protocols.tfs.messages import (
     prediction_service_pb2_grpc,
 )
 
-STATUS_POLL_S = 1.0
 _STATE_NAMES = {v: k for k, v in get_model_status_pb2.ModelVersionStatus.State.items()}
-
-
-class PreflightError(ValueError):
-    """The model cannot be tested as asked; one line saying what the server reported."""
 
 
 def check_status(channel, settings, target=None):
@@ -103,28 +98,12 @@ def fetch_signature(channel, settings):
     return Signature.from_proto(signatures.signature_def[name])
 
 
+def _inspect(channel, settings, endpoint):
+    check_status(channel, settings, endpoint)
+    return fetch_signature(channel, settings)
+
+
 def inspect_model(settings):
-    """Status check and signature of the model under test (None when the server gives no signature,
-    or with ``--skip-preflight``, which makes no call)."""
-    if settings.skip_preflight:
-        notice("--skip-preflight: model status and signature not asked; input name, dtype and shape are used as given")
-        return None
-    endpoints = settings.endpoints
-    signatures = {}
-    for endpoint in endpoints:
-        channel = open_channel(endpoint, settings.transport)
-        try:
-            check_status(channel, settings, endpoint)
-            signatures[endpoint] = fetch_signature(channel, settings)
-        except PreflightError as e:
-            if len(endpoints) == 1:
-                raise
-            raise PreflightError(f"endpoint {endpoint}: {e}") from None
-        finally:
-            channel.close()
-    first, signature = next(iter(signatures.items()))
-    for endpoint, other in signatures.items():
-        if other != signature:
-            raise PreflightError(f"endpoints {first} and {endpoint} serve model {settings.model_name!r} with different "
-                                 f"signatures ({signature} vs {other}); expected replicas of one model")
-    return signature
+    """Status check and signature of the model under test at every endpoint (None when the server gives no
+    signature, or with ``--skip-preflight``, which makes no call). Raises PreflightError."""
+    return inspect_endpoints(settings, _inspect, "model status and signature")

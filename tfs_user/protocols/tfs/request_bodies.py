@@ -6,6 +6,7 @@ are cached per process while all distinct batches fit in the cache budget
 """
 
 from tfs_user.data.fitting import fit_inputs
+from tfs_user.protocols.bodies import CachedBodies
 from tfs_user.protocols.tfs.messages import fill_model_spec, predict_pb2
 from tfs_user.protocols.tfs.tensors import bytes_to_tensor_proto, ndarray_to_tensor_proto
 from tfs_user.settings import DEFAULTS
@@ -16,10 +17,11 @@ def build_requests(settings, signature, sources):
     ``signature`` (None: the server has no metadata). Raises InputError or DataError (one line)."""
     (name, batches, transform), *more = fit_inputs(settings, signature, sources)
     return RequestFactory(batches, settings.model_name, name, settings.signature_name, settings.model_version,
-                          settings.version_label, settings.request_cache_mb << 20, transform, more)
+                          settings.version_label, settings.request_cache_mb << 20, transform, more,
+                          settings.output_names)
 
 
-class RequestFactory:
+class RequestFactory(CachedBodies):
     """Serialized ``tensorflow.serving.PredictRequest`` bodies, one per batch.
 
     The request carries ``model_spec`` (name, optional version or version label,
@@ -29,21 +31,19 @@ class RequestFactory:
     ``cached`` tells which. ``transform(batch) -> batch`` (e.g. a dtype cast or
     a channel-axis move, see ``tfs_user.data.inputs``) runs on each batch first.
     ``more_inputs`` holds further ``(name, Batches, transform)`` for models with
-    several inputs; all Batches must have the same rows and batch size.
+    several inputs; all Batches must have the same rows and batch size. ``output_names`` go in
+    ``output_filter`` (empty: the server returns every output).
     """
 
     def __init__(self, batches, model_name, input_name, signature_name="", model_version=0, version_label="",
-                 cache_bytes=DEFAULTS.request_cache_mb << 20, transform=None, more_inputs=()):
-        self.batches = batches
+                 cache_bytes=DEFAULTS.request_cache_mb << 20, transform=None, more_inputs=(), output_names=()):
         self.inputs = [(input_name, batches, transform), *more_inputs]
         self.model_name = model_name
         self.signature_name = signature_name
         self.model_version = model_version
         self.version_label = version_label
-        first = self._build(0)
-        self.request_bytes = len(first)
-        self.cached = self.request_bytes * batches.period <= cache_bytes
-        self._cache = {0: first} if self.cached else None
+        self.output_names = tuple(output_names)
+        self._start(self.inputs[0][1], cache_bytes)
 
     def _build(self, k):
         request = predict_pb2.PredictRequest()
@@ -54,13 +54,5 @@ class RequestFactory:
                 batch = transform(batch)
             proto = bytes_to_tensor_proto(batch) if isinstance(batch, list) else ndarray_to_tensor_proto(batch)
             request.inputs[name].CopyFrom(proto)
+        request.output_filter.extend(self.output_names)
         return request.SerializeToString()
-
-    def request(self, k):
-        if self._cache is None:
-            return self._build(k)
-        k %= self.batches.period
-        body = self._cache.get(k)
-        if body is None:
-            body = self._cache[k] = self._build(k)
-        return body

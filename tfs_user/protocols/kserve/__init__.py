@@ -1,0 +1,1 @@
+"""The Open Inference Protocol (KServe v2 gRPC): Triton, OVMS, KServe, MLServer (``api`` is the seam)."""

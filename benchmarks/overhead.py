@@ -19,7 +19,9 @@ measures each load generator against the same server, one at a time:
   N = 1, 8, 64, and 8 users with ``--processes 2``; latency and req/s from its
   ``--json-summary`` (rows[-1]); ``..., gevent pool`` rows run the same users with
   the completion engine (``tfs_user.transport.engine``) left out, i.e. gRPC's waits on
-  gevent's hub thread pool as before issue 14 (``TFS_BENCH_NO_ENGINE=1``);
+  gevent's hub thread pool as before issue 14 (``TFS_BENCH_NO_ENGINE=1``); ``..., --protocol kserve``
+  rows send the same tensors as the Open Inference Protocol's ModelInfer (the demo server answers
+  both on one port), 1 and 8 users: what the second protocol costs against Predict;
 - ``perf_analyzer (C++)``: Triton's perf_analyzer ``--service-kind tfserving``,
   concurrency 1, when it is installed.
 
@@ -78,9 +80,10 @@ AIO = "grpc.aio, 8 tasks"
 CLIENT_CASES = {"plain": BASELINE, "old": OLD, "futures": FUTURES, "aio": AIO}
 
 
-def tfs_case(users, processes=1, engine=True):
+def tfs_case(users, processes=1, engine=True, protocol="tfs"):
     name = f"TfsUser {users} user{'s' if users > 1 else ''}"
-    return name + (f", --processes {processes}" if processes > 1 else "") + ("" if engine else ", gevent pool")
+    return (name + (f", --processes {processes}" if processes > 1 else "") + ("" if engine else ", gevent pool")
+            + ("" if protocol == "tfs" else f", --protocol {protocol}"))
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ def _probe_cpu(folder):
     return cpu, requests
 
 
-def run_locust(payload, address, users, total_requests, repo, processes=1, timeout=300, engine=True):
+def run_locust(payload, address, users, total_requests, repo, processes=1, timeout=300, engine=True, protocol="tfs"):
     iterations = max(1, math.ceil(total_requests / users))
     with tempfile.TemporaryDirectory(prefix="tfs-bench-") as folder:
         summary = os.path.join(folder, "summary.json")
@@ -220,12 +223,14 @@ def run_locust(payload, address, users, total_requests, repo, processes=1, timeo
                    "--synthetic-shape", ",".join(str(d) for d in payload.frame_shape),
                    "--batch-size", str(payload.batch), "--status-interval", "0", "--only-summary",
                    "--loglevel", "WARNING"]
+        if protocol != "tfs":  # (a --repo checkout from before the option still runs its tfs rows)
+            command += ["--protocol", protocol]
         if processes > 1:
             command += ["--processes", str(processes)]
         extra = {"TFS_BENCH_PROBE_DIR": folder, **({} if engine else {"TFS_BENCH_NO_ENGINE": "1"})}
         done = subprocess.run(command, cwd=folder, env=_env(repo, **extra),
                               capture_output=True, text=True, timeout=timeout)
-        name = tfs_case(users, processes, engine)
+        name = tfs_case(users, processes, engine, protocol)
         if done.returncode != 0 or not os.path.exists(summary):
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
             return Result(payload.label, name, users, note=f"locust exit code {done.returncode}: {tail[0][:200]}")
@@ -419,6 +424,14 @@ def targets(results, fidelity):
         verdicts.append(abs(over) <= P50_TARGET_US)
         lines.append(f"- p50 on the {FIDELITY_DELAY_MS:g} ms server, TfsUser 1 user: {over:+.0f} us from the plain loop "
                      f"(target within {P50_TARGET_US:.0f} us): {'met' if abs(over) <= P50_TARGET_US else 'NOT met'}")
+    for label in dict.fromkeys(r.payload for r in results):  # issue 19: ModelInfer costs no more CPU than Predict
+        by_case = {r.case: r for r in results if r.payload == label and r.ok}
+        for users in (1, 8):
+            tfs, kserve = by_case.get(tfs_case(users)), by_case.get(tfs_case(users, protocol="kserve"))
+            if tfs and kserve:
+                ratio = kserve.cpu_us / tfs.cpu_us
+                lines.append(f"- CPU/request, ModelInfer against Predict, {users} user(s) on {label}: {ratio:.2f}x "
+                             f"(target <= 1.0x, within this machine's noise): {'met' if ratio <= 1.05 else 'NOT met'}")
     group = [r for r in results if r.payload == PAYLOADS[0].label]
     by_case = {r.case: r for r in group if r.ok}
     r8, r64 = by_case.get(tfs_case(8)), by_case.get(tfs_case(64))
@@ -549,6 +562,9 @@ def main(argv=None):
                     results.append(guarded(run_client, pl, CLIENT_CASES[kind], kind, pl, address, n, repo, bodies[pl]))
                 for users in users_list:
                     results.append(guarded(run_locust, pl, tfs_case(users), pl, address, users, n, repo))
+                for users in (1, 8):  # the same tensors as ModelInfer (the demo server speaks both on one port)
+                    results.append(guarded(run_locust, pl, tfs_case(users, protocol="kserve"), pl, address, users, n,
+                                           repo, protocol="kserve"))
                 if not args.quick and pl.label in TARGET_PAYLOADS:  # the same users without the engine
                     for users in (1, 8):
                         results.append(guarded(run_locust, pl, tfs_case(users, engine=False), pl, address, users, n,

@@ -223,10 +223,34 @@ def test_parse_shape_bad(text):
     ("dtype", "complex64", r"^--dtype: dtype '<c8' \(complex64: complex numbers\) cannot be sent as a TensorProto; expected one of "),
     ("dtype", "<U1", r"^--dtype: dtype '<U1' \(str32: unicode strings\) cannot be sent as a TensorProto; expected "),
     ("dtype", "floaty", "is not a numpy dtype"),
+    ("protocol", "rest", r"^--protocol 'rest' is not known; expected one of tfs, kserve$"),
 ])
 def test_settings_rejects(field, value, words):
     with pytest.raises(OptionError, match=words):
         Settings(**{field: value})
+
+
+@pytest.mark.parametrize("fields, words", [
+    (dict(version_label="stable"), r"^--model-version-label 'stable' has no counterpart in the Open Inference Protocol"),
+    (dict(signature_name="classify"), r"^--signature-name 'classify' has no counterpart in the Open Inference Protocol"),
+    (dict(dtype="<U1"), r"^--dtype: dtype '<U1' has no Open Inference Protocol datatype; expected one of bool, uint8"),
+    (dict(dtype="complex64"), r"^--dtype: dtype '<c8' has no Open Inference Protocol datatype"),
+])
+def test_kserve_refuses_what_modelinfer_cannot_carry(fields, words):
+    if "dtype" not in fields:
+        Settings(protocol="tfs", **fields)  # TF Serving's ModelSpec carries them
+    with pytest.raises(OptionError, match=words):
+        Settings(protocol="kserve", **fields)
+
+
+def test_protocol_and_output_names_reach_the_settings(parser):
+    s = Settings.from_options(parser.parse_args(["--protocol", "kserve", "--output-names", "prob, logits"]))
+    assert (s.protocol, s.output_names) == ("kserve", ("prob", "logits"))
+    assert Settings.from_options(parser.parse_args([])).protocol == "tfs"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--protocol", "rest"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--output-names", "prob,prob"])
 
 
 def test_settings_defaults_valid_and_frozen():

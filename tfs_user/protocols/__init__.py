@@ -24,6 +24,21 @@ NAMES = ("tfs", "kserve")
 """The protocols ``--protocol`` accepts."""
 
 
+def check_dtype(text, datatype_of):
+    """Raise ValueError (one line, naming ``--dtype``) unless ``text`` is a numpy dtype that ``datatype_of``
+    (a protocol's numpy dtype -> its type, raising ValueError) can send."""
+    import numpy as np
+
+    try:
+        dtype = np.dtype(text)
+    except TypeError:
+        raise ValueError(f"--dtype {text!r} is not a numpy dtype; expected e.g. float32, uint8") from None
+    try:
+        datatype_of(dtype)
+    except ValueError as e:
+        raise ValueError(f"--dtype: {e}") from None
+
+
 def protocol(name):
     """The ``api`` module of protocol ``name``; ValueError (one line) for a name not in NAMES."""
     if name not in NAMES:

@@ -4,7 +4,7 @@ Messages load with gRPC (``messages``), so every function here imports them when
 Locust process that is after gevent is set up.
 """
 
-import numpy as np
+from tfs_user.protocols import check_dtype
 
 VERB = "ModelInfer"
 
@@ -19,20 +19,9 @@ def check_settings(settings):
         raise ValueError(f"--signature-name {settings.signature_name!r} has no counterpart in the Open Inference "
                          "Protocol (ModelInfer names no signature); leave it at its default, or use --protocol tfs")
     if settings.dtype:
-        _check_dtype(settings.dtype)
+        from tfs_user.protocols.kserve.tensors import datatype_of
 
-
-def _check_dtype(text):
-    from tfs_user.protocols.kserve.tensors import datatype_of
-
-    try:
-        dtype = np.dtype(text)
-    except TypeError:
-        raise ValueError(f"--dtype {text!r} is not a numpy dtype; expected e.g. float32, uint8") from None
-    try:
-        datatype_of(dtype)
-    except ValueError as e:
-        raise ValueError(f"--dtype: {e}") from None
+        check_dtype(settings.dtype, datatype_of)
 
 
 def inspect_model(settings):

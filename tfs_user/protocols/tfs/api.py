@@ -1,7 +1,6 @@
 """TF Serving's gRPC API behind the protocol seam (``tfs_user.protocols``): Predict with a ModelSpec."""
 
-import numpy as np
-
+from tfs_user.protocols import check_dtype
 from tfs_user.protocols.tfs.outcomes import check_response  # noqa: F401  (the seam's response check)
 from tfs_user.protocols.tfs.request_bodies import build_requests  # noqa: F401  (the seam's request factory)
 from tfs_user.protocols.tfs.tensors import dtype_to_dt
@@ -12,18 +11,7 @@ VERB = "Predict"
 def check_settings(settings):
     """Raise ValueError (one line) unless ``settings.dtype`` (when set) is a numpy dtype with a TF Serving DataType."""
     if settings.dtype:
-        _check_dtype(settings.dtype)
-
-
-def _check_dtype(text):
-    try:
-        dtype = np.dtype(text)
-    except TypeError:
-        raise ValueError(f"--dtype {text!r} is not a numpy dtype; expected e.g. float32, uint8") from None
-    try:
-        dtype_to_dt(dtype)
-    except ValueError as e:
-        raise ValueError(f"--dtype: {e}") from None
+        check_dtype(settings.dtype, dtype_to_dt)
 
 
 def inspect_model(settings):

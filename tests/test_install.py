@@ -113,10 +113,11 @@ def test_help_lists_locust_options_then_ours_with_defaults(installed):
     assert "Default: 512" in " ".join(ours.split())
 
 
-def test_demo_run_from_another_folder_counts_10_measured_requests(installed):
+@pytest.mark.parametrize("protocol", ["tfs", "kserve"])  # kserve: the wheel carries the .proto it compiles
+def test_demo_run_from_another_folder_counts_10_measured_requests(installed, protocol):
     bin_dir, work = installed
     code, out = _run([bin_dir / "tfs-locust", "--demo-server", "--headless", "-u", "1", "--iterations", "10",
-                      "--json-summary", "summary.json"], work)
+                      "--protocol", protocol, "--json-summary", "summary.json"], work)
     assert code == 0, out
     aggregated = re.search(r"^Aggregated\s+(\d+)\s+(\d+)\s+(\d+)", out, re.M)
     assert aggregated and aggregated.groups() == ("10", "0", "10"), out

@@ -67,7 +67,8 @@ def _status_code(text):
 def build_parser():
     """The command-line parser of ``python -m tfs_user.demo_server``."""
     d = ModelConfig()
-    p = _Parser(prog="python -m tfs_user.demo_server", description="Serve a demo model over the TF Serving gRPC API.")
+    p = _Parser(prog="python -m tfs_user.demo_server", description="Serve a demo model over gRPC: TF Serving's API and the Open Inference Protocol "
+                "(KServe v2) on one port; 'Predict' below means either inference call (Predict, ModelInfer).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=9000, help="TCP port, 0 = any free port (default: 9000)")
     p.add_argument("--model-name", default=d.name, help=f"model name (default: {d.name})")
@@ -89,8 +90,10 @@ def build_parser():
                    help="gRPC status of injected failures (default: UNAVAILABLE)")
     p.add_argument("--bad-output-batch", action="store_true",
                    help="answer every Predict with batch + 1 output rows (a wrong first dimension)")
+    p.add_argument("--kserve-typed-outputs", action="store_true",
+                   help="answer ModelInfer in typed contents (fp32_contents) instead of raw_output_contents")
     p.add_argument("--workers", type=_non_negative(int), default=16, help="server threads = concurrent Predicts (default: 16)")
-    p.add_argument("--no-metadata", action="store_true", help="answer GetModelMetadata/GetModelStatus with UNIMPLEMENTED")
+    p.add_argument("--no-metadata", action="store_true", help="answer GetModelMetadata/GetModelStatus (and ModelReady/ModelMetadata) with UNIMPLEMENTED")
     p.add_argument("--metadata-fail-code", type=_status_code, default=None,
                    help="answer every GetModelMetadata with this gRPC status, e.g. INTERNAL (default: answer it)")
     p.add_argument("--available-after", type=_non_negative(float), default=0.0,

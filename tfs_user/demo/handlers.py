@@ -37,7 +37,8 @@ def _dt_text(dt):
     return name[3:].lower() if name else f"type {dt}"
 
 
-def _shape_text(shape):
+def shape_text(shape):
+    """'[1,-1,3]' for a shape."""
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
@@ -81,10 +82,10 @@ def _check_names(model, request):
                         f"Outputs expected to be in the set {{{model.output_name}}}.")
 
 
-def _decode_images(proto):
-    """Each encoded image of a DT_STRING tensor as float32 RGB pixels; Abort INVALID_ARGUMENT if one cannot be decoded."""
+def decode_images(items):
+    """Each encoded image (``bytes``) as float32 RGB pixels; Abort INVALID_ARGUMENT if one cannot be decoded."""
     frames = []
-    for item in proto.string_val:
+    for item in items:
         try:
             frames.append(decode_image(item))
         except Exception as e:  # noqa: BLE001 - any undecodable image is the client's error
@@ -116,10 +117,10 @@ def predict(models, request, bad_output_batch=False):
         shape = [d.size for d in proto.tensor_shape.dim]
         if len(shape) != len(model_shape) or any(e != -1 and e != d for e, d in zip(model_shape, shape)):
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                        f"input tensor {name} has shape {_shape_text(shape)} "
-                        f"but the signature expects {_shape_text(model_shape)}")
+                        f"input tensor {name} has shape {shape_text(shape)} "
+                        f"but the signature expects {shape_text(model_shape)}")
         if dtype == "string":
-            frames = _decode_images(proto)
+            frames = decode_images(proto.string_val)
             batches.add(len(frames))
             if index == 0:
                 scores = np.concatenate([model_function(f[None], model.output_size) for f in frames]) \

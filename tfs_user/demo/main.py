@@ -23,7 +23,7 @@ def main(argv=None):
                             slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
                             fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
                             bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
-                            available_after_s=args.available_after)
+                            available_after_s=args.available_after, kserve_typed_outputs=args.kserve_typed_outputs)
     except ValueError as e:
         parser.error(str(e))
     stop = threading.Event()

@@ -1,8 +1,11 @@
-"""A small TF-Serving-compatible gRPC server for demos, tests and calibration.
+"""A small gRPC model server for demos, tests and calibration, speaking two protocols on one port.
 
-It implements the parts of the TensorFlow Serving gRPC API that a load test
-touches: ``PredictionService/Predict``, ``PredictionService/GetModelMetadata``
-(``signature_def`` only) and ``ModelService/GetModelStatus``. Requests are
+Like OVMS and Triton, it answers TF Serving's API and the Open Inference Protocol (KServe v2) on the
+same port. It implements the parts a load test touches: ``PredictionService/Predict``,
+``PredictionService/GetModelMetadata`` (``signature_def`` only) and ``ModelService/GetModelStatus``
+(``tfs_user.demo.tfs_service``); ``inference.GRPCInferenceService`` ServerLive, ServerReady,
+ModelReady, ServerMetadata, ModelMetadata and ModelInfer (``tfs_user.demo.kserve_service``).
+Delays, failures, counts and recording are shared: a Predict and a ModelInfer count alike. Requests are
 validated the way TF Serving does it (model name and version, signature name,
 input alias, dtype, shape) and answered with the same gRPC status codes
 (``tfs_user.demo.handlers``).
@@ -31,7 +34,7 @@ from concurrent import futures
 
 import grpc
 
-from tfs_user.demo import tfs_service
+from tfs_user.demo import kserve_service, tfs_service
 from tfs_user.demo.handlers import Abort, ReceivedRequest
 from tfs_user.demo.model import ModelConfig, model_function
 
@@ -76,6 +79,8 @@ class DemoServer:
             GetModelMetadata/Predict answer NOT_FOUND, as TF Serving does while
             a model loads. ``status_times`` and ``metadata_times`` keep the
             arrival (``time.time()``) of every GetModelStatus / GetModelMetadata call.
+        kserve_typed_outputs: True answers ModelInfer in typed ``contents`` (``fp32_contents``) instead
+            of ``raw_output_contents``, as some servers do.
         server_options: ((key, value), ...) gRPC server channel arguments added to ours,
             e.g. a strict keepalive policy: ``(("grpc.http2.min_ping_interval_without_data_ms",
             60000), ("grpc.keepalive_permit_without_calls", 0))``.
@@ -88,7 +93,7 @@ class DemoServer:
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
                  fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
                  record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
-                 available_after_s=0.0, server_options=()):
+                 available_after_s=0.0, server_options=(), kserve_typed_outputs=False):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -136,6 +141,7 @@ class DemoServer:
         self.tls = tls
         self.record = bool(record)
         self.bad_output_batch = bool(bad_output_batch)
+        self.kserve_typed_outputs = bool(kserve_typed_outputs)
         self.last_call_metadata = {}
         """gRPC metadata (key -> value) of the last Predict call, for tests."""
         self._lock = threading.Lock()
@@ -159,6 +165,7 @@ class DemoServer:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="demo-server"),
                              options=options)
         tfs_service.add_to_server(self, server)
+        kserve_service.add_to_server(self, server)
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             if self.tls:

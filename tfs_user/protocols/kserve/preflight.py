@@ -25,9 +25,9 @@ _CALLS = {name: (getattr(pb2, f"{name}Request"), getattr(pb2, f"{name}Response")
           for name in ("ServerLive", "ServerReady", "ModelReady", "ModelMetadata")}
 
 
-def _call(channel, name, settings, **fields):
-    request_type, response_type = _CALLS[name]
-    method = channel.unary_unary(f"/{SERVICE}/{name}", request_serializer=request_type.SerializeToString,
+def _call(channel, call, settings, **fields):
+    request_type, response_type = _CALLS[call]
+    method = channel.unary_unary(f"/{SERVICE}/{call}", request_serializer=request_type.SerializeToString,
                                  response_deserializer=response_type.FromString)
     return method(request_type(**fields), timeout=settings.timeout_s, metadata=settings.grpc_metadata)
 

@@ -1,0 +1,157 @@
+"""Protocol x feature: every feature of a run, through a real `locust`, for TF Serving's Predict and KServe v2's ModelInfer.
+
+The demo server answers both protocols on one port and records what it received in one form
+(``ReceivedRequest``), so each feature is one function run once per protocol: counts against
+the server's, the bytes it received against the file, the request names, the exit code.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from test_preflight import _certificates
+from tfs_user.demo.server import ModelConfig
+
+PROTOCOLS = {"tfs": "Predict", "kserve": "ModelInfer"}
+NHWC = dict(name="small", input_name="input", shape=(-1, 8, 8, 3), output_size=10)
+
+
+def _summary(run):
+    with open(run.folder / "summary.json") as f:
+        return json.load(f)
+
+
+def _run(run_locust, protocol, hosts, *args, **kwargs):
+    return run_locust("--protocol", protocol, "--host", ",".join(s.address for s in hosts), "--model-name", "small",
+                      "--json-summary", "summary.json", "--status-interval", "0", *args, **kwargs)
+
+
+def _served_equals_reported(servers, run):
+    """Exact: every request a server answered is measured, warm-up or after stop in the run's own summary."""
+    summary = _summary(run)
+    reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    served = sum(s.counts()["requests"] for s in servers)
+    assert served == reported, (served, summary, run.output[-3000:])
+    return summary
+
+
+def closed_loop_pixels_version_metadata_outputs(protocol, demo_server, run_locust, tmp_path):
+    """Closed loop, exact counts; an NHWC file reaches an NCHW model transposed, batch by batch; the
+    version, gRPC metadata and requested outputs reach the server."""
+    model = ModelConfig(name="small", input_name="input", shape=(-1, 3, 8, 8), output_size=10, versions=(1, 2))
+    server = demo_server(models=[model], record=True)
+    images = np.random.default_rng(7).uniform(0, 255, (6, 8, 8, 3)).astype(np.float32)
+    np.save(tmp_path / "imgs.npy", images)
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "4", "--warmup-iterations", "1",
+               "--batch-size", "2", "--images-numpy-path", "imgs.npy", "--model-version", "2",
+               "--output-names", "prob", "--grpc-metadata", "x-team=vision")
+    assert run.returncode == 0, run.output
+    summary = _served_equals_reported([server], run)
+    assert (summary["rows"][-1]["requests"], summary["rows"][-1]["frames"], summary["warmup_requests"]) == (4, 8, 1)
+    assert f"{PROTOCOLS[protocol]} small (warm-up)" in run.output
+    received = server.received()
+    assert len(received) == 5 and all(r.code == "OK" for r in received)
+    for k, r in zip([0, 0, 1, 2, 3], received):  # warm-up sends batch 0; batch k = rows (2k, 2k+1) mod 6
+        rows = [(2 * k + j) % 6 for j in range(2)]
+        assert np.array_equal(r.inputs["input"], images[rows].transpose(0, 3, 1, 2)), k
+        assert (r.version, r.metadata.get("x-team")) == (2, "vision")
+
+
+def open_loop_counts_every_scheduled_request(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], delay_ms=2)
+    run = _run(run_locust, protocol, [server], "-u", "4", "-r", "4", "-t", "3s", "--arrival-rate", "40",
+               "--arrival", "constant", "--warmup-iterations", "0")
+    assert run.returncode == 0, run.output
+    summary = _served_equals_reported([server], run)
+    assert summary["open_loop"]["unsent"] == 0, summary["open_loop"]
+    assert "send error (actual minus scheduled send)" in run.output
+
+
+def sweep_steps(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], delay_ms=2)
+    run = _run(run_locust, protocol, [server], "--sweep", "users:1,2", "--step-time", "2s", "-u", "2")
+    assert run.returncode == 0, run.output
+    summary = _served_equals_reported([server], run)
+    assert [s["users"] for s in summary["steps"]] == [1, 2], summary["steps"]
+    assert all(s["requests"] > 0 for s in summary["steps"])
+
+
+def processes_two_workers(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)])
+    run = _run(run_locust, protocol, [server], "--processes", "2", "-u", "4", "-r", "4", "--iterations", "5",
+               "--warmup-iterations", "1", timeout=180)
+    assert run.returncode == 0, run.output
+    summary = _served_equals_reported([server], run)
+    assert summary["rows"][-1]["requests"] == 20 and server.counts()["ok"] == 24
+
+
+def two_endpoints(protocol, demo_server, run_locust, tmp_path):
+    servers = [demo_server(models=[ModelConfig(**NHWC)]) for _ in range(2)]
+    run = _run(run_locust, protocol, servers, "-u", "4", "-r", "4", "--iterations", "5", "--warmup-iterations", "0")
+    assert run.returncode == 0, run.output
+    _served_equals_reported(servers, run)
+    assert [s.counts()["ok"] for s in servers] == [10, 10]  # users are spread round-robin
+    assert f"{PROTOCOLS[protocol]} small @ {servers[1].address}" in run.output
+
+
+def mutual_tls(protocol, demo_server, run_locust, tmp_path):
+    pem = _certificates(tmp_path)
+    server = demo_server(models=[ModelConfig(**NHWC)], tls=(pem["server.pem"], pem["server.key"], pem["ca.pem"]))
+    run = run_locust("--protocol", protocol, "--host", f"grpcs://{server.address}", "-u", "1", "-r", "1",
+                     "--iterations", "5", "--model-name", "small", "--grpc-tls-ca", "ca.pem",
+                     "--grpc-tls-cert", "client.pem", "--grpc-tls-key", "client.key", "--grpc-tls-server-name", "tfs.test")
+    assert run.returncode == 0, run.output
+    assert server.counts()["ok"] == 6
+
+
+def server_failures_are_recorded_and_the_run_goes_on(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], fail_every=4, fail_code="INTERNAL")
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "12", "--warmup-iterations", "0")
+    assert run.returncode == 1, run.output
+    summary = _served_equals_reported([server], run)
+    assert summary["rows"][-1]["failures"] == server.counts()["failed"] == 3
+    assert f"gRPC {PROTOCOLS[protocol]} small: INTERNAL" in run.output
+    assert "Traceback" not in run.output
+
+
+def wrong_output_batch_fails_validation(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], bad_output_batch=True)
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--warmup-iterations", "0",
+               "--batch-size", "2")
+    assert run.returncode == 1, run.output
+    assert _summary(run)["rows"][-1]["failures"] == 3 and server.counts()["ok"] == 3
+    assert "output 'prob' has shape [3, 10]; expected first dimension 2 (the batch size)" in run.output
+
+
+def slo_missed_exits_3(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], delay_ms=2)
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "5", "--slo-p99-ms", "1")
+    assert run.returncode == 3, run.output
+    assert "SLO missed: p99" in run.output and _summary(run)["passed"] is False
+
+
+def encoded_images_to_a_bytes_input(protocol, demo_server, run_locust, tmp_path):
+    model = ModelConfig(name="small", input_name="image_bytes", dtype="string", shape=(-1,), output_size=10)
+    server = demo_server(models=[model], record=True)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((4, 5, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--warmup-iterations", "0",
+               "--images-dir", "photos")
+    assert run.returncode == 0, run.output
+    sent = [(folder / f"{i}.png").read_bytes() for i in range(3)]
+    assert [r.inputs["image_bytes"] for r in server.received()] == [[b] for b in sent]
+
+
+FEATURES = [closed_loop_pixels_version_metadata_outputs, open_loop_counts_every_scheduled_request, sweep_steps,
+            processes_two_workers, two_endpoints, mutual_tls, server_failures_are_recorded_and_the_run_goes_on,
+            wrong_output_batch_fails_validation, slo_missed_exits_3, encoded_images_to_a_bytes_input]
+
+
+@pytest.mark.parametrize("feature", FEATURES, ids=[f.__name__ for f in FEATURES])
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_feature_works_the_same_for_each_protocol(protocol, feature, demo_server, run_locust, tmp_path):
+    feature(protocol, demo_server, run_locust, tmp_path)

@@ -1,8 +1,11 @@
 """The Open Inference Protocol (KServe v2 gRPC) behind the protocol seam (``tfs_user.protocols``): ModelInfer.
 
-Messages load with gRPC (``messages``), so every function here imports them when called: in a
-Locust process that is after gevent is set up.
+Messages load with gRPC (``messages``), so the seam's functions (``inspect_model``, ``build_requests``,
+``open_call``, ``check_response``) come from their modules on first use: in a Locust process that is
+after gevent is set up.
 """
+
+import importlib
 
 from tfs_user.protocols import check_dtype
 
@@ -24,29 +27,16 @@ def check_settings(settings):
         check_dtype(settings.dtype, datatype_of)
 
 
-def inspect_model(settings):
-    """Readiness and metadata at every endpoint of ``settings`` -> the model's Signature, or None (``preflight``)."""
-    from tfs_user.protocols.kserve.preflight import inspect_model as inspect
-
-    return inspect(settings)
-
-
-def build_requests(settings, signature, sources):
-    """Serialized ModelInfer requests (``request_bodies.build_requests``)."""
-    from tfs_user.protocols.kserve.request_bodies import build_requests as build
-
-    return build(settings, signature, sources)
+_LAZY = {"inspect_model": "preflight", "build_requests": "request_bodies", "open_call": "call",
+         "check_response": "outcomes"}
+"""The seam's functions and the modules defining them: they load gRPC and our messages, so they are
+imported on first use (PEP 562), then kept here; ``check_response`` runs once per response."""
 
 
-def open_call(channel):
-    """``GRPCInferenceService/ModelInfer`` on ``channel``: ``call(body, timeout=, metadata=) -> bytes`` (``call``)."""
-    from tfs_user.protocols.kserve.call import model_infer_call
-
-    return model_infer_call(channel)
-
-
-def check_response(body, batch_size, endpoint=""):
-    """None, or a BadResponse for a ModelInfer response that does not answer a batch of ``batch_size`` (``outcomes``)."""
-    from tfs_user.protocols.kserve.outcomes import check_response as check
-
-    return check(body, batch_size, endpoint)
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tfs_user.protocols.kserve.{module}"), name)
+    globals()[name] = value
+    return value

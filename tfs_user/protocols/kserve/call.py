@@ -5,7 +5,7 @@ from tfs_user.transport.gevent_grpc import grpc  # noqa: F401  (gevent set-up be
 from tfs_user.protocols.kserve.messages import MODEL_INFER_METHOD
 
 
-def model_infer_call(channel):
+def open_call(channel):
     """``GRPCInferenceService/ModelInfer`` on ``channel`` taking and returning raw message bytes.
 
     Called as ``call(body, timeout=s, metadata=pairs)`` -> response ``bytes``; raises

@@ -46,12 +46,14 @@ def _response_problem(body, batch_size):
         return f"response of {len(body)} bytes is not a ModelInferResponse"
     if not response.outputs:
         return "response has no output tensors; expected at least one"
-    for tensor in response.outputs:
+    raw = response.raw_output_contents
+    if raw and len(raw) != len(response.outputs):
+        return f"response has {len(raw)} raw_output_contents for {len(response.outputs)} outputs; expected one per output"
+    for i, tensor in enumerate(response.outputs):
         if not tensor.shape or tensor.shape[0] != batch_size:
             return (f"output {tensor.name!r} has shape {list(tensor.shape)}; expected first dimension {batch_size} "
                     "(the batch size)")
-    try:
-        read_outputs(response)
-    except ValueError as e:
-        return str(e)
+        problem = tensors.contents_problem(tensor, raw[i] if raw else None)
+        if problem:
+            return problem
     return None

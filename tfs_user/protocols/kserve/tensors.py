@@ -7,6 +7,7 @@ can only go raw. Responses are read from ``raw_output_contents`` when the server
 else from the typed ``contents``. Imports neither gRPC nor Locust.
 """
 
+import math
 import struct
 
 import numpy as np
@@ -69,6 +70,28 @@ def to_raw(array, datatype=None):
         return rounded.astype("<u2").tobytes()
     dtype = numpy_dtype(datatype) if datatype else array.dtype
     return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+
+
+_ITEMSIZE = {name: (2 if name == "BF16" else np.dtype(n).itemsize) for name, (n, _, _) in _TABLE.items() if n is not None}
+
+
+def contents_problem(tensor, raw):
+    """Why output ``tensor`` (datatype, shape, typed contents) with raw contents ``raw`` (None: typed) does not
+    hold the elements its shape declares, or None. The check of every response: no arrays are built."""
+    datatype, shape = tensor.datatype, tuple(tensor.shape)
+    count = math.prod(shape)
+    if raw is not None and datatype != "BYTES":
+        size = _ITEMSIZE.get(datatype)
+        if size is not None and len(raw) == count * size:
+            return None
+        if size is None:
+            return f"output '{tensor.name}' has datatype {datatype!r}; expected one of {', '.join(DATATYPES)}"
+        return f"{datatype} contents of {len(raw)} bytes; expected {count * size} for shape {list(shape)}"
+    try:
+        (from_raw(raw, datatype, shape) if raw is not None else from_contents(tensor.contents, datatype, shape))
+    except ValueError as e:
+        return f"output '{tensor.name}': {e}"
+    return None
 
 
 def from_raw(raw, datatype, shape):

@@ -1,0 +1,196 @@
+"""Seldon MLServer, a real Open Inference Protocol server no one here wrote, for the tests.
+
+MLServer 1.7.1 needs protobuf < 7 and its own fastapi/uvloop stack, so it lives in its own
+virtualenv, built once and cached (``$TFS_MLSERVER_VENV``, else ``~/.cache/tfs-locust/mlserver-1.7.1``;
+a marker file written after a successful install; a file lock so that two pytest-xdist workers do
+not build it at once). ``.ci/run`` builds it before the tests: ``python tests/mlserver.py --build``.
+
+``MLServer(folder)`` trains a small scikit-learn model with that venv's Python, serves it on free
+loopback ports (gRPC, HTTP, metrics) and ends the server's whole process group when it exits.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VERSION = "1.7.1"
+PACKAGES = [f"mlserver=={VERSION}", f"mlserver-sklearn=={VERSION}", "scikit-learn", "joblib"]
+MODEL = "iris"
+START_TIMEOUT_S = 120.0
+
+TRAIN = """
+import joblib, sys
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+x, y = load_iris(return_X_y=True)
+joblib.dump(LogisticRegression(max_iter=500).fit(x, y), sys.argv[1])
+"""
+
+
+class BuildError(RuntimeError):
+    """The MLServer virtualenv could not be built; the message ends with pip's last lines."""
+
+
+def venv_folder():
+    return Path(os.environ.get("TFS_MLSERVER_VENV") or Path.home() / ".cache" / "tfs-locust" / f"mlserver-{VERSION}")
+
+
+def mlserver_python():
+    """The MLServer virtualenv's python (built on first use, then cached); raises BuildError."""
+    folder = venv_folder()
+    python, marker = folder / "bin" / "python", folder / ".built"
+    if marker.exists():
+        return python
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it: wait, then use its result
+        if marker.exists():
+            return python
+        steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
+                 [str(python), "-m", "pip", "install", "-q", *PACKAGES]]
+        for command in steps:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+                raise BuildError(f"building the MLServer venv at {folder} failed: {' '.join(command[:4])} ...\n{tail}")
+        marker.write_text(" ".join(PACKAGES) + "\n")
+    return python
+
+
+def pypi_unreachable(error):
+    """Whether a BuildError says PyPI could not be reached (the only reason to skip, not to fail)."""
+    text = str(error)
+    return any(words in text for words in ("Could not find a version", "No matching distribution",
+                                            "Failed to establish a new connection", "Temporary failure in name resolution"))
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MLServer:
+    """``with MLServer(folder) as server:`` an MLServer serving model ``iris`` (input ``input-0`` FP32 [-1,4],
+    output ``predict`` INT64 [-1]) on 127.0.0.1: ``grpc_address``, ``metrics_url``, ``model_name``,
+    ``request_counts()``. Raises RuntimeError (with its log's tail) when it does not become ready."""
+
+    model_name = MODEL
+
+    def __init__(self, folder, python=None):
+        self.folder = Path(folder)
+        self.python = Path(python or mlserver_python())
+        self.grpc_port, self.http_port, self.metrics_port = _free_port(), _free_port(), _free_port()
+        self.grpc_address = f"127.0.0.1:{self.grpc_port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.log = self.folder / "mlserver.log"
+        self.process = None
+
+    def _write_settings(self):
+        model_dir = self.folder / MODEL
+        model_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(self.python), "-c", TRAIN, str(model_dir / "model.joblib")], check=True, timeout=300,
+                       capture_output=True)
+        (self.folder / "settings.json").write_text(json.dumps({
+            "host": "127.0.0.1", "grpc_port": self.grpc_port, "http_port": self.http_port,
+            "metrics_port": self.metrics_port, "debug": False,
+            # inference in the server's own process: its worker pool dies at start with the uvloop pip
+            # resolves today ("There is no current event loop in thread 'MainThread'", seen here)
+            "parallel_workers": 0}))
+        (model_dir / "model-settings.json").write_text(json.dumps({
+            "name": MODEL, "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "1"},
+            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, 4]}],
+            "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]}]}))
+
+    def __enter__(self):
+        self._write_settings()
+        mlserver = self.python.parent / "mlserver"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([str(mlserver), "start", str(self.folder)], cwd=self.folder, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self._end()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._end()
+
+    def _wait_ready(self):
+        import grpc
+
+        from tfs_user.protocols.kserve.messages import SERVICE, pb2
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        channel = grpc.insecure_channel(self.grpc_address)
+        ready = channel.unary_unary(f"/{SERVICE}/ModelReady", request_serializer=pb2.ModelReadyRequest.SerializeToString,
+                                    response_deserializer=pb2.ModelReadyResponse.FromString)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"mlserver exited with {self.process.returncode}:\n{self._log_tail()}")
+                try:
+                    if ready(pb2.ModelReadyRequest(name=MODEL), timeout=2).ready:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mlserver not ready after {START_TIMEOUT_S:g} s:\n{self._log_tail()}")
+                time.sleep(0.5)
+        finally:
+            channel.close()
+
+    def _log_tail(self, lines=30):
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+    def _end(self):
+        """End mlserver and every process it started (its own process group), by pid."""
+        if self.process is None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # its worker processes, if any outlived it
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+    def request_counts(self):
+        """{"success": n, "failure": m}: ModelInfer requests of the model as MLServer's metrics count them."""
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            text = response.read().decode()
+        counts = {"success": 0, "failure": 0}
+        for family in text_string_to_metric_families(text):
+            for kind in counts:
+                if family.name == f"model_infer_request_{kind}":
+                    counts[kind] += sum(int(s.value) for s in family.samples
+                                        if s.name.endswith("_total") and s.labels.get("model") == MODEL)
+        return counts
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--build"]:
+        sys.exit("usage: python tests/mlserver.py --build")
+    started = time.monotonic()
+    print(f"MLServer venv: {mlserver_python()} ({time.monotonic() - started:.0f} s)")

@@ -1,0 +1,92 @@
+"""Against a real Open Inference Protocol server no one here wrote: Seldon MLServer 1.7.1 (tests/mlserver.py).
+
+The counts are MLServer's own (its Prometheus metrics count ModelInfer requests per model):
+every request the tool reports (measured, warm-up, after stop) is one MLServer counted, exactly.
+"""
+
+import json
+
+import grpc
+import numpy as np
+import pytest
+
+import mlserver as ml
+from tfs_user.protocols.kserve import tensors
+from tfs_user.protocols.kserve.messages import SERVICE, pb2
+from tfs_user.protocols.kserve.outcomes import read_outputs
+
+
+@pytest.fixture
+def server(tmp_path_factory):
+    """An MLServer for the test (started afresh: conftest ends every process a test leaves behind),
+    ended by its process group at the end."""
+    try:
+        python = ml.mlserver_python()
+    except ml.BuildError as e:
+        if ml.pypi_unreachable(e):
+            pytest.skip(f"MLServer's virtualenv cannot be built here (PyPI unreachable): {str(e).splitlines()[-1]}")
+        raise
+    with ml.MLServer(tmp_path_factory.mktemp("mlserver"), python) as running:
+        yield running
+
+
+def _call(server, name, request):
+    channel = grpc.insecure_channel(server.grpc_address)
+    try:
+        return channel.unary_unary(f"/{SERVICE}/{name}", request_serializer=type(request).SerializeToString,
+                                   response_deserializer=getattr(pb2, f"{name}Response").FromString)(request, timeout=10)
+    finally:
+        channel.close()
+
+
+def _tool(run_locust, server, *args):
+    run = run_locust("--protocol", "kserve", "--host", server.grpc_address, "--model-name", server.model_name,
+                     "--json-summary", "summary.json", "--status-interval", "0", *args, timeout=180)
+    summary = json.loads((run.folder / "summary.json").read_text()) if (run.folder / "summary.json").exists() else {}
+    return run, summary
+
+
+def test_a_plain_client_sees_what_the_tool_relies_on(server):
+    assert _call(server, "ModelReady", pb2.ModelReadyRequest(name=server.model_name)).ready is True
+    meta = _call(server, "ModelMetadata", pb2.ModelMetadataRequest(name=server.model_name))
+    assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [("input-0", "FP32", [-1, 4])]
+    before = server.request_counts()
+    x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]], np.float32)
+    for _ in range(5):
+        request = pb2.ModelInferRequest(model_name=server.model_name)
+        request.inputs.add(name="input-0", datatype="FP32", shape=x.shape)
+        request.raw_input_contents.append(tensors.to_raw(x))
+        outputs = read_outputs(_call(server, "ModelInfer", request))
+        (scores,) = outputs.values()
+        assert list(scores) == [0, 2, 1]  # iris: setosa, virginica, versicolor
+    after = server.request_counts()
+    assert after["success"] - before["success"] == 5 and after["failure"] == before["failure"]
+
+
+@pytest.mark.parametrize("load", [
+    ("-u", "2", "-r", "2", "--iterations", "20", "--warmup-iterations", "1"),
+    ("-u", "4", "-r", "4", "-t", "3s", "--arrival-rate", "30", "--warmup-iterations", "0"),
+], ids=["closed-loop", "open-loop"])
+def test_the_tool_counts_exactly_what_mlserver_served(server, run_locust, tmp_path, load):
+    np.save(tmp_path / "iris.npy", np.random.default_rng(2).uniform(0, 7, (12, 4)).astype(np.float32))
+    before = server.request_counts()
+    run, summary = _tool(run_locust, server, "--images-numpy-path", "iris.npy", "--batch-size", "3", *load)
+    assert run.returncode == 0, run.output[-3000:]
+    after = server.request_counts()
+    reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    served = after["success"] - before["success"]
+    assert served == reported, (served, summary)
+    assert summary["rows"][-1]["failures"] == 0 and after["failure"] == before["failure"]
+    assert summary["rows"][-1]["frames"] == 3 * summary["rows"][-1]["requests"]
+    assert f"ModelInfer {server.model_name}" in run.output
+    print(f"\nMLServer counted {served}, the tool reported {reported} "
+          f"(measured {summary['rows'][-1]['requests']}, warm-up {summary['warmup_requests']}, "
+          f"after stop {summary['after_stop_requests']})")
+
+
+def test_a_wrong_input_is_one_line_before_any_user_starts(server, run_locust, tmp_path):
+    np.save(tmp_path / "wide.npy", np.zeros((4, 5), np.float32))
+    run, _ = _tool(run_locust, server, "-u", "1", "-r", "1", "--iterations", "1", "--images-numpy-path", "wide.npy")
+    assert run.returncode == 2, run.output[-3000:]
+    assert "the data's frames have shape [5] but input 'input-0' expects [4] per frame" in run.output, run.output[-2000:]
+    assert "Traceback" not in run.output

@@ -1,4 +1,4 @@
-"""Against a real Open Inference Protocol server no one here wrote: Seldon MLServer 1.7.1 (tests/mlserver.py).
+"""Against a real Open Inference Protocol server no one here wrote: Seldon MLServer 1.7.1 (tests/mlserver_server.py).
 
 The counts are MLServer's own (its Prometheus metrics count ModelInfer requests per model):
 every request the tool reports (measured, warm-up, after stop) is one MLServer counted, exactly.
@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-import mlserver as ml
+import mlserver_server as ml
 from tfs_user.protocols.kserve import tensors
 from tfs_user.protocols.kserve.messages import SERVICE, pb2
 from tfs_user.protocols.kserve.outcomes import read_outputs

@@ -3,7 +3,7 @@
 MLServer 1.7.1 needs protobuf < 7 and its own fastapi/uvloop stack, so it lives in its own
 virtualenv, built once and cached (``$TFS_MLSERVER_VENV``, else ``~/.cache/tfs-locust/mlserver-1.7.1``;
 a marker file written after a successful install; a file lock so that two pytest-xdist workers do
-not build it at once). ``.ci/run`` builds it before the tests: ``python tests/mlserver.py --build``.
+not build it at once). ``.ci/run`` builds it before the tests: ``python tests/mlserver_server.py --build``.
 
 ``MLServer(folder)`` trains a small scikit-learn model with that venv's Python, serves it on free
 loopback ports (gRPC, HTTP, metrics) and ends the server's whole process group when it exits.
@@ -191,6 +191,6 @@ class MLServer:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--build"]:
-        sys.exit("usage: python tests/mlserver.py --build")
+        sys.exit("usage: python tests/mlserver_server.py --build")
     started = time.monotonic()
     print(f"MLServer venv: {mlserver_python()} ({time.monotonic() - started:.0f} s)")

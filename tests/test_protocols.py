@@ -65,7 +65,8 @@ def open_loop_counts_every_scheduled_request(protocol, demo_server, run_locust, 
                "--arrival", "constant", "--warmup-iterations", "0")
     assert run.returncode == 0, run.output
     summary = _served_equals_reported([server], run)
-    assert summary["open_loop"]["unsent"] == 0, summary["open_loop"]
+    sent = summary["open_loop"]["sent"]  # every slot sent is a request counted (warm-up 0); unsent ones are named
+    assert sent == summary["rows"][-1]["requests"] + summary["after_stop_requests"], summary
     assert "send error (actual minus scheduled send)" in run.output
 
 
@@ -146,7 +147,29 @@ def encoded_images_to_a_bytes_input(protocol, demo_server, run_locust, tmp_path)
     assert [r.inputs["image_bytes"] for r in server.received()] == [[b] for b in sent]
 
 
-FEATURES = [closed_loop_pixels_version_metadata_outputs, open_loop_counts_every_scheduled_request, sweep_steps,
+def preflight_waits_for_a_loading_model_or_says_what_is_not_ready(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], available_after_s=3.0)
+    early = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "1")
+    assert early.returncode == 2, early.output
+    said = {"tfs": "model 'small' any version is not AVAILABLE; the server reports: version 1 LOADING",
+            "kserve": f"model 'small' is not ready at {server.address} (server ready: false)"}[protocol]
+    assert f"error: {said}" in early.output and "Traceback" not in early.output, early.output[-2000:]
+    waited = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--wait-for-model", "20")
+    assert waited.returncode == 0, waited.output
+    assert server.counts()["ok"] == 4 and len(server.status_times) >= 1
+
+
+def without_metadata_the_options_give_the_input(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)], metadata=False, record=True)
+    run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations", "0",
+               "--synthetic-shape", "8,8,3", "--dtype", "float32")
+    assert run.returncode == 0, run.output
+    assert "notice: the server does not implement" in run.output
+    assert [r.inputs["input"].shape for r in server.received()] == [(1, 8, 8, 3)] * 2
+
+
+FEATURES = [preflight_waits_for_a_loading_model_or_says_what_is_not_ready, without_metadata_the_options_give_the_input,
+            closed_loop_pixels_version_metadata_outputs, open_loop_counts_every_scheduled_request, sweep_steps,
             processes_two_workers, two_endpoints, mutual_tls, server_failures_are_recorded_and_the_run_goes_on,
             wrong_output_batch_fails_validation, slo_missed_exits_3, encoded_images_to_a_bytes_input]
 

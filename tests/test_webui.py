@@ -501,3 +501,28 @@ def test_browser_sweep_typed_into_the_form_runs_its_steps_and_ends(tmp_path, dem
     assert state == "stopped", (state, rows)  # the sweep ended the run by itself
     assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
     assert all(int(r["requests"]) > 0 for r in rows), rows
+
+
+@pytest.mark.parametrize("protocol, verb", [("kserve", "ModelInfer"), ("tfs", "Predict")])
+def test_protocol_chosen_on_the_start_form_takes_effect(tmp_path, demo_server, web_locust, protocol, verb):
+    # The start form posts to /swarm; its protocol field must reach the users' calls (the demo server
+    # answers both on one port and records which model each call named; the request names say the call).
+    server = demo_server(delay_ms=1, models=[TINY])
+    url = web_locust(server.address, "--status-interval", "0")
+    labels = form_labels()
+    fields = {"user_count": "1", "spawn_rate": "1", "host": server.address,
+              web_form.field_key(labels["protocol"]): protocol, web_form.field_key(labels["tfs_iterations"]): "5",
+              web_form.field_key(labels["warmup_iterations"]): "0"}
+    body = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in fields.items()).encode()
+    with urllib.request.urlopen(urllib.request.Request(url + "/swarm", data=body), timeout=10) as response:
+        assert json.loads(response.read())["success"] is True
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        if data["state"] == "stopped":
+            break
+        time.sleep(0.5)
+    names = {s["name"]: s["num_requests"] for s in data["stats"]}
+    assert names.get(f"{verb} resnet") == 5, names
+    assert server.counts()["ok"] == 5

@@ -14,6 +14,7 @@ COST_ROWS = [
     "grpc.aio, 8 tasks",
     "TfsUser 1 user",
     "TfsUser 8 users",
+    "TfsUser 8 users, --protocol kserve",
     "TfsUser 8 users, --processes 2",
 ]
 FIDELITY_ROWS = ["plain gRPC loop (baseline)", "TfsUser 1 user"]

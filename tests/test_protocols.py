@@ -148,13 +148,14 @@ def encoded_images_to_a_bytes_input(protocol, demo_server, run_locust, tmp_path)
 
 
 def preflight_waits_for_a_loading_model_or_says_what_is_not_ready(protocol, demo_server, run_locust, tmp_path):
-    server = demo_server(models=[ModelConfig(**NHWC)], available_after_s=3.0)
+    server = demo_server(models=[ModelConfig(**NHWC)], available_after_s=120.0)  # loading for the whole test
     early = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "1")
     assert early.returncode == 2, early.output
     said = {"tfs": "model 'small' any version is not AVAILABLE; the server reports: version 1 LOADING",
             "kserve": f"model 'small' is not ready at {server.address} (server ready: false)"}[protocol]
     assert f"error: {said}" in early.output and "Traceback" not in early.output, early.output[-2000:]
-    waited = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--wait-for-model", "20")
+    server = demo_server(models=[ModelConfig(**NHWC)], available_after_s=2.0)  # (ready by the first call if start is slow)
+    waited = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--wait-for-model", "60")
     assert waited.returncode == 0, waited.output
     assert server.counts()["ok"] == 4 and len(server.status_times) >= 1
 

@@ -163,12 +163,25 @@ def _descendants(pid):
     return found
 
 
+SPARED_GROUPS = set()
+"""Process groups a module-scoped fixture keeps across its tests (e.g. one MLServer per module); the
+fixture ends them itself, by pid, when the module ends."""
+
+
+def _group(pid):
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
 @pytest.fixture(autouse=True)
 def _end_leftover_processes():
     """Every process a test started (and what those started) ends when the test ends, passed or failed:
-    a test's own cleanup comes first; whatever is still alive then gets SIGTERM, then SIGKILL."""
+    a test's own cleanup comes first; whatever is still alive then gets SIGTERM, then SIGKILL
+    (but for SPARED_GROUPS, whose module-scoped fixture ends them)."""
     yield
-    leftovers = _descendants(os.getpid())
+    leftovers = [pid for pid in _descendants(os.getpid()) if _group(pid) not in SPARED_GROUPS]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in leftovers:
             try:

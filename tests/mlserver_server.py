@@ -5,13 +5,16 @@ virtualenv, built once and cached (``$TFS_MLSERVER_VENV``, else ``~/.cache/tfs-l
 a marker file written after a successful install; a file lock so that two pytest-xdist workers do
 not build it at once). ``.ci/run`` builds it before the tests: ``python tests/mlserver_server.py --build``.
 
-``MLServer(folder)`` trains a small scikit-learn model with that venv's Python, serves it on free
-loopback ports (gRPC, HTTP, metrics) and ends the server's whole process group when it exits.
+``MLServer(folder)`` serves a small scikit-learn model (trained once with that venv's Python and kept
+beside it) on free loopback ports (gRPC, HTTP, metrics) and ends the server's whole process group when
+it exits.
 """
 
+import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,15 +44,23 @@ def venv_folder():
     return Path(os.environ.get("TFS_MLSERVER_VENV") or Path.home() / ".cache" / "tfs-locust" / f"mlserver-{VERSION}")
 
 
+@contextlib.contextmanager
+def _locked(folder):
+    """Hold the build lock of the venv at ``folder``: another worker may be building it (or training the
+    model): wait, then use its result."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def mlserver_python():
     """The MLServer virtualenv's python (built on first use, then cached); raises BuildError."""
     folder = venv_folder()
     python, marker = folder / "bin" / "python", folder / ".built"
     if marker.exists():
         return python
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it: wait, then use its result
+    with _locked(folder):
         if marker.exists():
             return python
         steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
@@ -63,11 +74,32 @@ def mlserver_python():
     return python
 
 
+def trained_model(python):
+    """The model file (iris LogisticRegression, joblib) for the venv of ``python``: trained with that
+    Python on first use and kept in the venv folder (rebuilding the venv clears it too)."""
+    folder = Path(python).parent.parent
+    path = folder / f"{MODEL}.joblib"
+    if path.exists():
+        return path
+    with _locked(folder):
+        if not path.exists():
+            partial = folder / f".{MODEL}.joblib.partial"
+            done = subprocess.run([str(python), "-c", TRAIN, str(partial)], capture_output=True, text=True, timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"training the model with {python} failed:\n{done.stderr[-2000:]}")
+            os.replace(partial, path)
+    return path
+
+
+# what pip prints when it cannot connect at all; a pin or a build that fails with PyPI reachable
+# ("No matching distribution found" alone, "(from versions: ...)" listed) is a failure, not a skip
+_UNREACHABLE = ("Failed to establish a new connection", "NewConnectionError", "Temporary failure in name resolution",
+                "Name or service not known", "Network is unreachable", "ConnectTimeoutError", "ProxyError")
+
+
 def pypi_unreachable(error):
     """Whether a BuildError says PyPI could not be reached (the only reason to skip, not to fail)."""
-    text = str(error)
-    return any(words in text for words in ("Could not find a version", "No matching distribution",
-                                            "Failed to establish a new connection", "Temporary failure in name resolution"))
+    return any(words in str(error) for words in _UNREACHABLE)
 
 
 def _free_port():
@@ -95,8 +127,7 @@ class MLServer:
     def _write_settings(self):
         model_dir = self.folder / MODEL
         model_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(self.python), "-c", TRAIN, str(model_dir / "model.joblib")], check=True, timeout=300,
-                       capture_output=True)
+        shutil.copyfile(trained_model(self.python), model_dir / "model.joblib")
         (self.folder / "settings.json").write_text(json.dumps({
             "host": "127.0.0.1", "grpc_port": self.grpc_port, "http_port": self.http_port,
             "metrics_port": self.metrics_port, "debug": False,
@@ -193,4 +224,6 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--build"]:
         sys.exit("usage: python tests/mlserver_server.py --build")
     started = time.monotonic()
-    print(f"MLServer venv: {mlserver_python()} ({time.monotonic() - started:.0f} s)")
+    built = mlserver_python()
+    trained_model(built)
+    print(f"MLServer venv: {built} and its model ({time.monotonic() - started:.0f} s)")

@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 
 import mlserver_server as ml
+from conftest import SPARED_GROUPS
 from tfs_user.protocols.kserve import tensors
 from tfs_user.protocols.kserve.messages import SERVICE, pb2
 from tfs_user.protocols.kserve.outcomes import read_outputs
 
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """An MLServer for the test (started afresh: conftest ends every process a test leaves behind),
-    ended by its process group at the end."""
+    """One MLServer per module and test process (it takes 10-45 s to start on a busy machine; the tests count
+    by differences, so they share it): conftest's leftover-process cleanup spares its process group, which
+    ``MLServer`` ends by pid at the module's end, whatever happened."""
     try:
         python = ml.mlserver_python()
     except ml.BuildError as e:
@@ -27,7 +28,11 @@ def server(tmp_path_factory):
             pytest.skip(f"MLServer's virtualenv cannot be built here (PyPI unreachable): {str(e).splitlines()[-1]}")
         raise
     with ml.MLServer(tmp_path_factory.mktemp("mlserver"), python) as running:
-        yield running
+        SPARED_GROUPS.add(running.process.pid)
+        try:
+            yield running
+        finally:
+            SPARED_GROUPS.discard(running.process.pid)
 
 
 def _call(server, name, request):

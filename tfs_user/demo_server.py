@@ -1,7 +1,9 @@
 """Entry point kept for ``python -m tfs_user.demo_server`` and ``from tfs_user.demo_server import DemoServer``.
 
-The demo server lives in ``tfs_user.demo``: ``server`` (DemoServer), ``tfs_service`` (the TF Serving
-API), ``handlers``, ``model``, ``cli`` and ``main`` (this command).
+The demo server lives in ``tfs_user.demo``: ``server`` (DemoServer, TF Serving's API and the Open
+Inference Protocol on one port), ``tfs_service`` and ``handlers`` (the TF Serving API),
+``kserve_service`` and ``kserve_handlers`` (the Open Inference Protocol), ``inference`` (what both
+share), ``model``, ``cli`` and ``main`` (this command).
 """
 
 import sys

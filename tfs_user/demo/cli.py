@@ -93,9 +93,11 @@ def build_parser():
     p.add_argument("--kserve-typed-outputs", action="store_true",
                    help="answer ModelInfer in typed contents (fp32_contents) instead of raw_output_contents")
     p.add_argument("--workers", type=_non_negative(int), default=16, help="server threads = concurrent Predicts (default: 16)")
-    p.add_argument("--no-metadata", action="store_true", help="answer GetModelMetadata/GetModelStatus (and ModelReady/ModelMetadata) with UNIMPLEMENTED")
+    p.add_argument("--no-metadata", action="store_true", help="answer GetModelMetadata/GetModelStatus (and ServerLive/ServerReady/ModelReady/ModelMetadata) "
+                   "with UNIMPLEMENTED")
     p.add_argument("--metadata-fail-code", type=_status_code, default=None,
-                   help="answer every GetModelMetadata with this gRPC status, e.g. INTERNAL (default: answer it)")
+                   help="answer every GetModelMetadata and ModelMetadata with this gRPC status, e.g. INTERNAL "
+                   "(default: answer it)")
     p.add_argument("--available-after", type=_non_negative(float), default=0.0,
                    help="seconds after start before the versions are AVAILABLE; LOADING before (default: 0)")
     return p

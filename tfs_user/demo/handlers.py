@@ -9,26 +9,16 @@ records around them; ``receipt`` makes its record of one Predict
 (``ReceivedRequest``: decoded inputs, model spec, gRPC metadata).
 """
 
-import dataclasses
-
 import grpc
 import numpy as np
 
-from tfs_user.demo.model import decode_image, dt_of, model_function
+from tfs_user.demo.inference import Abort, ReceivedRequest, find_model, run_model, shape_fits, shape_text
+from tfs_user.demo.model import dt_of
 from tfs_user.protocols.tfs.messages import get_model_metadata_pb2, get_model_status_pb2, meta_graph_pb2, predict_pb2, tensor_shape_pb2, types_pb2
 from tfs_user.protocols.tfs.tensors import DT_NAMES, dtype_to_dt, ndarray_to_tensor_proto, tensor_proto_to_ndarray
 
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
 STABLE_LABEL = "stable"
-
-
-class Abort(Exception):
-    """A request error: the gRPC status code and the details text."""
-
-    def __init__(self, code, details):
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 def _dt_text(dt):
@@ -37,26 +27,19 @@ def _dt_text(dt):
     return name[3:].lower() if name else f"type {dt}"
 
 
-def shape_text(shape):
-    """'[1,-1,3]' for a shape."""
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
 def resolve(models, model_spec):
     """(ModelConfig, served version) for a ModelSpec, or Abort NOT_FOUND like TF Serving."""
     name = model_spec.name
-    model = models.get(name)
     choice = model_spec.WhichOneof("version_choice")
-    if choice == "version":
-        version = model_spec.version.value
-        if model is None or version not in model.versions:
-            raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
-        return model, version
+    model, version = find_model(models, name, model_spec.version.value if choice == "version" else None)
+    if choice == "version" and version is None:
+        raise Abort(grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Specific({name}, {model_spec.version.value})")
     if model is None:
         raise Abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
     if choice == "version_label" and model_spec.version_label != STABLE_LABEL:
         raise Abort(grpc.StatusCode.NOT_FOUND, f"Unrecognized servable version label: {model_spec.version_label}")
-    return model, model.versions[-1]
+    return model, version
 
 
 def _check_names(model, request):
@@ -82,17 +65,6 @@ def _check_names(model, request):
                         f"Outputs expected to be in the set {{{model.output_name}}}.")
 
 
-def decode_images(items):
-    """Each encoded image (``bytes``) as float32 RGB pixels; Abort INVALID_ARGUMENT if one cannot be decoded."""
-    frames = []
-    for item in items:
-        try:
-            frames.append(decode_image(item))
-        except Exception as e:  # noqa: BLE001 - any undecodable image is the client's error
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode image {len(frames)}: {e}") from None
-    return frames
-
-
 def model_name(request):
     """The model a PredictRequest names (``model_spec.name``)."""
     return request.model_spec.name
@@ -107,7 +79,7 @@ def predict(models, request, bad_output_batch=False):
     """
     model, version = resolve(models, request.model_spec)
     _check_names(model, request)
-    batches, scores = set(), None
+    data = []
     for index, (name, dtype, model_shape) in enumerate(model.inputs):
         proto = request.inputs[name]
         expected_dt = dt_of(dtype)
@@ -115,61 +87,24 @@ def predict(models, request, bad_output_batch=False):
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
                         f"Expects arg[{index}] to be {_dt_text(expected_dt)} but {_dt_text(proto.dtype)} is provided")
         shape = [d.size for d in proto.tensor_shape.dim]
-        if len(shape) != len(model_shape) or any(e != -1 and e != d for e, d in zip(model_shape, shape)):
+        if not shape_fits(model_shape, shape):
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
                         f"input tensor {name} has shape {shape_text(shape)} "
                         f"but the signature expects {shape_text(model_shape)}")
         if dtype == "string":
-            frames = decode_images(proto.string_val)
-            batches.add(len(frames))
-            if index == 0:
-                scores = np.concatenate([model_function(f[None], model.output_size) for f in frames]) \
-                    if frames else np.zeros((0, model.output_size), np.float32)
+            data.append(list(proto.string_val))
             continue
         try:
-            frames = tensor_proto_to_ndarray(proto)
+            data.append(tensor_proto_to_ndarray(proto))
         except ValueError as e:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
-        batches.add(frames.shape[0] if frames.ndim else 1)
-        if index == 0:
-            scores = model_function(frames, model.output_size)
-    if len(batches) != 1:
-        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"inputs have different batch sizes {sorted(batches)}")
-    if bad_output_batch:
-        scores = np.concatenate([scores, np.full((1, model.output_size), 1.0 / model.output_size, np.float32)])
+    scores, batch = run_model(model, data, bad_output_batch)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = model.name
     response.model_spec.version.value = version
     response.model_spec.signature_name = model.signature_name
     response.outputs[model.output_name].CopyFrom(ndarray_to_tensor_proto(scores))
-    return response, batches.pop()
-
-
-@dataclasses.dataclass
-class ReceivedRequest:
-    """One Predict call as the server received it (``DemoServer(record=True)``)."""
-
-    index: int
-    """1-based arrival number, the same count as ``counts()["requests"]`` (injected failures included)."""
-    time: float
-    """Arrival, ``time.time()`` seconds."""
-    model_name: str
-    """``model_spec.name``."""
-    version: object
-    """``model_spec.version`` (int), or None when the request set no version."""
-    version_label: str
-    """``model_spec.version_label``; "" when not set."""
-    signature_name: str
-    """``model_spec.signature_name`` as sent; "" means the model's default."""
-    inputs: dict
-    """Input alias -> numpy array exactly as decoded from its TensorProto (declared dtype and shape,
-    read-only), the list of ``bytes`` of a DT_STRING tensor, or None when it could not be decoded."""
-    metadata: dict
-    """gRPC invocation metadata, key -> value (keys lower case, as gRPC delivers them)."""
-    peer: str
-    """The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:50412": one per channel (per Locust user)."""
-    code: str = None
-    """Status code name of the answer ("OK", "UNAVAILABLE", ...); None while the call is in flight."""
+    return response, batch
 
 
 def decode_inputs(request):

@@ -4,14 +4,13 @@ Stateless, like ``tfs_user.demo.handlers`` (TF Serving's): each takes the served
 (``{name: ModelConfig}``) and the request message, returns the response message or raises
 ``Abort`` with the gRPC status code and details. Inputs may come raw (``raw_input_contents``)
 or typed (``contents``); the answer is one FP32 output ``[batch, output_size]`` in
-``raw_output_contents`` (typed ``fp32_contents`` with ``typed_outputs``).
+``raw_output_contents`` (typed ``fp32_contents`` with ``typed_outputs``). What both protocols share
+(``Abort``, ``ReceivedRequest``, shape checks, running the model) is ``tfs_user.demo.inference``.
 """
 
 import grpc
-import numpy as np
 
-from tfs_user.demo.handlers import Abort, ReceivedRequest, decode_images, shape_text
-from tfs_user.demo.model import model_function
+from tfs_user.demo.inference import Abort, ReceivedRequest, find_model, run_model, shape_fits, shape_text
 from tfs_user.protocols.kserve import tensors
 from tfs_user.protocols.kserve.messages import pb2
 
@@ -23,16 +22,21 @@ def datatype(dtype_name):
     return "BYTES" if dtype_name == "string" else tensors.datatype_of(dtype_name)
 
 
+def version_number(text):
+    """The version a request's version string names: an int for ASCII decimal digits, else None ("" included)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def resolve(models, name, version):
-    """(ModelConfig, served version) for a model name and version string ("" = the latest); Abort NOT_FOUND."""
-    model = models.get(name)
+    """(ModelConfig, served version) for a model name and version string ("" = the latest); Abort NOT_FOUND
+    for an unknown model, or a version that is not a decimal number of a served version."""
+    number = version_number(version)
+    model, served = find_model(models, name, number)
     if model is None:
         raise Abort(grpc.StatusCode.NOT_FOUND, f"Request for unknown model: '{name}' is not found")
-    if not version:
-        return model, model.versions[-1]
-    if not version.isdigit() or int(version) not in model.versions:
+    if served is None or (version and number is None):
         raise Abort(grpc.StatusCode.NOT_FOUND, f"Request for unknown model: '{name}' version {version} is not found")
-    return model, int(version)
+    return model, served
 
 
 def ready(models, request, loading=False):
@@ -80,8 +84,8 @@ def decode_inputs(request):
 
 def receipt(index, arrival, request, context):
     """The ReceivedRequest of a ModelInfer call (version None when the request names none)."""
-    version = int(request.model_version) if request.model_version.isdigit() else None
-    return ReceivedRequest(index=index, time=arrival, model_name=request.model_name, version=version, version_label="",
+    return ReceivedRequest(index=index, time=arrival, model_name=request.model_name,
+                           version=version_number(request.model_version), version_label="",
                            signature_name="", inputs=decode_inputs(request),
                            metadata=dict(context.invocation_metadata()), peer=context.peer())
 
@@ -118,8 +122,8 @@ def predict(models, request, bad_output_batch=False, typed_outputs=False):
     model, version = resolve(models, request.model_name, request.model_version)
     _check_inputs(model, request)
     position = {t.name: i for i, t in enumerate(request.inputs)}
-    batches, scores = set(), None
-    for order, (name, dtype, model_shape) in enumerate(model.inputs):
+    data = []
+    for name, dtype, model_shape in model.inputs:
         index = position[name]
         tensor = request.inputs[index]
         expected = datatype(dtype)
@@ -127,33 +131,22 @@ def predict(models, request, bad_output_batch=False, typed_outputs=False):
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
                         f"inference input '{name}' data-type is '{tensor.datatype}', but model '{model.name}' expects "
                         f"'{expected}'")
-        shape = list(tensor.shape)
-        if len(shape) != len(model_shape) or any(e != -1 and e != d for e, d in zip(model_shape, shape)):
+        if any(d < 0 for d in tensor.shape):
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                        f"input '{name}' has shape {shape_text(tensor.shape)}; expected sizes >= 0 (-1 is for model shapes)")
+        if not shape_fits(model_shape, tensor.shape):
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
                         f"unexpected shape for input '{name}' for model '{model.name}'. Expected {shape_text(model_shape)}, "
-                        f"got {shape_text(shape)}")
+                        f"got {shape_text(tensor.shape)}")
         try:
-            data = _tensor(request, index)
+            data.append(_tensor(request, index))
         except ValueError as e:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"input '{name}': {e}") from None
-        if dtype == "string":
-            frames = decode_images(data)
-            batches.add(len(frames))
-            if order == 0:
-                scores = np.concatenate([model_function(f[None], model.output_size) for f in frames]) \
-                    if frames else np.zeros((0, model.output_size), np.float32)
-            continue
-        batches.add(data.shape[0] if data.ndim else 1)
-        if order == 0:
-            scores = model_function(data, model.output_size)
-    if len(batches) != 1:
-        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"inputs have different batch sizes {sorted(batches)}")
-    if bad_output_batch:
-        scores = np.concatenate([scores, np.full((1, model.output_size), 1.0 / model.output_size, np.float32)])
+    scores, batch = run_model(model, data, bad_output_batch)
     response = pb2.ModelInferResponse(model_name=model.name, model_version=str(version), id=request.id)
     output = response.outputs.add(name=model.output_name, datatype="FP32", shape=scores.shape)
     if typed_outputs:
         output.contents.fp32_contents.extend(scores.ravel().tolist())
     else:
         response.raw_output_contents.append(tensors.to_raw(scores))
-    return response, batches.pop()
+    return response, batch

@@ -11,15 +11,16 @@ import functools
 import grpc
 
 from tfs_user.demo import kserve_handlers
-from tfs_user.demo.handlers import Abort
+from tfs_user.demo.inference import Abort
 from tfs_user.protocols.kserve.messages import SERVICE, pb2
 
 
 def add_to_server(owner, server):
     """Register ``inference.GRPCInferenceService`` of DemoServer ``owner`` on the ``grpc.Server`` ``server``.
 
-    Without ``owner.metadata``, ModelReady and ModelMetadata answer UNIMPLEMENTED (as the TF Serving
-    metadata calls do); ServerLive, ServerReady and ModelInfer are always served.
+    Without ``owner.metadata``, ServerLive, ServerReady, ModelReady and ModelMetadata answer UNIMPLEMENTED
+    (as the TF Serving metadata calls do: a server without readiness or metadata calls); ServerMetadata
+    and ModelInfer are always served.
     """
     calls = {"ServerLive": _server_live, "ServerReady": _server_ready, "ModelReady": _model_ready,
              "ServerMetadata": _server_metadata, "ModelMetadata": _model_metadata, "ModelInfer": _model_infer}
@@ -31,11 +32,19 @@ def add_to_server(owner, server):
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
+def _unless_metadata(owner, context):
+    """Abort UNIMPLEMENTED when ``owner`` serves no metadata (``DemoServer(metadata=False)``)."""
+    if not owner.metadata:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+
+
 def _server_live(owner, request, context):
+    _unless_metadata(owner, context)
     return pb2.ServerLiveResponse(live=True)
 
 
 def _server_ready(owner, request, context):
+    _unless_metadata(owner, context)
     return pb2.ServerReadyResponse(ready=not owner.loading())
 
 
@@ -45,8 +54,7 @@ def _server_metadata(owner, request, context):
 
 def _model_ready(owner, request, context):
     owner.note_call(owner.status_times)
-    if not owner.metadata:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+    _unless_metadata(owner, context)
     try:
         return kserve_handlers.ready(owner.models, request, loading=owner.loading())
     except Abort as e:
@@ -55,8 +63,7 @@ def _model_ready(owner, request, context):
 
 def _model_metadata(owner, request, context):
     owner.note_call(owner.metadata_times)
-    if not owner.metadata:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+    _unless_metadata(owner, context)
     if owner.metadata_code is not None:
         context.abort(owner.metadata_code, "injected metadata failure")
     try:

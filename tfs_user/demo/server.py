@@ -5,10 +5,12 @@ same port. It implements the parts a load test touches: ``PredictionService/Pred
 ``PredictionService/GetModelMetadata`` (``signature_def`` only) and ``ModelService/GetModelStatus``
 (``tfs_user.demo.tfs_service``); ``inference.GRPCInferenceService`` ServerLive, ServerReady,
 ModelReady, ServerMetadata, ModelMetadata and ModelInfer (``tfs_user.demo.kserve_service``).
-Delays, failures, counts and recording are shared: a Predict and a ModelInfer count alike. Requests are
-validated the way TF Serving does it (model name and version, signature name,
-input alias, dtype, shape) and answered with the same gRPC status codes
-(``tfs_user.demo.handlers``).
+Delays, failures, counts and recording are shared (``DemoServer.serve_inference``): a Predict and a
+ModelInfer count, delay and fail alike, and below "Predict" means either. Predict requests are
+validated the way TF Serving does it (model name and version, signature name, input alias, dtype,
+shape) and answered with the same gRPC status codes (``tfs_user.demo.handlers``); ModelInfer
+requests the way Triton and OVMS do (model and version, input names, datatypes, shapes, raw or
+typed contents, requested outputs; ``tfs_user.demo.kserve_handlers``).
 
 The "model" is a real, cheap numpy function (``tfs_user.demo.model``): a
 float32 ``[batch, output_size]`` softmax output whose rows sum to 1. Injected on
@@ -19,7 +21,8 @@ AVAILABLE only some seconds after start (LOADING before, like TF Serving). Count
 of successful requests) let a test compare what the load generator reported
 with what the server saw; with ``record=True`` the server also keeps each
 Predict it received (decoded input tensors, model spec, gRPC metadata), so a
-test can compare the bytes on the wire with the file and options.
+test can compare the bytes on the wire with the file and options. ``tfs_user.demo.inference`` holds
+what both protocols share (``Abort``, ``ReceivedRequest``, running the model).
 
 It uses a plain ``grpc.server`` with a thread pool (no gevent), so it runs
 in-process next to a test or as its own process::
@@ -35,7 +38,7 @@ from concurrent import futures
 import grpc
 
 from tfs_user.demo import kserve_service, tfs_service
-from tfs_user.demo.handlers import Abort, ReceivedRequest
+from tfs_user.demo.inference import Abort, ReceivedRequest
 from tfs_user.demo.model import ModelConfig, model_function
 
 __all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "model_function"]
@@ -46,7 +49,8 @@ SERVICE_TIMES_KEPT = 100_000
 
 
 class DemoServer:
-    """A TF-Serving-compatible gRPC server on a thread pool, with injected delay and failures.
+    """A gRPC model server on a thread pool speaking TF Serving's API and the Open Inference Protocol on one
+    port, with injected delay and failures. "Predict" below means either inference call (Predict, ModelInfer).
 
     Args:
         models: the served models (a list of ModelConfig; default one ``resnet``).
@@ -61,8 +65,9 @@ class DemoServer:
         fail_code: a grpc.StatusCode name such as "UNAVAILABLE", "INTERNAL",
             "RESOURCE_EXHAUSTED".
         workers: thread-pool size = the most Predicts served at the same time.
-        metadata: False makes GetModelMetadata and GetModelStatus answer
-            UNIMPLEMENTED, like a server without them.
+        metadata: False makes GetModelMetadata and GetModelStatus (and ServerLive,
+            ServerReady, ModelReady, ModelMetadata) answer UNIMPLEMENTED, like a
+            server without them.
         tls: None (insecure) or (certificate PEM bytes, private key PEM bytes,
             client CA PEM bytes or None); with a client CA, clients must
             present a certificate it signed (mutual TLS).
@@ -73,12 +78,13 @@ class DemoServer:
             ``batch + 1`` output rows, a server whose output has the wrong
             first dimension.
         metadata_code: None, or a grpc.StatusCode name (e.g. "INTERNAL") that
-            every GetModelMetadata fails with (details "injected metadata failure").
+            every GetModelMetadata and ModelMetadata fails with (details "injected metadata failure").
         available_after_s: seconds after ``start()`` before the versions are
-            AVAILABLE; until then GetModelStatus reports them LOADING and
-            GetModelMetadata/Predict answer NOT_FOUND, as TF Serving does while
-            a model loads. ``status_times`` and ``metadata_times`` keep the
-            arrival (``time.time()``) of every GetModelStatus / GetModelMetadata call.
+            AVAILABLE; until then GetModelStatus reports them LOADING, ServerReady and
+            ModelReady say false, and GetModelMetadata/ModelMetadata/Predict answer
+            NOT_FOUND, as TF Serving does while a model loads. ``status_times`` and
+            ``metadata_times`` keep the arrival (``time.time()``) of every
+            GetModelStatus or ModelReady / GetModelMetadata or ModelMetadata call.
         kserve_typed_outputs: True answers ModelInfer in typed ``contents`` (``fp32_contents``) instead
             of ``raw_output_contents``, as some servers do.
         server_options: ((key, value), ...) gRPC server channel arguments added to ours,
@@ -118,9 +124,9 @@ class DemoServer:
         self.available_at = None
         """``time.time()`` when the versions become AVAILABLE (set by ``start()``)."""
         self.status_times = []
-        """Arrival (``time.time()``) of each GetModelStatus call."""
+        """Arrival (``time.time()``) of each GetModelStatus or ModelReady call."""
         self.metadata_times = []
-        """Arrival (``time.time()``) of each GetModelMetadata call."""
+        """Arrival (``time.time()``) of each GetModelMetadata or ModelMetadata call."""
         for label, value in (("delay_ms", delay_ms), ("slow_every", slow_every), ("slow_delay_ms", slow_delay_ms),
                              ("fail_every", fail_every)):
             if value < 0:
@@ -200,9 +206,9 @@ class DemoServer:
         self.stop()
 
     def counts(self):
-        """A snapshot of the Predict counters.
+        """A snapshot of the inference counters (Predict and ModelInfer alike).
 
-        Returns a dict: requests (Predict calls received), ok, failed (any
+        Returns a dict: requests (Predict and ModelInfer calls received), ok, failed (any
         error status, injected or not), frames (sum of the batch sizes of
         successful requests), first_ok_start and last_ok_end (``time.time()``
         seconds: arrival of the earliest successful request, completion of the
@@ -229,7 +235,8 @@ class DemoServer:
             return list(self._service_ms)
 
     def received(self):
-        """The Predict calls received since start (or ``reset_counts``), a list of ReceivedRequest in arrival order.
+        """The inference calls (Predict, ModelInfer) received since start (or ``reset_counts``), a list of
+        ReceivedRequest in arrival order.
 
         Empty unless the server was made with ``record=True``; at most
         ``record_limit`` (the latest). Each holds the decoded input tensors by
@@ -242,11 +249,12 @@ class DemoServer:
     # --- request handling (called on the server's worker threads) ---
 
     def serve_inference(self, request, context, protocol):
-        """Answer one inference call (TFS Predict, ...) with this server's counts, recording and injections.
+        """Answer one inference call (Predict, ModelInfer) with this server's counts, recording and injections.
 
-        ``protocol`` is the protocol's handler module: ``receipt(index, start, request, context)`` ->
-        ReceivedRequest, ``predict(models, request, bad_output_batch)`` -> (response, batch size),
-        ``model_name(request)``; errors are ``Abort``. Runs on the server's worker threads.
+        ``protocol`` is the protocol's handler module (or an object with its functions):
+        ``receipt(index, start, request, context)`` -> ReceivedRequest, ``predict(models, request,
+        bad_output_batch)`` -> (response, batch size), ``model_name(request)``; errors are ``Abort``.
+        Runs on the server's worker threads.
         """
         start = time.time()
         started = time.perf_counter()

@@ -8,6 +8,7 @@ import argparse
 
 import grpc
 
+from tfs_user.demo.metrics import FORMATS
 from tfs_user.demo.model import ModelConfig
 
 
@@ -57,6 +58,20 @@ def _port(text):
     return value
 
 
+def _metrics_port(text):
+    try:
+        return _port(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"metrics port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
+            from None
+
+
+def _metrics_format(text):
+    if text.lower() not in FORMATS:
+        raise argparse.ArgumentTypeError(f"metrics format {text!r} is not valid; expected {' or '.join(FORMATS)}")
+    return text.lower()
+
+
 def _status_code(text):
     name = text.upper()
     if name not in grpc.StatusCode.__members__ or name == "OK":
@@ -100,4 +115,9 @@ def build_parser():
                    "(default: answer it)")
     p.add_argument("--available-after", type=_non_negative(float), default=0.0,
                    help="seconds after start before the versions are AVAILABLE; LOADING before (default: 0)")
+    p.add_argument("--metrics-port", type=_metrics_port, default=None, metavar="PORT",
+                   help="serve the server's own Prometheus metrics at http://HOST:PORT/metrics, 0 = any free port "
+                   "(default: no metrics page)")
+    p.add_argument("--metrics-format", type=_metrics_format, default="tfs", metavar="tfs|ovms",
+                   help="metric names of TF Serving (tfs) or OpenVINO Model Server (ovms) (default: tfs)")
     return p

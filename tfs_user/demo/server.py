@@ -10,7 +10,9 @@ ModelInfer count, delay and fail alike, and below "Predict" means either. Predic
 validated the way TF Serving does it (model name and version, signature name, input alias, dtype,
 shape) and answered with the same gRPC status codes (``tfs_user.demo.handlers``); ModelInfer
 requests the way Triton and OVMS do (model and version, input names, datatypes, shapes, raw or
-typed contents, requested outputs; ``tfs_user.demo.kserve_handlers``).
+typed contents, requested outputs; ``tfs_user.demo.kserve_handlers``). With ``metrics_port`` it publishes
+what it measured of each Predict and ModelInfer (wait for a worker, model time, whole time) as a
+Prometheus page named as TF Serving's or OVMS's (``tfs_user.demo.metrics``).
 
 The "model" is a real, cheap numpy function (``tfs_user.demo.model``): a
 float32 ``[batch, output_size]`` softmax output whose rows sum to 1. Injected on
@@ -33,12 +35,12 @@ in-process next to a test or as its own process::
 import collections
 import threading
 import time
-from concurrent import futures
 
 import grpc
 
-from tfs_user.demo import kserve_service, tfs_service
+from tfs_user.demo import kserve_service, tfs_service, timed_pool
 from tfs_user.demo.inference import Abort, ReceivedRequest
+from tfs_user.demo.metrics import POOL_NAME, DemoMetrics
 from tfs_user.demo.model import ModelConfig, model_function
 
 __all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "model_function"]
@@ -90,6 +92,9 @@ class DemoServer:
         server_options: ((key, value), ...) gRPC server channel arguments added to ours,
             e.g. a strict keepalive policy: ``(("grpc.http2.min_ping_interval_without_data_ms",
             60000), ("grpc.keepalive_permit_without_calls", 0))``.
+        metrics_port: None (no metrics page), or the TCP port of its Prometheus page on ``host``, 0 = any free
+            port: ``metrics_port`` is the bound one after ``start()``, ``metrics_url`` the page's address.
+        metrics_format: "tfs" (TF Serving's metric names) or "ovms" (OVMS's); see ``tfs_user.demo.metrics``.
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
@@ -99,7 +104,8 @@ class DemoServer:
     def __init__(self, models=None, host="127.0.0.1", port=0, delay_ms=0.0, slow_every=0, slow_delay_ms=0.0,
                  fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
                  record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
-                 available_after_s=0.0, server_options=(), kserve_typed_outputs=False):
+                 available_after_s=0.0, server_options=(), kserve_typed_outputs=False, metrics_port=None,
+                 metrics_format="tfs"):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -135,6 +141,8 @@ class DemoServer:
             raise ValueError(f"workers {workers} is not valid; expected >= 1")
         if record_limit < 1:
             raise ValueError(f"record_limit {record_limit} is not valid; expected >= 1")
+        if metrics_port is not None and not 0 <= metrics_port <= 65535:
+            raise ValueError(f"metrics_port {metrics_port} is not valid; expected 0..65535 (0 = any free port) or None")
         self.host = host
         self.port = port
         self.server_options = tuple(tuple(option) for option in server_options)
@@ -154,25 +162,34 @@ class DemoServer:
         self._server = None
         self._received = collections.deque(maxlen=int(record_limit))
         self._service_ms = collections.deque(maxlen=SERVICE_TIMES_KEPT)
+        self.metrics_port = metrics_port
+        self._metrics = DemoMetrics(self.models, metrics_format, self.workers)
         self.reset_counts()
 
     @property
     def address(self):
         """"HOST:PORT" to give a client (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return f"{_bracketed(self.host)}:{self.port}"
+
+    @property
+    def metrics_url(self):
+        """"http://HOST:PORT/metrics", the Prometheus page; None without ``metrics_port``."""
+        return None if self.metrics_port is None else f"http://{_bracketed(self.host)}:{self.metrics_port}/metrics"
 
     def start(self):
-        """Bind and start serving; returns the bound port. Raises RuntimeError if the port cannot be bound."""
+        """Bind and start serving (and the metrics page); returns the bound port. Raises RuntimeError if a port
+        cannot be bound."""
         if self._server is not None:
             raise RuntimeError("DemoServer is already started")
+        # the page first: a gRPC server stopped before it started still holds its port (seen), so it must not have to
+        metrics_port = None if self.metrics_port is None else self._metrics.serve(self.host, self.metrics_port)
         options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
                    ("grpc.so_reuseport", 0), *self.server_options]
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="demo-server"),
+        server = grpc.server(timed_pool.TimedThreadPool(max_workers=self.workers, thread_name_prefix=POOL_NAME),
                              options=options)
         tfs_service.add_to_server(self, server)
         kserve_service.add_to_server(self, server)
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = _bracketed(self.host)
         try:
             if self.tls:
                 cert, key, client_ca = self.tls
@@ -185,8 +202,9 @@ class DemoServer:
             port = 0
         if port == 0:
             server.stop(None)
+            self._metrics.close()
             raise RuntimeError(f"cannot bind {host}:{self.port}; expected a free port (or 0 for any free port)")
-        self.port = port
+        self.port, self.metrics_port = port, metrics_port
         self.available_at = time.time() + self.available_after_s
         server.start()
         self._server = server
@@ -197,6 +215,7 @@ class DemoServer:
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None
+            self._metrics.close()
 
     def __enter__(self):
         self.start()
@@ -254,10 +273,13 @@ class DemoServer:
         ``protocol`` is the protocol's handler module (or an object with its functions):
         ``receipt(index, start, request, context)`` -> ReceivedRequest, ``predict(models, request,
         bad_output_batch)`` -> (response, batch size), ``model_name(request)``; errors are ``Abort``.
-        Runs on the server's worker threads.
+        Runs on the server's worker threads; what it measured of the call goes to ``tfs_user.demo.metrics``.
         """
         start = time.time()
         started = time.perf_counter()
+        arrived, on_worker = timed_pool.arrival()  # perf_counter: arrival at the worker pool, start on this worker
+        name, method = protocol.model_name(request), type(request).__name__.removesuffix("Request")  # Predict, ModelInfer
+        self._metrics.started(name)
         self.last_call_metadata = dict(context.invocation_metadata())
         with self._lock:
             self._counts["requests"] += 1
@@ -269,12 +291,14 @@ class DemoServer:
         try:
             if self.fail_every and index % self.fail_every == 0:
                 raise Abort(self.fail_code, "injected failure")
-            self.check_loaded(protocol.model_name(request))
+            self.check_loaded(name)
+            model_started = time.perf_counter()
             response, batch = protocol.predict(self.models, request, self.bad_output_batch)
             slow = self.slow_every and index % self.slow_every == 0
             delay_ms = self.slow_delay_ms if slow else self.delay_ms
             if delay_ms > 0:
                 time.sleep(delay_ms / 1000.0)
+            inference_s = time.perf_counter() - model_started
         except Exception as e:  # Abort: a request error; anything else is a bug, reported as INTERNAL
             with self._lock:
                 self._counts["failed"] += 1
@@ -282,6 +306,7 @@ class DemoServer:
                 (grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
             if received is not None:
                 received.code = code.name
+            self._metrics.failed(name, method, code.name, on_worker - arrived)
             context.abort(code, details)
         end = time.time()
         service_ms = (time.perf_counter() - started) * 1000.0
@@ -294,6 +319,8 @@ class DemoServer:
             c["last_ok_end"] = end if c["last_ok_end"] is None else max(c["last_ok_end"], end)
         if received is not None:
             received.code = "OK"
+        version = response.model_version if method == "ModelInfer" else str(response.model_spec.version.value)
+        self._metrics.succeeded(name, method, version, on_worker - arrived, inference_s, time.perf_counter() - arrived)
         return response
 
     def loading(self):
@@ -309,3 +336,8 @@ class DemoServer:
         """Keep the arrival (``time.time()``) of a metadata or status call in ``times``."""
         with self._lock:
             times.append(time.time())
+
+
+def _bracketed(host):
+    """``host`` as it goes before ":PORT" (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host

@@ -73,7 +73,8 @@ def test_users_sweep_gives_one_row_per_step_with_rising_fps(demo_server, run_loc
     rows = steps_csv(run)
     assert list(rows[0]) == ["Step", "Users", "Target req/s", "Requests", "Failures", "Requests/s", "FPS", "p50 ms",
                              "p90 ms", "p99 ms", "p99.9 ms", "Max ms", "Within SLO", "Loop lag p99 ms",
-                             "Loop lag max ms"]
+                             "Loop lag max ms", "Server requests", "Server request ms", "Server queue ms",
+                             "Server inference ms"]
     assert [(r["Step"], r["Users"], r["Target req/s"], r["Within SLO"]) for r in rows] == [
         ("1", "1", "", ""), ("2", "2", "", ""), ("3", "4", "", "")]
     fps = [float(r["FPS"]) for r in rows]

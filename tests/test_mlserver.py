@@ -95,3 +95,40 @@ def test_a_wrong_input_is_one_line_before_any_user_starts(server, run_locust, tm
     assert run.returncode == 2, run.output[-3000:]
     assert "the data's frames have shape [5] but input 'input-0' expects [4] per frame" in run.output, run.output[-2000:]
     assert "Traceback" not in run.output
+
+
+def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locust, tmp_path):
+    """--server-metrics against MLServer's own Prometheus page: its count over the test equals all we sent
+    (measured + warm-up + after stop), its inference time is there, its queue time is not (MLServer does not
+    publish one: empty, never 0), and a second URL that is down is one warning line while the run goes on."""
+    np.save(tmp_path / "iris.npy", np.random.default_rng(3).uniform(0, 7, (12, 4)).astype(np.float32))
+    down = "http://127.0.0.1:1/metrics"  # port 1: nothing listens there
+    run, summary = _tool(run_locust, server, "--images-numpy-path", "iris.npy", "--sweep", "users:1,2",
+                         "--step-time", "2s", "--server-metrics", f"{server.metrics_url},{down}")
+    assert run.returncode == 0, run.output[-3000:]
+    mine = summary["server"][server.metrics_url]
+    reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    assert (mine["server"], mine["model"], mine["requests"], mine["failures"]) == ("MLServer", server.model_name, reported, 0)
+    assert (mine["client_requests"], mine["count_gap"], mine["warning"], mine["error"]) == (reported, 0, None, None)
+    assert mine["inference_ms"]["mean"] > 0 and mine["request_ms"]["mean"] > 0
+    assert mine["queue_ms"] == {"mean": None, "p50": None, "p99": None, "p50_bucket_ms": None, "p99_bucket_ms": None}
+    assert mine["network_client_ms"] == pytest.approx(summary["rows"][-1]["mean_ms"] - mine["request_ms"]["mean"])
+    assert summary["server"][down]["error"] == f"server metrics {down}: connection refused"
+    assert summary["server"][down]["requests"] is None
+    warnings = [line for line in run.output.splitlines() if "WARNING" in line and down in line]
+    assert len(warnings) == 1 and "the run goes on without these server figures" in warnings[0], warnings
+    assert f"  {server.metrics_url} (MLServer, model {server.model_name}): {reported} requests, 0 failures; " \
+           f"we sent {reported}" in run.output
+    for step in summary["steps"]:  # each step's measured part: only requests in flight at its edges differ
+        figures = step["server"][server.metrics_url]
+        assert abs(figures["requests"] - step["requests"]) <= step["users"], step
+        assert step["server_requests"] == figures["requests"] and step["server_queue_ms"] is None
+        assert step["server_inference_ms"] == figures["inference_ms"]["mean"] > 0
+    csv_text = (run.folder / "out_tfs_server.csv").read_text().splitlines()
+    assert csv_text[0].startswith("Window,URL,Server,Model,Requests,Failures,Client requests,Count gap,Request mean ms")
+    assert csv_text[1].startswith(f"test,{server.metrics_url},MLServer,{server.model_name},{reported},0,{reported},0,")
+    assert [line.split(",")[0] for line in csv_text[1:]] == ["test", "test", "step 1", "step 1", "step 2", "step 2"]
+    print(*(f"\nstep {s['step']}: MLServer {s['server_requests']}, ours {s['requests']}" for s in summary["steps"]))
+    print(f"\nMLServer's metrics: {mine['requests']} requests, request mean {mine['request_ms']['mean']:.3f} ms, "
+          f"inference mean {mine['inference_ms']['mean']:.3f} ms; ours {reported}, client mean "
+          f"{summary['rows'][-1]['mean_ms']:.3f} ms")

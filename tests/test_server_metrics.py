@@ -22,7 +22,7 @@ import time
 import pytest
 
 from tfs_user.server_metrics import (MetricsError, NoFigures, ServerFigures, parse, scrape, server_figures)
-from tfs_user.server_metrics.parse import HistogramDelta, quantile
+from tfs_user.server_metrics.snapshots import HistogramDelta, quantile
 
 approx = pytest.approx
 
@@ -444,3 +444,90 @@ def test_scrape_names_a_page_that_is_not_prometheus_text(http_url):
                             "first line '<html><body>Model server</body></html>')")
     with pytest.raises(MetricsError, match="not an http"):
         scrape("file:///etc/passwd")
+
+
+# --- entries: what the reports show -------------------------------------------------------------
+
+from tfs_user.server_metrics import entries  # noqa: E402
+from tfs_user.server_metrics.entries import ClientSide  # noqa: E402
+
+
+def _ovms_window(ok):
+    start = ovms_page(10, 0, ({"1983": 10}, 15000), ({"1101": 10}, 9000), ({"10": 10}, 50))
+    end = ovms_page(10 + ok, 1, ({"1983": 10 + ok}, 15000 + 1500 * ok), ({"1101": 10 + ok}, 9000 + 900 * ok),
+                    ({"10": 10 + ok}, 50 + 5 * ok))
+    return start, end
+
+
+@pytest.mark.parametrize("sent, warned", [(101, False), (103, False), (99, False), (104, True), (98, True)])
+def test_the_count_cross_check_allows_the_requests_in_flight_and_no_more(sent, warned):
+    start, end = _ovms_window(100)  # 100 successes and 1 failure in the window: 101 counted
+    e = entries.entry("http://h/metrics", start, end, "resnet", ClientSide(sent, 2, 2.0))
+    assert (e["server"], e["requests"], e["failures"], e["client_requests"]) == ("OVMS", 100, 1, sent)
+    assert e["count_gap"] == 101 - sent
+    assert (e["warning"] is not None) == warned
+    if warned:
+        assert f"the server counted 101 requests of model 'resnet', we sent {sent} (measured): a gap of " \
+               f"{101 - sent:+d} is more than the 2 the window's edges allow" in e["warning"]
+    assert e["count_slack"] == 2
+
+
+def test_an_entry_has_the_servers_times_in_ms_and_network_plus_client():
+    start, end = _ovms_window(100)
+    e = entries.entry("http://h/metrics", start, end, "resnet", ClientSide(101, 4, 2.25))
+    assert e["request_ms"]["mean"] == approx(1.5) and e["inference_ms"]["mean"] == approx(0.9)
+    assert e["queue_ms"]["mean"] == approx(0.005)
+    assert e["request_ms"]["p50_bucket_ms"] == [approx(1.101), approx(1.983)]  # the bucket that holds the median
+    assert e["network_client_ms"] == approx(2.25 - 1.5)
+    no_client = entries.entry("http://h/metrics", start, end, "resnet", ClientSide(101, 4, None))
+    assert no_client["network_client_ms"] is None  # no successful request of ours: empty, not 0
+
+
+def test_a_failed_scrape_or_unknown_page_is_an_entry_with_its_error_and_no_figures():
+    start, end = _ovms_window(5)
+    refused = MetricsError("server metrics http://h/metrics: connection refused")
+    for pages, error in (((refused, end), str(refused)), ((start, None), "server metrics http://h/metrics: not scraped"),
+                         ((parse("# TYPE x counter\nx 1\n"),) * 2, "server metrics http://h/metrics: no metrics of a known")):
+        e = entries.entry("http://h/metrics", *pages, "resnet", ClientSide(5, 1, 1.0))
+        assert e["error"].startswith(error), e["error"]
+        assert e["requests"] is None and e["request_ms"]["mean"] is None and e["count_gap"] is None
+        assert e["warning"] is None
+
+
+def test_step_columns_sum_requests_and_weight_mean_times_by_requests():
+    a = {"requests": 100, **{k: {"mean": m} for (k, _), m in zip(entries.TIMES, (2.0, 1.0, 0.5))}}
+    b = {"requests": 300, **{k: {"mean": m} for (k, _), m in zip(entries.TIMES, (4.0, None, 1.5))}}
+    down = {"requests": None, **{k: {"mean": None} for k, _ in entries.TIMES}}
+    assert entries.step_columns({"a": a, "b": b, "c": down}) == {
+        "server_requests": 400, "server_request_ms": approx(3.5), "server_queue_ms": approx(1.0),
+        "server_inference_ms": approx(1.25)}
+    assert entries.step_columns({"c": down}) == dict.fromkeys(entries.STEP_KEYS)
+
+
+def test_csv_rows_and_console_lines_show_none_as_empty_never_zero():
+    start, end = _ovms_window(100)
+    good = entries.entry("http://h/metrics", start, end, "resnet", ClientSide(101, 2, 2.0))
+    bad = entries.entry("http://x/metrics", MetricsError("server metrics http://x/metrics: HTTP 404 Not Found"), end,
+                        "resnet", ClientSide(101, 2, 2.0))
+    header, *rows = entries.csv_rows([("test", {"h": good, "x": bad}), ("step 1", {"h": good})])
+    table = [dict(zip(header, row)) for row in rows]
+    assert [(r["Window"], r["URL"]) for r in table] == [("test", "http://h/metrics"), ("test", "http://x/metrics"),
+                                                        ("step 1", "http://h/metrics")]
+    assert (table[0]["Server"], table[0]["Requests"], table[0]["Request mean ms"], table[0]["Server batch"]) == \
+        ("OVMS", "100", "1.500", "")
+    assert (table[1]["Requests"], table[1]["Queue p99 ms"], table[1]["Error"]) == \
+        ("", "", "server metrics http://x/metrics: HTTP 404 Not Found")
+    text = "\n".join(entries.lines({"h": good, "x": bad}, "the master (workers do not scrape)"))
+    assert "scraped by the master (workers do not scrape)" in text
+    assert "  http://x/metrics: no figures (HTTP 404 Not Found)" in text
+    assert "  http://h/metrics (OVMS, model resnet): 100 requests, 1 failures; we sent 101" in text
+    assert "Warning" not in text
+
+
+def test_tf_serving_without_a_failure_series_has_zero_failures_not_none():
+    # TF Serving's request_count has one series per status, made at its first request: no failed request yet,
+    # no failure series, and the OK series says how many there were of all
+    page = lambda ok: parse(f'# TYPE :tensorflow:serving:request_count counter\n'
+                            f':tensorflow:serving:request_count{{model_name="resnet",status="OK"}} {ok}\n')
+    figures = server_figures(page(5), page(25), "resnet")
+    assert (figures.requests, figures.failures) == (20, 0)

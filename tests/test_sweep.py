@@ -175,7 +175,8 @@ def test_steps_csv_json_and_empty_cells(tmp_path):
     with open(path) as f:
         table = list(csv.reader(f))
     assert table[0] == ["Step", "Users", "Target req/s", "Requests", "Failures", "Requests/s", "FPS", "p50 ms",
-                        "p90 ms", "p99 ms", "p99.9 ms", "Max ms", "Within SLO", "Loop lag p99 ms", "Loop lag max ms"]
+                        "p90 ms", "p99 ms", "p99.9 ms", "Max ms", "Within SLO", "Loop lag p99 ms", "Loop lag max ms",
+                        "Server requests", "Server request ms", "Server queue ms", "Server inference ms"]
     first, failed, empty = (dict(zip(table[0], r)) for r in table[1:])
     assert (first["Step"], first["Users"], first["Requests"], first["p99 ms"], first["Within SLO"]) == \
         ("1", "1", "10", "2.000", "yes")
@@ -183,6 +184,7 @@ def test_steps_csv_json_and_empty_cells(tmp_path):
     assert first["Target req/s"] == ""  # closed loop: no target rate
     assert failed["Failures"] == "4" and failed["p50 ms"] == "" and failed["Max ms"] == "" and failed["Within SLO"] == "no"
     assert empty["Requests"] == "0" and empty["FPS"] == "" and empty["Requests/s"] == "" and empty["p99 ms"] == ""
+    assert first["Server requests"] == first["Server queue ms"] == ""  # no --server-metrics: empty, never 0
     document = json.loads(steps.dumps(rows))
     assert [r["step"] for r in document] == [1, 2, 3]
     assert document[2]["fps"] is None and document[2]["p99_ms"] is None and document[2]["warmup_requests"] == 1

@@ -169,9 +169,10 @@ def test_report_section_of_a_sweep_has_its_charts_and_steps_table():
     _png(section, "tfs-over-time")
     assert "Highest FPS within the SLO: 20.0" in section
     header, *cells = _table_rows(section, "steps")
-    assert header[0] == "Step" and header[12:] == ["Within SLO", "Loop lag p99 ms", "Loop lag max ms"]
+    assert header[0] == "Step" and header[12:] == ["Within SLO", "Loop lag p99 ms", "Loop lag max ms", "Server requests",
+                                                       "Server request ms", "Server queue ms", "Server inference ms"]
     assert [c[0] for c in cells] == ["1", "2"] and cells[1][12] == "no" and cells[0][7] == "1.500"
-    assert cells[0][13:] == ["0.250", ""]
+    assert cells[0][13:] == ["0.250", "", "", "", "", ""]  # no server metrics: empty cells
     assert "tfs-latency-vs-fps" not in report_section(report.summary(Recorder()), [])  # not a capacity run
 
 
@@ -450,7 +451,9 @@ def test_web_ui_steps_tab_follows_the_sweep_and_the_report_has_its_chart(tmp_pat
     assert len({n for steps, n in seen if steps == ["1"] and n != "0"}) >= 2, seen
     assert [r["step"] for r in rows] == ["1", "2"] and [r["users"] for r in rows] == ["1", "2"], rows
     assert set(rows[0]) == {"step", "users", "target_rps", "requests", "failures", "rps", "fps", "p50_ms", "p90_ms",
-                            "p99_ms", "p999_ms", "max_ms", "within_slo", "loop_lag_p99_ms", "loop_lag_max_ms"}
+                            "p99_ms", "p999_ms", "max_ms", "within_slo", "loop_lag_p99_ms", "loop_lag_max_ms",
+                            "server_requests", "server_request_ms", "server_queue_ms", "server_inference_ms"}
+    assert rows[0]["server_requests"] == "" and rows[0]["server_queue_ms"] == ""  # no --server-metrics: empty
     assert all(float(r["loop_lag_p99_ms"]) <= float(r["loop_lag_max_ms"]) for r in rows), rows  # every step sampled
     assert all(int(r["requests"]) > 0 and float(r["fps"]) > 0 for r in rows), rows
     with urllib.request.urlopen(url + "/stats/report", timeout=20) as response:
@@ -526,3 +529,34 @@ def test_protocol_chosen_on_the_start_form_takes_effect(tmp_path, demo_server, w
     names = {s["name"]: s["num_requests"] for s in data["stats"]}
     assert names.get(f"{verb} resnet") == 5, names
     assert server.counts()["ok"] == 5
+
+
+def test_server_metrics_typed_into_the_start_form_fill_the_server_tab_and_report(tmp_path, demo_server, web_locust):
+    # The start form's --server-metrics field takes effect: the server's own count and times in the TFS server
+    # metrics tab (scraped by the web UI's process) and in the report.
+    server = demo_server(delay_ms=2, models=[TINY], metrics_port=0)
+    url = web_locust(server.address, "--status-interval", "0")
+    labels = form_labels()
+    fields = {"user_count": "2", "spawn_rate": "2", "host": server.address,
+              web_form.field_key(labels["server_metrics"]): server.metrics_url,
+              web_form.field_key(labels["tfs_iterations"]): "15", web_form.field_key(labels["warmup_iterations"]): "1"}
+    body = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in fields.items()).encode()
+    with urllib.request.urlopen(urllib.request.Request(url + "/swarm", data=body), timeout=10) as response:
+        assert json.loads(response.read())["success"] is True
+    deadline = time.monotonic() + 60
+    rows = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        rows = {t["key"]: t["data"] for t in data.get("extended_stats", [])}.get("tfs_server", [])
+        if data["state"] == "stopped" and rows and rows[0]["requests"] is not None:
+            break
+        time.sleep(0.5)
+    assert server.counts()["ok"] == 32  # 2 users x (15 + 1 warm-up)
+    assert [(r["url"], r["server"], r["requests"], r["client_requests"], r["note"]) for r in rows] == \
+        [(server.metrics_url, "TF Serving", 32, 32, "")], rows
+    assert rows[0]["inference_mean"] >= 2.0 and rows[0]["queue_mean"] is not None
+    with urllib.request.urlopen(url + "/stats/report", timeout=20) as response:
+        page = response.read().decode()
+    table = _table_rows(page[page.index('id="tfs-summary"'):], "tfs-server")
+    assert table[1][:5] == ["test", server.metrics_url, "TF Serving", "resnet", "32"], table

@@ -9,6 +9,10 @@ import argparse
 from tfs_user.transport.target import TargetError, parse_targets, resolve_host
 
 
+DEMO_METRICS = "demo"
+"""``--server-metrics demo``: the metrics page of the demo server ``--demo-server`` started."""
+
+
 class OptionError(ValueError):
     """An option value that cannot be used; one line naming the value and what was expected."""
 
@@ -68,6 +72,23 @@ def parse_names(text, option="--output-names"):
     if twice:
         raise OptionError(f"{option} names {twice[0]!r} twice; expected each name once")
     return names
+
+
+def parse_metric_urls(text):
+    """'http://a:8002/metrics,http://b:8002/metrics' -> (url, ...) (``--server-metrics``, blanks dropped, order kept).
+
+    ``demo`` stands for the page of the demo server that ``--demo-server`` starts. Raises OptionError for
+    an entry that is not ``demo`` or an http:// or https:// URL with a host, or a URL given twice.
+    """
+    urls = parse_names(text, option="--server-metrics")
+    for url in urls:
+        if url == DEMO_METRICS:
+            continue
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+            raise OptionError(f"--server-metrics {url!r} is not an http:// or https:// URL; expected the server's "
+                              f"Prometheus page, e.g. http://127.0.0.1:8002/metrics (or {DEMO_METRICS} with --demo-server)")
+    return urls
 
 
 def parse_named_inputs(text):

@@ -14,7 +14,7 @@ Imports neither gRPC nor Locust.
 import argparse
 
 from tfs_user import protocols
-from tfs_user.option_values import OptionError, parse_bool, parse_names
+from tfs_user.option_values import OptionError, parse_bool, parse_metric_urls, parse_names
 from tfs_user.settings import DEFAULTS, LAYOUTS, RunOptions
 from tfs_user.transport.config import COMPRESSIONS
 from tfs_user.transport.target import DEFAULT_PORT
@@ -139,6 +139,7 @@ _OPTIONS = [
     (("--sweep-all-steps",), dict(topic=LOAD, label="Run all sweep steps", action="store_true", default=False, help="Run every sweep step even after one misses the SLOs (default: the sweep ends after the first step that misses them)")),
     (("--plot",), dict(topic=OUTPUT, label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
     (("--arrival-seed",), dict(topic=LOAD, label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
+    (("--server-metrics",), dict(topic=OUTPUT, label="Server metrics (Prometheus URLs)", type=_checked_by(parse_metric_urls, OptionError), default="", help="The server's Prometheus metrics page, e.g. http://127.0.0.1:8002/metrics (several comma-separated, one per endpoint). Scraped at the start and end of the test and of every sweep step (by the master only): the server's request count, request, queue and inference time over the window beside ours (TF Serving, OVMS, Triton, MLServer). Default: none")),
     (("--json-summary",), dict(topic=OUTPUT, label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
     (("--grpc-metadata",), dict(topic=TARGET, label="gRPC metadata (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata with every call; repeat the option or separate pairs with commas; values are never printed. Default: none")),
     (("--max-message-mb",), dict(topic=TARGET, label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),

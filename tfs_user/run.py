@@ -34,6 +34,7 @@ from tfs_user.transport.endpoints import channel_facts, row_name
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
 from tfs_user.prepare import Preparer
+from tfs_user.server_window import ServerWindow
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
 from tfs_user.live import print_status
@@ -73,6 +74,9 @@ class TfsRun:
         self.demo = None
         self.capacity = None
         """Open loop and sweeps (``tfs_user.capacity.state.Capacity``), made in ``start``."""
+        self.server = ServerWindow(self)
+        """The servers' own figures (``--server-metrics``), scraped by a local runner or master."""
+        self._web_ui = False
         self.master = self.worker = False
         self._settings = {}  # user class -> Settings, for the current test
         self.preparer = Preparer()
@@ -104,6 +108,16 @@ class TfsRun:
     def next_user_number(self):
         """1, 2, ... for the users of this process (progress lines name them)."""
         return next(self._user_numbers)
+
+    def settings_list(self):
+        """The Settings of this test's TfsUser classes, in class order (made on first use)."""
+        out = []
+        for user_class in self._tfs_user_classes():
+            try:
+                out.append(self._settings.get(user_class) or user_class.make_settings(self.environment))
+            except ValueError:  # a bad option: reported where the users need it
+                continue
+        return out
 
     def _tfs_user_classes(self):
         return [c for c in self.environment.user_classes if hasattr(c, "make_settings")]
@@ -137,8 +151,10 @@ class TfsRun:
             return
         events.quitting.add_listener(self._on_quitting)
         events.quit.add_listener(self._on_quit)
+        events.test_stop.add_listener(lambda **kw: self.server.on_test_stop())
         if self.master:
             self.control.register_master_messages()
+        self._web_ui = web_ui is not None
         if web_ui is not None or self.options.html_file:
             gevent.spawn(self._sample_forever)
         if web_ui is not None:
@@ -151,6 +167,7 @@ class TfsRun:
         """Restart our figures as Locust restarts its own (``reset_stats``, ``--reset-stats``)."""
         self.recorder = Recorder()
         self.counted_from = f"Figures count from {time.strftime('%H:%M:%S')} ({reason})"
+        self.server.restart()
 
     def _on_spawning_complete(self, **kwargs):
         if self.environment.reset_stats:  # Locust's --reset-stats: its runners reset now, on master and workers
@@ -169,6 +186,9 @@ class TfsRun:
             except demo_process.DemoServerError as e:
                 self.fail(str(e))
             environment.host = environment.parsed_options.host = self.demo.address
+        if "demo" in options.server_metrics and not options.demo_server:
+            self.fail("--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "
+                      "(or the URL of your server's Prometheus page)")
         checks = []
         try:
             for user_class in self._tfs_user_classes():
@@ -213,6 +233,10 @@ class TfsRun:
         classes = self._tfs_user_classes()
         self.control.on_test_start(iterations_limited=any(
             self._iterations_limited(c) for c in classes))
+        self.server.on_test_start()  # before the first user: the window's start
+        if self._web_ui:
+            runner = self.environment.runner
+            self.server.watch_live(lambda: runner.state in (STATE_RUNNING, STATE_SPAWNING))
         if self.master:
             return
         self._probe.start()
@@ -286,6 +310,10 @@ class TfsRun:
         if capacity_final is not None:
             data.update(capacity_final[0])
             self.notes.extend(capacity_final[1])
+        server = self.server.test_entries(data)
+        if server is not None:
+            data["server"] = server
+            self.notes.extend(self.server.lines(server))
         verdict = decide(data, self.options, could_not_run=bool(self.control.errors) or environment.process_exit_code == 2,
                          any_failure=bool(runner.stats.errors or runner.exceptions),
                          exit_code_on_error=self.options.exit_code_on_error,
@@ -293,6 +321,8 @@ class TfsRun:
         environment.process_exit_code = verdict.exit_code  # Locust exits with it
         if self.options.csv_prefix:
             report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)
+            if server is not None:
+                self.server.write_csv(f"{self.options.csv_prefix}_tfs_server.csv", data)
         if self.options.json_summary:
             report.write_json(self.options.json_summary, data, verdict)
         self.final = (data, verdict)

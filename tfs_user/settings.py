@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 
 from tfs_user import protocols
-from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_named_inputs,
-                                    parse_names, parse_shape, resolve_target)
+from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_metric_urls,
+                                    parse_named_inputs, parse_names, parse_shape, resolve_target)
 from tfs_user.transport.config import Transport
 from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, resolve_host
 
@@ -207,6 +207,8 @@ class RunOptions:
     """Locust's ``--json``: stdout carries Locust's JSON, so our lines go to stderr."""
     exit_code_on_error: int = 1
     """Locust's ``--exit-code-on-error``: the exit code for failures without a fail-ratio SLO."""
+    server_metrics: tuple = ()
+    """``--server-metrics``: URLs of the servers' Prometheus pages (``tfs_user.server_metrics``)."""
 
     @classmethod
     def from_options(cls, options):
@@ -225,6 +227,7 @@ class RunOptions:
             demo_server_args=options.demo_server_args,
             json_stdout=bool(getattr(options, "json", False)),
             exit_code_on_error=int(getattr(options, "exit_code_on_error", 1)),
+            server_metrics=parse_metric_urls(getattr(options, "server_metrics", "") or ""),
         )
 
     @property

@@ -4,6 +4,7 @@
 """
 
 from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.server_metrics.entries import step_columns
 
 
 def finish(c):
@@ -23,6 +24,7 @@ def finish(c):
         rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last)
         for row in rows:  # JSON only: the steps CSV keeps its columns
             row["lost_workers"] = sorted(w for w, (_, index) in c.lost.items() if index == row["step"])
+            add_server(c, row)
         best_line = sweep_mod.best_line(rows, config.slo)
         best = sweep_mod.best_step(rows)
         out["steps"] = steps_mod.json_steps(rows)
@@ -37,6 +39,8 @@ def finish(c):
                          "(while a step was judged, or before a worker heard of the next one): in the run's figures, "
                          "in no step's")
         lines.extend(lost_lines(c))
+        lines.extend(f"Warning: step {row['step']}: {e['warning']}" for row in rows for e in row["server"].values()
+                     if e["warning"])
         if options.csv_prefix:
             steps_mod.write_steps_csv(f"{options.csv_prefix}_tfs_steps.csv", rows)
     if config.open_loop:
@@ -54,6 +58,16 @@ def finish(c):
         lines.append(f"Plot written to {config.plot}")
     c.final = (out, lines)
     return c.final
+
+
+def add_server(c, row, wait_s=None):
+    """Fill a step row's ``server`` entries and ``server_*`` columns (``--server-metrics``); the row as it
+    was when the step has no scrapes (not closed yet, no URLs). ``wait_s``: how long to wait for them."""
+    by_url = c.run.server.step_entries(row, row["users"], wait_s=wait_s)
+    if by_url:
+        row["server"] = by_url
+        row.update(step_columns(by_url))
+    return row
 
 
 def lost_lines(c):
@@ -128,6 +142,8 @@ def live_rows(c):
     rows = []
     for step in c.plan[:c.entered]:
         row = c.verdicts.get(step.index)
+        if row is not None and not row["server"]:  # closed: its server figures, once its scrapes are done
+            add_server(c, row, wait_s=0)
         rows.append(row if row is not None else steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo))
     return rows
 

@@ -95,6 +95,7 @@ def enter_step(c, step):
     logger.info("sweep step %d/%d: %d user%s%s", step.index, len(c.plan), step.users, "s" if step.users != 1 else "",
                 f", target {step.rate:g} req/s" if step.rate else " (closed loop)")
     set_point(c, step.index, step.rate or c.config.arrival_rate, step.warmup_s)
+    c.run.server.step_start(step.index, step.warmup_s)  # --server-metrics: the step's window starts after its warm-up
 
 
 def close_step(c, step):
@@ -103,6 +104,7 @@ def close_step(c, step):
     Returns False when the sweep should end (the step missed a given SLO and not every step was asked for).
     """
     set_point(c, 0, c.point[1], 0.0)  # between steps: same load, no step
+    c.run.server.step_end(step.index)  # before the grace: requests sent from now on are in no step
     gevent.sleep(STEP_GRACE_S)
     if isinstance(c.environment.runner, MasterRunner):
         collect_reports(c)

@@ -24,7 +24,12 @@ STEP_COLUMNS = [
     ("Failures", "failures"), ("Requests/s", "rps"), ("FPS", "fps"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"),
     ("p99 ms", "p99_ms"), ("p99.9 ms", "p99.9_ms"), ("Max ms", "max_ms"), ("Within SLO", "within_slo"),
     ("Loop lag p99 ms", "loop_lag_p99_ms"), ("Loop lag max ms", "loop_lag_max_ms"),
+    ("Server requests", "server_requests"), ("Server request ms", "server_request_ms"),
+    ("Server queue ms", "server_queue_ms"), ("Server inference ms", "server_inference_ms"),
 ]
+SERVER_KEYS = ("server_requests", "server_request_ms", "server_queue_ms", "server_inference_ms")
+"""Step row keys of the server's figures (``--server-metrics``; None without), filled in by
+``tfs_user.capacity.output`` from ``tfs_user.server_metrics.entries.step_columns``."""
 
 
 class StepStats:
@@ -149,7 +154,7 @@ def step_row(step, stats, slo):
         "rps": _or_none(summary["rps"], has_window),
         "fps": _or_none(summary["fps"], has_window),
     }
-    for key in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"):
+    for key in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"):
         row[key] = _or_none(summary[key], has_ok)
     service_ok = stats.service.ok > 0
     for p in (50, 90, 99):
@@ -158,6 +163,7 @@ def step_row(step, stats, slo):
     row["late_requests"] = stats.late
     lag = loop_lag.figures(stats.loop_lag)
     row["loop_lag_p99_ms"], row["loop_lag_max_ms"] = lag["loop_lag_p99_ms"], lag["loop_lag_max_ms"]
+    row.update({key: None for key in SERVER_KEYS}, server={})
     row["within_slo"] = sweep_mod.within_slo(row, slo)
     row["slo_misses"] = sweep_mod.slo_misses(row, slo) if slo.given else []
     return row
@@ -187,7 +193,7 @@ def write_steps_csv(path, rows):
         out = csv.writer(f)
         out.writerow([title for title, _ in STEP_COLUMNS])
         for row in rows:
-            out.writerow([_cell(row[key]) for _, key in STEP_COLUMNS])
+            out.writerow([_cell(row.get(key)) for _, key in STEP_COLUMNS])
 
     _write_atomically(path, write)
 
@@ -202,18 +208,24 @@ def format_steps(rows, best=None):
     open_loop = any(row["target_rps"] for row in rows)
     timing = ("open loop: latency from the scheduled send time, svc p90 = service time from the actual send"
               if open_loop else "closed loop: latency from the actual send")
-    lines = ["", f"TFS steps (measured part of each step; latency ms, {timing})",
+    server = any(row.get("server") for row in rows)  # --server-metrics: the server's count and mean times
+    lines = ["", f"TFS steps (measured part of each step; latency ms, {timing}"
+             + ("; srv = the server's own count and mean times, ms" if server else "") + ")",
              f"{'step':>5}{'users':>7}{'target/s':>10}{'reqs':>9}{'fails':>7}{'req/s':>10}{'FPS':>10}"
-             f"{'p50':>10}{'p90':>10}{'p99':>10}{'p99.9':>10}{'max':>10}{'svc p90':>10}  SLO"]
+             f"{'p50':>10}{'p90':>10}{'p99':>10}{'p99.9':>10}{'max':>10}{'svc p90':>10}"
+             + (f"{'srv reqs':>10}{'srv req':>10}{'srv queue':>10}{'srv infer':>10}" if server else "") + "  SLO"]
     for row in rows:
         def num(key, width=10, digits=3):
-            value = row[key]
+            value = row.get(key)
             return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
         verdict = {True: "ok", False: "missed: " + "; ".join(row["slo_misses"]), None: ""}[row["within_slo"]]
         target = f"{row['target_rps']:>10g}" if row["target_rps"] else f"{'closed':>10}"
+        requests = row.get("server_requests")
         lines.append(f"{row['step']:>5}{row['users']:>7}{target}{row['requests']:>9}{row['failures']:>7}"
                      f"{num('rps', digits=1)}{num('fps', digits=1)}{num('p50_ms')}{num('p90_ms')}{num('p99_ms')}"
-                     f"{num('p99.9_ms')}{num('max_ms')}{num('service_p90_ms')}  {verdict}")
+                     f"{num('p99.9_ms')}{num('max_ms')}{num('service_p90_ms')}"
+                     + (f"{'-' if requests is None else requests:>10}{num('server_request_ms')}"
+                        f"{num('server_queue_ms')}{num('server_inference_ms')}" if server else "") + f"  {verdict}")
     if best:
         lines.append(best)
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import gevent
 
 START_TIMEOUT_S = 60.0
 LISTENING = "demo server listening on "
+METRICS = "demo server metrics on "
 
 
 class DemoServerError(RuntimeError):
@@ -25,20 +26,24 @@ class DemoProcess:
     process: subprocess.Popen
     address: str
     """``127.0.0.1:PORT``"""
+    metrics_url: str = ""
+    """``http://127.0.0.1:PORT/metrics``: its Prometheus page (``--server-metrics demo``)."""
 
 
 def start(extra_args="", stream=None):
     """Start the demo server on 127.0.0.1 port 0 and return a DemoProcess once it listens.
 
     ``extra_args`` is a shell-quoted string of demo server options (e.g.
-    ``--delay-ms 2``); its address line goes to ``out`` (default stdout). Raises DemoServerError if it exits or stays silent for
-    START_TIMEOUT_S seconds.
+    ``--delay-ms 2``); its address line goes to ``out`` (default stdout). Unless ``extra_args`` choose
+    ``--metrics-port``, its metrics page is on a free loopback port too (``metrics_url``). Raises
+    DemoServerError if it exits or stays silent for START_TIMEOUT_S seconds.
     """
     try:
         args = shlex.split(extra_args)
     except ValueError as e:
         raise DemoServerError(f"--demo-server-args {extra_args!r} cannot be parsed ({e}); expected options of python -m tfs_user.demo_server") from None
-    command = [sys.executable, "-m", "tfs_user.demo", "--host", "127.0.0.1", "--port", "0", *args]
+    metrics = [] if any(a.startswith("--metrics-port") for a in args) else ["--metrics-port", "0"]
+    command = [sys.executable, "-m", "tfs_user.demo", "--host", "127.0.0.1", "--port", "0", *metrics, *args]
     # the child must find this package even when it is not installed (run from a checkout)
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tfs_user/demo/..
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
@@ -52,8 +57,14 @@ def start(extra_args="", stream=None):
         reason = err.strip().splitlines()[-1] if err.strip() else f"no '{LISTENING.strip()}' line within {START_TIMEOUT_S:g} s"
         raise DemoServerError(f"demo server did not start with arguments {extra_args!r}: {reason}")
     address = line[len(LISTENING):].strip()
-    print(f"[tfs] started demo server at {address} (pid {process.pid})", file=stream or sys.stdout, flush=True)
-    return DemoProcess(process, address)
+    metrics_url = ""
+    if "--metrics-port" in " ".join([*metrics, *args]):
+        with gevent.Timeout(START_TIMEOUT_S, False):
+            line = process.stdout.readline()
+        metrics_url = line[len(METRICS):].strip() if line.startswith(METRICS) else ""
+    print(f"[tfs] started demo server at {address} (pid {process.pid})"
+          + (f", metrics at {metrics_url}" if metrics_url else ""), file=stream or sys.stdout, flush=True)
+    return DemoProcess(process, address, metrics_url)
 
 
 def stop(demo, stream=None):

@@ -2,8 +2,6 @@
 
 import re
 import socket
-import urllib.error
-import urllib.request
 
 # Ask for the classic text format: with OpenMetrics a server may end the page with "# EOF" and use
 # forms the Prometheus text parser does not read.
@@ -22,6 +20,9 @@ def scrape(url, timeout_s=2.0):
     Raises MetricsError naming the URL and what went wrong: connection refused, no answer within
     the timeout, an HTTP status other than 200, a body that is not UTF-8 Prometheus text.
     """
+    import urllib.error  # here, not at import: urllib.request loads ssl, which report modules need not
+    import urllib.request
+
     if not url.lower().startswith(("http://", "https://")):
         raise MetricsError(f"server metrics {url}: not an http:// or https:// URL")
     request = urllib.request.Request(url, headers={"Accept": ACCEPT})

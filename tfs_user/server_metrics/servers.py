@@ -1,7 +1,7 @@
 """What each model server publishes, turned into the figures of one model over a window.
 
 ``server_figures(start, end, model)`` takes the Snapshots read at the start and the end of the
-window. Names are as the servers publish them (see parse.Snapshot for ``_total``):
+window. Names are as the servers publish them (see snapshots.Snapshot for ``_total``):
 
 - TF Serving (tensorflow_serving/servables/tensorflow/util.cc, batching/batching_session.cc):
   ``:tensorflow:serving:request_count`` {model_name, status}, histograms in microseconds
@@ -26,7 +26,7 @@ window. Names are as the servers publish them (see parse.Snapshot for ``_total``
 
 from dataclasses import dataclass, field
 
-from tfs_user.server_metrics.parse import WindowError, counter_delta, histogram_delta, quantile
+from tfs_user.server_metrics.snapshots import WindowError, counter_delta, histogram_delta, quantile
 
 INFER_METHODS = ("Predict", "ModelInfer")  # OVMS's method label for the inference calls
 
@@ -138,8 +138,11 @@ def _tf_serving(w, model):
     else:
         w.notes.append("queue_ms: no batching queue metric (batching off)")
     count = ":tensorflow:serving:request_count"
-    return dict(requests=w.count(count, _by("model_name", model, status=lambda s: s == "OK")),
-                failures=w.count(count, _by("model_name", model, status=lambda s: s != "OK")),
+    requests = w.count(count, _by("model_name", model, status=lambda s: s == "OK"))
+    # one counter by status: a status series appears at its first request, so none but OK means 0 failures
+    bad = _by("model_name", model, status=lambda s: s != "OK")
+    failures = w.count(count, bad) if w.end.series(count, bad) else (0 if requests is not None else None)
+    return dict(requests=requests, failures=failures,
                 request_ms=w.stat(":tensorflow:serving:request_latency", mine, 1e-3),
                 inference_ms=w.stat(":tensorflow:serving:runtime_latency", mine, 1e-3), queue_ms=queue)
 

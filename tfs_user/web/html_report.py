@@ -31,11 +31,24 @@ def capacity_charts(capacity):
         parts.append(f"<p id='tfs-best'>{html.escape(capacity['best_line'])}</p>")
     rows, samples = capacity["rows"], capacity["samples"]
     for name, png in (("tfs-latency-vs-fps", plot.latency_vs_fps_png(rows, capacity.get("slo_p99_ms", 0.0))),
-                      ("tfs-over-time", plot.over_time_png(samples))):
+                      ("tfs-server-times", plot.server_times_png(rows)), ("tfs-over-time", plot.over_time_png(samples))):
         if png:
             parts.append(plot.img(name, png))
     parts.append(plot.steps_table(rows))
     return "".join(parts)
+
+
+def server_table(by_url):
+    """HTML table of the servers' own figures ({url: entry}, ``tfs_user.server_metrics.entries``); '' without."""
+    if not by_url:
+        return ""
+    from tfs_user.server_metrics.entries import csv_rows
+
+    header, *rows = csv_rows([("test", by_url)])
+    cells = "".join(f"<th>{html.escape(title)}</th>" for title in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return ("<h3>The server's own figures (--server-metrics; ms; p50/p99 estimated inside histogram buckets)</h3>"
+            f"<table id='tfs-server'><tr>{cells}</tr>{body}</table>")
 
 
 def report_section(data, chart_points, notes=(), capacity=None):
@@ -54,6 +67,7 @@ def report_section(data, chart_points, notes=(), capacity=None):
             f'<table border="1" cellpadding="4" style="border-collapse:collapse;text-align:right">'
             f"<tr>{cells}</tr>{body}</table>"
             + "".join(f"<p>{line}</p>" for line in lines)
+            + server_table(data.get("server"))
             + "<h3>FPS over time (current FPS, last 10 s)</h3>" + fps_chart(chart_points)
             + (capacity_charts(capacity) if capacity else "")
             + "</section>")

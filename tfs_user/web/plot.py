@@ -3,9 +3,10 @@
 The same charts (and ``fps_png``, FPS over time of any run) go into the TFS section of
 Locust's HTML report (``tfs_user.web.html_report``) and the web UI's chart page.
 
-Two charts: latency (p50, p99, ms) against achieved FPS, one point per sweep
-step, and FPS and latency (p50, p99) over time from the status samples; then
-the steps table. Images are PNG, base64-encoded in ``<img src="data:...">``,
+Charts: latency (p50, p99, ms) against achieved FPS, one point per sweep
+step; with ``--server-metrics``, each step's mean latency split into the server's
+queue time, inference time and the rest, against achieved FPS; FPS and latency
+(p50, p99) over time from the status samples; then the steps table. Images are PNG, base64-encoded in ``<img src="data:...">``,
 so the file opens anywhere without network access or scripts.
 
 Inputs: step rows as ``tfs_user.capacity.steps.step_row`` returns them (None = empty set),
@@ -51,6 +52,38 @@ def latency_vs_fps_png(rows, slo_p99_ms=0.0):
     axes.set_ylim(bottom=0)
     axes.set_title("Latency against throughput, one point per step")
     axes.grid(True, alpha=0.3)
+    axes.legend()
+    return _png(figure)
+
+
+def server_times_png(rows):
+    """Base64 PNG: per step, the client's mean latency split into the server's mean queue time, mean
+    inference time and the rest (client mean - queue - inference: the rest of the server's handling,
+    network and client), a stacked bar at the step's achieved FPS; None without steps that have them."""
+    points = [r for r in rows if r["fps"] is not None and r.get("mean_ms") is not None
+              and r.get("server_queue_ms") is not None and r.get("server_inference_ms") is not None]
+    if not points:
+        return None
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    axes = figure.subplots()
+    fps = [r["fps"] for r in points]
+    span = (max(fps) - min(fps)) or max(fps) or 1.0
+    width = span / max(len(points), 1) * 0.5
+    queue = [r["server_queue_ms"] for r in points]
+    inference = [r["server_inference_ms"] for r in points]
+    rest = [max(r["mean_ms"] - q - i, 0.0) for r, q, i in zip(points, queue, inference)]
+    axes.bar(fps, queue, width, label="server queue", color="tab:red")
+    axes.bar(fps, inference, width, bottom=queue, label="server inference", color="tab:blue")
+    axes.bar(fps, rest, width, bottom=[q + i for q, i in zip(queue, inference)], color="tab:gray",
+             label="rest (server other, network, client)")
+    for r, q, i, x in zip(points, queue, inference, rest):
+        axes.annotate(f"step {r['step']}", (r["fps"], q + i + x), textcoords="offset points", xytext=(0, 3),
+                      ha="center", fontsize=8)
+    axes.set_xlabel("achieved FPS (frames/s)")
+    axes.set_ylabel("mean latency (ms)")
+    axes.set_ylim(bottom=0)
+    axes.set_title("Where the time goes: server queue, inference and the rest, per step")
+    axes.grid(True, alpha=0.3, axis="y")
     axes.legend()
     return _png(figure)
 
@@ -106,7 +139,7 @@ def steps_table(rows):
         return ""
     parts = ["<table id='steps'><tr>" + "".join(f"<th>{html.escape(t)}</th>" for t, _ in STEP_COLUMNS) + "</tr>"]
     for row in rows:
-        parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(row[k]))}</td>" for _, k in STEP_COLUMNS) + "</tr>")
+        parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(k)))}</td>" for _, k in STEP_COLUMNS) + "</tr>")
     parts.append("</table>")
     return "\n".join(parts)
 
@@ -119,7 +152,8 @@ def render(rows, samples, title="tfs-locust capacity", best_line=None, slo_p99_m
              f"<h1>{html.escape(title)}</h1>"]
     if best_line:
         parts.append(f"<p id='best'>{html.escape(best_line)}</p>")
-    for name, png in (("latency-vs-fps", latency_vs_fps_png(rows, slo_p99_ms)), ("over-time", over_time_png(samples))):
+    for name, png in (("latency-vs-fps", latency_vs_fps_png(rows, slo_p99_ms)), ("server-times", server_times_png(rows)),
+                      ("over-time", over_time_png(samples))):
         if png:
             parts.append(img(name, png))
     if rows:

@@ -1,9 +1,11 @@
-"""The rows of the web UI's TFS tab (FPS and exact percentiles per request name and Aggregated).
+"""The rows of the web UI's TFS tabs: FPS and exact percentiles per request name and Aggregated; the
+servers' own figures per ``--server-metrics`` URL.
 
 Imports neither Locust nor Flask: testable in any process.
 """
 
 from tfs_user import report
+from tfs_user.server_metrics.entries import TIMES
 
 ROUNDED_KEYS = {"fps": 1, "rps": 1, **{key: 3 for key in report.LATENCY_KEYS}}
 """Decimals shown in the TFS tab: rates to 0.1, ms to the microsecond."""
@@ -27,4 +29,30 @@ def table_rows(run):
         out.update({key.replace(".", ""): None if row[key] is None else round(row[key], digits)
                     for key, digits in ROUNDED_KEYS.items()})
         rows.append(out)
+    return rows
+
+
+SERVER_COLUMNS = [
+    ("url", "URL"), ("server", "Server"), ("requests", "Server requests"), ("client_requests", "Ours"),
+    ("failures", "Server failures"),
+    *[(f"{key[:-3]}_{q}", f"{name.capitalize()} {q} ms") for key, name in TIMES for q in ("mean", "p50", "p99")],
+    ("network_client_ms", "Network + client ms"), ("note", "Note"),
+]
+"""(key, title) of the server metrics tab (keys without dots)."""
+
+
+def server_rows(by_url):
+    """The server metrics tab's rows from {url: entry} (``tfs_user.server_metrics.entries``): ms to 3 decimals,
+    None where the server publishes nothing; the note is the error or the count warning."""
+    rows = []
+    for url, e in by_url.items():
+        row = {"url": url, "server": e["server"], "requests": e["requests"], "client_requests": e["client_requests"],
+               "failures": e["failures"], "note": e["error"] or e["warning"] or ""}
+        for key, _ in TIMES:
+            for q in ("mean", "p50", "p99"):
+                value = e[key][q]
+                row[f"{key[:-3]}_{q}"] = None if value is None else round(value, 3)
+        value = e["network_client_ms"]
+        row["network_client_ms"] = None if value is None else round(value, 3)
+        rows.append(row)
     return rows

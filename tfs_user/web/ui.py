@@ -10,6 +10,9 @@ Locust's ``examples/extend_web_ui.py``), on the local runner or the master:
   which the UI polls every 2 s while a test runs, like its own tables: per request name and
   ``Aggregated``, current FPS (last CURRENT_WINDOW_S seconds), FPS and req/s over the measured
   window, min/mean/p50/p90/p95/p99/p99.9/max in ms (microsecond resolution);
+- a **TFS server metrics** tab (``--server-metrics``): per URL the server's own count and request,
+  queue and inference times since the test started, scraped every few seconds
+  (``tfs_user.server_window``);
 - two links in the **Download Data** tab (``extended_csv_files``): the summary as CSV
   (``tfs/summary.csv``) and an **FPS-over-time chart** page (``tfs/fps``). Locust's Charts tab
   draws a fixed set of series and its tabs can only hold tables, so the chart is a page of its own;
@@ -43,12 +46,13 @@ from tfs_user import report
 from tfs_user.fps_meter import CURRENT_WINDOW_S
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
 from tfs_user.web.form import check_form, form_fields
-from tfs_user.web.tab import TABLE_COLUMNS, table_rows
+from tfs_user.web.tab import SERVER_COLUMNS, TABLE_COLUMNS, server_rows, table_rows
 
 logger = logging.getLogger(__name__)
 
 TAB_KEY = "tfs"
 STEPS_TAB_KEY = "tfs_steps"
+SERVER_TAB_KEY = "tfs_server"
 ROWS_CACHE_S = 2.0
 """Seconds the TFS tab's rows are reused (Locust caches /stats/requests for 2 s too)."""
 CHART_CACHE_S = 10.0
@@ -66,7 +70,7 @@ STEPS_COLUMNS = [(key.replace(".", ""), title) for title, key in steps_mod.STEP_
 def steps_rows(run):
     """The steps tab's rows: one per sweep step entered so far (``capacity_output.live_rows``), cells as in
     the steps CSV (ms to 3 decimals, empty for an empty set's statistic, "yes"/"no" within the SLO)."""
-    return [{key.replace(".", ""): steps_mod._cell(row[key]) for _, key in steps_mod.STEP_COLUMNS}
+    return [{key.replace(".", ""): steps_mod._cell(row.get(key)) for _, key in steps_mod.STEP_COLUMNS}
             for row in capacity.live_rows(run.capacity)]
 
 
@@ -111,14 +115,16 @@ def extend(run, web_ui, master=False):
 
     def rows():
         if cached[1] is None or time.monotonic() - cached[0] >= ROWS_CACHE_S:
-            cached[:] = [time.monotonic(), table_rows(run)]
+            cached[:] = [time.monotonic(), (table_rows(run), server_rows(run.server.live_entries()))]
         return cached[1]
 
     web_ui.template_args.update({
         "extended_tabs": [{"title": "TFS FPS & latency", "key": TAB_KEY},
-                          {"title": "TFS sweep steps", "key": STEPS_TAB_KEY}],
+                          {"title": "TFS sweep steps", "key": STEPS_TAB_KEY},
+                          {"title": "TFS server metrics", "key": SERVER_TAB_KEY}],
         "extended_tables": [{"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]},
-                            {"key": STEPS_TAB_KEY, "structure": [{"key": k, "title": t} for k, t in STEPS_COLUMNS]}],
+                            {"key": STEPS_TAB_KEY, "structure": [{"key": k, "title": t} for k, t in STEPS_COLUMNS]},
+                            {"key": SERVER_TAB_KEY, "structure": [{"key": k, "title": t} for k, t in SERVER_COLUMNS]}],
         "extended_csv_files": [
             {"href": "./tfs/summary.csv", "title": "Download TFS summary CSV (FPS, exact percentiles)"},
             {"href": "./tfs/fps", "title": "TFS: FPS over time (chart page)"},
@@ -178,10 +184,13 @@ def extend(run, web_ui, master=False):
     def add_tfs_figures(response):
         if request.endpoint == STATS_ENDPOINT and response.status_code == 200:
             data = json.loads(response.get_data(as_text=True))
-            data["extended_stats"] = [{"key": TAB_KEY, "data": rows()}, {"key": STEPS_TAB_KEY, "data": steps_rows(run)}]
+            figures, server = rows()
+            data["extended_stats"] = [{"key": TAB_KEY, "data": figures}, {"key": STEPS_TAB_KEY, "data": steps_rows(run)},
+                                      {"key": SERVER_TAB_KEY, "data": server}]
             response.set_data(json.dumps(data))
         elif request.endpoint == REPORT_ENDPOINT and response.status_code == 200:
-            section = report_section(report.summary(run.recorder), run.meter.chart, run.notes,
-                                     capacity.charts(run.capacity))
+            data = report.summary(run.recorder)
+            data["server"] = run.server.live_entries()
+            section = report_section(data, run.meter.chart, run.notes, capacity.charts(run.capacity))
             response.set_data(insert_section(response.get_data(as_text=True), section))
         return response

@@ -1,0 +1,177 @@
+"""The servers' own figures in a run (``--server-metrics URL[,URL...]``): when to scrape, what to put beside them.
+
+The run object (``TfsRun.server``) owns one ``ServerWindow``; only a local runner or a master has
+one that scrapes (workers never do: one scrape per server, however many workers). The window of
+the test runs from ``test_start``, before any user is spawned, to ``test_stop``, when every user
+has stopped and the requests in flight were answered, so the server's count is compared with all
+we sent in it: measured requests, warm-ups and those completed after the stop. A sweep step's
+window is its measured part: from the end of its warm-up to the moment it closes
+(``tfs_user.capacity.step_clock``); then requests in flight at either edge (at most the step's
+users) are the only difference, with the requests sent while the edge was uncertain: while its
+scrape was under way (the server wrote its page at some moment of it) and, with workers, before they
+heard of the edge (EDGE_MESSAGE_S); both at the step's rate. That sum is the entry's ``count_slack``. A statistics reset (web UI) restarts the test's window.
+
+The figures themselves come from ``tfs_user.server_metrics`` (scrape, parse, difference, recognise
+the server); entries, console lines and the CSV from ``tfs_user.server_metrics.entries``.
+"""
+
+import math
+
+import gevent
+
+from tfs_user import report
+from tfs_user.option_values import DEMO_METRICS, parse_metric_urls
+from tfs_user.server_metrics import entries as entries_mod
+from tfs_user.server_metrics.entries import ClientSide
+from tfs_user.server_metrics.watch import Watch
+from tfs_user.transport.endpoints import row_name
+
+
+EDGE_MESSAGE_S = 0.05
+"""Master: how late a worker may hear of a step's start or end (a message over loopback or a LAN takes
+well under this); requests it sends meanwhile are on the server's side of the edge, not ours."""
+
+
+class ServerWindow:
+    """``--server-metrics`` in one run (see the module docstring). ``watch`` is None without URLs or on a worker."""
+
+    def __init__(self, run):
+        self.run = run
+        self.watch = None
+        self._live = None
+
+    @property
+    def active(self):
+        return self.watch is not None
+
+    def _current_watch(self):
+        """The Watch for the URLs the options give now (the web form may have changed them), made anew
+        when they changed; None without URLs or on a worker."""
+        options = self.run.environment.parsed_options
+        urls = () if self.run.worker else parse_metric_urls(getattr(options, "server_metrics", "") or "")
+        demo = self.run.demo.metrics_url if self.run.demo is not None else ""
+        urls = tuple(dict.fromkeys(demo or url if url == DEMO_METRICS else url for url in urls))
+        if self.watch is None or self.watch.urls != urls:
+            if self._live is not None:
+                self._live.kill(block=False)
+                self._live = None
+            self.watch = Watch(urls) if urls else None
+        return self.watch
+
+    def on_test_start(self):
+        """At ``test_start``, before the first user: read the test window's start."""
+        if self._current_watch() is not None:
+            self.watch.begin()
+
+    def restart(self):
+        """A statistics reset: the test's window starts again now."""
+        if self.watch is not None:
+            self.watch.begin()
+
+    def on_test_stop(self):
+        if self.watch is not None:
+            self.watch.finish()
+
+    def watch_live(self, running):
+        """Web UI: scrape every few seconds while ``running()`` (its own greenlet)."""
+        if self.watch is not None and self._live is None:
+            self._live = gevent.spawn(self.watch.watch_live, running)
+
+    # ------------------------------------------------------------- figures
+
+    def model(self):
+        """The model whose figures are read: the first TfsUser class's ``model_name``."""
+        for settings in self.run.settings_list():
+            return settings.model_name
+        return ""
+
+    def _users(self):
+        options = self.run.environment.parsed_options
+        plan = self.run.capacity.plan if self.run.capacity is not None else []
+        return max([int(getattr(options, "num_users", 0) or 1), *(step.users for step in plan)])
+
+    def _clients(self, data):
+        """{url: ClientSide} of the test from the summary ``data`` and the run's left-out counts.
+
+        One URL per endpoint (as many URLs as endpoints): each URL beside its endpoint's rows; the
+        warm-ups and after-stop requests, not kept per endpoint, widen the allowed gap. Else every
+        URL beside all our requests.
+        """
+        urls = self.watch.urls
+        endpoints = data.get("endpoints") or []
+        left_out = data["warmup_requests"] + data["after_stop_requests"]
+        users = self._users()
+        total = data["rows"][-1]
+        if len(endpoints) > 1 and len(urls) == len(endpoints):
+            out = {}
+            for url, endpoint in zip(urls, endpoints):
+                rows = [r for r in data["rows"][:-1] if r["name"].endswith(row_name("", endpoint))]
+                ok = sum(r["requests"] - r["failures"] for r in rows)
+                mean = (sum(r["mean_ms"] * (r["requests"] - r["failures"]) for r in rows if r["mean_ms"] is not None)
+                        / ok) if ok else None
+                out[url] = ClientSide(sum(r["requests"] for r in rows), users + left_out, mean,
+                                      f"measured to {endpoint}; {left_out} warm-up and after-stop requests not kept "
+                                      "per endpoint")
+            return out
+        side = ClientSide(total["requests"] + left_out, users, total["mean_ms"], "measured + warm-up + after stop")
+        return {url: side for url in urls}
+
+    def test_entries(self, data):
+        """{url: entry} of the test (JSON key ``server``), from the summary ``data``; None without URLs."""
+        if self.watch is None:
+            return None
+        self.watch.finish()  # Ctrl-C: quitting before test_stop
+        return entries_mod.entries(self.watch.urls, self.watch.start, self.watch.end, self.model(), self._clients(data))
+
+    def live_entries(self):
+        """{url: entry} from the test's start to the last live scrape (or the end): the web UI's tab."""
+        if self.watch is None or self.watch.start is None:
+            return {}
+        end = self.watch.end or self.watch.latest
+        if end is None:
+            return {}
+        data = report.summary(self.run.recorder)
+        return entries_mod.entries(self.watch.urls, self.watch.start, end, self.model(), self._clients(data))
+
+    def step_entries(self, row, users, wait_s=None):
+        """{url: entry} of the sweep step of ``row`` (a step row), beside its measured requests; {} when the
+        step has no scrapes (not closed yet, no URLs, not done within ``wait_s``)."""
+        if self.watch is None:
+            return {}
+        edges = self.watch.step_edges(row["step"], wait_s)
+        if edges is None:
+            return {}
+        rate = row.get("rps") or 0.0
+        lag = 2 * EDGE_MESSAGE_S if self.run.master else 0.0  # workers hear of each edge by message, a little later
+
+        def side(url):  # the edges are as uncertain as the scrapes were long: requests at the step's rate meanwhile
+            uncertain = lag + sum(edge.took.get(url, 0.0) for edge in edges)
+            return ClientSide(row["requests"], users + math.ceil(rate * uncertain), row.get("mean_ms"),
+                              "measured in the step")
+
+        return entries_mod.entries(self.watch.urls, edges[0], edges[1], self.model(),
+                                   {url: side(url) for url in self.watch.urls})
+
+    def step_start(self, index, delay_s):
+        """Step ``index`` entered: scrape when its warm-up ends. Step 1 starts a new sweep (Locust enters
+        it just before ``test_start``)."""
+        watch = self._current_watch() if index == 1 else self.watch
+        if watch is not None:
+            if index == 1:
+                watch.clear_steps()
+            watch.step_start(index, delay_s)
+
+    def step_end(self, index):
+        if self.watch is not None:
+            self.watch.step_end(index)
+
+    def write_csv(self, path, data):
+        """``PREFIX_tfs_server.csv``: the test's entries (``data['server']``), then each step's."""
+        windows = [("test", data["server"])]
+        windows += [(f"step {row['step']}", row.get("server") or {}) for row in data.get("steps", [])]
+        entries_mod.write_csv(path, windows, report._write_atomically)
+
+    def lines(self, by_url):
+        """Console lines of the test's entries."""
+        scraped_by = "the master (workers do not scrape)" if self.run.master else "this process"
+        return entries_mod.lines(by_url or {}, scraped_by)

@@ -38,9 +38,10 @@ def test_a_users_sweep_shows_queue_time_rising_while_inference_stays_the_delay(d
                         "--server-metrics", server.metrics_url, "--plot", "capacity.html")
     assert run.returncode == 0, run.output[-3000:]
     test = summary["server"][server.metrics_url]
-    # the test's window holds every request we sent (measured, warm-up, after stop) and nothing else
-    assert (test["server"], test["requests"], test["failures"]) == ("TF Serving", _sent(summary), 0), test
-    assert test["requests"] == server.counts()["ok"] and test["warning"] is None
+    # the test's window holds every request we sent (measured, warm-up, after stop) and those a sweep's end
+    # stopped in flight, which no run records (at most one per user, docs/capacity.md), and nothing else
+    assert (test["server"], test["failures"], test["warning"]) == ("TF Serving", 0, None), test
+    assert test["requests"] == server.counts()["ok"] and 0 <= test["requests"] - _sent(summary) <= 4, test
     steps = summary["steps"]
     assert [s["users"] for s in steps] == [1, 2, 4]
     for step in steps:  # only requests in flight at the step's edges, or sent while an edge was read, differ
@@ -62,7 +63,7 @@ def test_a_users_sweep_shows_queue_time_rising_while_inference_stays_the_delay(d
     # console: the steps table has the server's columns, the summary the test's figures
     assert "srv reqs   srv req srv queue srv infer  SLO" in run.output
     assert f"  {server.metrics_url} (TF Serving, model resnet): {test['requests']} requests, 0 failures; " \
-           f"we sent {test['requests']}" in run.output
+           f"we sent {_sent(summary)}" in run.output
     assert "scraped by this process" in run.output
     with open(run.folder / "out_tfs_steps.csv") as f:
         rows = list(csv.DictReader(f))
@@ -145,8 +146,11 @@ def test_with_processes_the_master_scrapes_once_per_edge_and_workers_never(demo_
     for step in summary["steps"]:  # in flight, sent while an edge was read or before a worker heard of it
         figures = step["server"][f"{base}/proxy"]
         assert abs(step["server_requests"] - step["requests"]) <= figures["count_slack"], step
-        # the slack: the users, and the step's rate over the scrapes (at most 2 s each) and 2 x 50 ms of messages
-        assert step["users"] <= figures["count_slack"] <= step["users"] + math.ceil(step["rps"] * 4.1), figures
+        # the slack: the users, and the step's rate over the scrapes (at most 2 s each) and twice the workers'
+        # measured lag in hearing of an edge
+        assert 0 <= step["edge_lag_s"] < 5, step
+        assert step["users"] <= figures["count_slack"] <= \
+            step["users"] + math.ceil(step["rps"] * (4 + 2 * step["edge_lag_s"])), figures
         assert figures["warning"] is None
     assert not [line for line in run.output.splitlines() if "Warning: step" in line or "server metrics" in line and "WARN" in line]
 
@@ -168,7 +172,7 @@ def test_an_endpoint_down_slow_or_not_prometheus_is_one_warning_and_the_run_goes
     assert "no answer within 2 s" in summary["server"][bad["stall"]]["error"]
     assert summary["server"][bad["refused"]]["error"].endswith("connection refused")
     good = summary["server"][server.metrics_url]
-    assert good["requests"] == _sent(summary)  # the good endpoint's figures are whole
+    assert 0 <= good["requests"] - _sent(summary) <= 2  # whole (a sweep's end stops a request per user unrecorded)
     # the users never waited for a scrape: every step ran and has its figures, the good endpoint's too
     assert [s["requests"] > 0 and s["server"][server.metrics_url]["requests"] > 0 for s in summary["steps"]] == [True, True]
     assert took < 60, took

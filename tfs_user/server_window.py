@@ -9,7 +9,8 @@ window is its measured part: from the end of its warm-up to the moment it closes
 (``tfs_user.capacity.step_clock``); then requests in flight at either edge (at most the step's
 users) are the only difference, with the requests sent while the edge was uncertain: while its
 scrape was under way (the server wrote its page at some moment of it) and, with workers, before they
-heard of the edge (EDGE_MESSAGE_S); both at the step's rate. That sum is the entry's ``count_slack``. A statistics reset (web UI) restarts the test's window.
+heard of the edge (as late as they measured it: the master's send time in the load message against
+theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``. A statistics reset (web UI) restarts the test's window.
 
 The figures themselves come from ``tfs_user.server_metrics`` (scrape, parse, difference, recognise
 the server); entries, console lines and the CSV from ``tfs_user.server_metrics.entries``.
@@ -25,11 +26,6 @@ from tfs_user.server_metrics import entries as entries_mod
 from tfs_user.server_metrics.entries import ClientSide
 from tfs_user.server_metrics.watch import Watch
 from tfs_user.transport.endpoints import row_name
-
-
-EDGE_MESSAGE_S = 0.05
-"""Master: how late a worker may hear of a step's start or end (a message over loopback or a LAN takes
-well under this); requests it sends meanwhile are on the server's side of the edge, not ours."""
 
 
 class ServerWindow:
@@ -142,7 +138,7 @@ class ServerWindow:
         if edges is None:
             return {}
         rate = row.get("rps") or 0.0
-        lag = 2 * EDGE_MESSAGE_S if self.run.master else 0.0  # workers hear of each edge by message, a little later
+        lag = 2 * row.get("edge_lag_s", 0.0)  # workers hear of each edge by message, as late as they measured
 
         def side(url):  # the edges are as uncertain as the scrapes were long: requests at the step's rate meanwhile
             uncertain = lag + sum(edge.took.get(url, 0.0) for edge in edges)

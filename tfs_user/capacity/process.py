@@ -177,6 +177,11 @@ def on_step_flush(c, msg, **kwargs):
 
 def on_load_message(c, msg, **kwargs):
     data = msg.data
+    lag_s = max(0.0, time.time() - data.get("sent", time.time()))  # how late this worker hears of a step's edge
+    if data["index"] and data["measuring"]:
+        c.steps.record_edge_lag(data["index"], lag_s)  # its start
+    elif not data["index"] and c.load.index:
+        c.steps.record_edge_lag(c.load.index, lag_s)  # its end
     if not data["measuring"]:
         measure_at = float("inf")
     elif c.load.index == data["index"] and c.load.known and c.load.measure_at < float("inf"):

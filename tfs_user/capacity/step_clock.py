@@ -87,7 +87,20 @@ def set_point(c, index, rate, warmup_s):
     elif isinstance(c.environment.runner, MasterRunner):
         send_loads(c)
         if index:
-            c.greenlets.append(gevent.spawn_later(warmup_s, send_loads, c))
+            c.greenlets.append(gevent.spawn_later(warmup_s, measure_now, c, index))
+
+
+def measure_now(c, index):
+    """Master, when step ``index``'s warm-up ends: tell the workers the step's figures start now.
+
+    gevent's timer can fire a little before ``measure_at`` by ``perf_counter`` (the loop's clock is
+    read once per iteration); then ``send_loads`` saw "not yet", sent nothing, and workers started
+    measuring at the next broadcast, up to BROADCAST_INTERVAL_S late (seen: 0.1 s of a step missing).
+    """
+    point, rate, measure_at = c.point
+    if point == index:
+        c.point = (point, rate, min(measure_at, time.perf_counter()))
+    send_loads(c)
 
 
 def enter_step(c, step):
@@ -149,7 +162,8 @@ def send_loads(c):
         share = process_rate(rate, users, total) if total and rate else 0.0
         load = (index, share, measuring)
         if c.sent_loads.get(worker) != load:
-            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring}, client_id=worker)
+            runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,
+                                               "sent": time.time()}, client_id=worker)  # sent: workers time the lag
             c.sent_loads[worker] = load
 
 

@@ -43,6 +43,8 @@ class StepStats:
         self.loop_lag = LatencyStats()
         self.warmup = 0
         self.late = 0
+        self.edge_lag_s = 0.0
+        """Worker: how late it heard of the step's start or end from the master, the most, s (``--server-metrics``)."""
 
     def merge(self, other):
         self.latency.merge(other.latency)
@@ -50,10 +52,11 @@ class StepStats:
         self.loop_lag.merge(other.loop_lag)
         self.warmup += other.warmup
         self.late += other.late
+        self.edge_lag_s = max(self.edge_lag_s, other.edge_lag_s)
 
     def to_message(self):
         return {"latency": self.latency.to_message(), "service": self.service.to_message(), "warmup": self.warmup,
-                "late": self.late, "loop_lag": self.loop_lag.to_message()}
+                "late": self.late, "loop_lag": self.loop_lag.to_message(), "edge_lag_s": self.edge_lag_s}
 
     @classmethod
     def from_message(cls, data):
@@ -63,6 +66,7 @@ class StepStats:
         stats.loop_lag = LatencyStats.from_message(data["loop_lag"])
         stats.warmup = data["warmup"]
         stats.late = data["late"]
+        stats.edge_lag_s = data.get("edge_lag_s", 0.0)
         return stats
 
 
@@ -107,6 +111,11 @@ class StepRecorder:
         """Measured requests that belong to no step: sent while a step was judged, before the next began."""
         stats = self.steps.get(BETWEEN)
         return stats.warmup if stats is not None else 0
+
+    def record_edge_lag(self, index, lag_s):
+        """Worker: it heard of an edge (start or end) of step ``index`` ``lag_s`` seconds after the master set it."""
+        stats = self._get(index)
+        stats.edge_lag_s = max(stats.edge_lag_s, lag_s)
 
     def record_late(self, index):
         self._get(index).late += 1
@@ -163,6 +172,7 @@ def step_row(step, stats, slo):
     row["late_requests"] = stats.late
     lag = loop_lag.figures(stats.loop_lag)
     row["loop_lag_p99_ms"], row["loop_lag_max_ms"] = lag["loop_lag_p99_ms"], lag["loop_lag_max_ms"]
+    row["edge_lag_s"] = stats.edge_lag_s  # workers: the most they heard late of the step's edges
     row.update({key: None for key in SERVER_KEYS}, server={})
     row["within_slo"] = sweep_mod.within_slo(row, slo)
     row["slo_misses"] = sweep_mod.slo_misses(row, slo) if slo.given else []

@@ -41,7 +41,8 @@ def test_a_users_sweep_shows_queue_time_rising_while_inference_stays_the_delay(d
     # the test's window holds every request we sent (measured, warm-up, after stop) and those a sweep's end
     # stopped in flight, which no run records (at most one per user, docs/capacity.md), and nothing else
     assert (test["server"], test["failures"], test["warning"]) == ("TF Serving", 0, None), test
-    assert test["requests"] == server.counts()["ok"] and 0 <= test["requests"] - _sent(summary) <= 4, test
+    # (those may still be in the server when it is read at the stop: counted by its final count only)
+    assert _sent(summary) <= test["requests"] <= server.counts()["ok"] <= _sent(summary) + 4, test
     steps = summary["steps"]
     assert [s["users"] for s in steps] == [1, 2, 4]
     for step in steps:  # only requests in flight at the step's edges, or sent while an edge was read, differ
@@ -52,9 +53,10 @@ def test_a_users_sweep_shows_queue_time_rising_while_inference_stays_the_delay(d
         assert step["server_inference_ms"] >= 5.0, step  # the delay is a sleep of at least 5 ms
     queue = [s["server_queue_ms"] for s in steps]
     inference = [s["server_inference_ms"] for s in steps]
-    # one worker: a request waits for the others ahead of it, about (users - 1) x 5 ms
+    # one worker: a request waits for the others ahead of it, up to (users - 1) x 5 ms (quiet: 16 ms at 4 users;
+    # under two CPU hogs 9.7 ms: the 4 users' one process cannot keep all 4 requests at the server all the time)
     assert queue[0] < queue[1] < queue[2], queue
-    assert queue[2] > 2 * inference[2], (queue, inference)
+    assert queue[2] > inference[2], (queue, inference)
     assert queue[0] < inference[0], (queue, inference)  # 1 user: nobody ahead
     assert max(inference) - min(inference) < 0.25 * (queue[2] - queue[0]), (queue, inference)  # flat beside the queue
     for s in steps:  # client latency = server request time + network and client
@@ -140,9 +142,10 @@ def test_with_processes_the_master_scrapes_once_per_edge_and_workers_never(demo_
     assert len(handler.scrapes) == 2 + 2 * 2, handler.scrapes  # the test's two edges, two per step; no worker's
     assert "scraped by the master (workers do not scrape)" in run.output
     entry = summary["server"][f"{base}/proxy"]
-    assert _sent(summary) == server.counts()["ok"]
-    # a worker's last request may end after the master saw its users stop and scraped: at most one per user
-    assert 0 <= _sent(summary) - entry["requests"] <= 4 and entry["warning"] is None, (entry, summary["rows"][-1])
+    # a worker's last request may end after the master saw its users stop and read the page, and a sweep's end
+    # stops a request per user unrecorded: at most one per user either way
+    assert _sent(summary) <= server.counts()["ok"] <= _sent(summary) + 4
+    assert abs(_sent(summary) - entry["requests"]) <= 4 and entry["warning"] is None, (entry, summary["rows"][-1])
     for step in summary["steps"]:  # in flight, sent while an edge was read or before a worker heard of it
         figures = step["server"][f"{base}/proxy"]
         assert abs(step["server_requests"] - step["requests"]) <= figures["count_slack"], step

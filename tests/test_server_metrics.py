@@ -502,6 +502,11 @@ def test_step_columns_sum_requests_and_weight_mean_times_by_requests():
         "server_requests": 400, "server_request_ms": approx(3.5), "server_queue_ms": approx(1.0),
         "server_inference_ms": approx(1.25)}
     assert entries.step_columns({"c": down}) == dict.fromkeys(entries.STEP_KEYS)
+    # one URL: its own figures exactly (the step row and the server CSV must not differ in the last bit)
+    one = {"requests": 53, **{k: {"mean": m} for (k, _), m in zip(entries.TIMES, (0.30957626791974346, None, 0.1))}}
+    assert entries.step_columns({"a": one, "c": down}) == {
+        "server_requests": 53, "server_request_ms": 0.30957626791974346, "server_queue_ms": None,
+        "server_inference_ms": 0.1}
 
 
 def test_csv_rows_and_console_lines_show_none_as_empty_never_zero():

@@ -156,8 +156,10 @@ def step_columns(by_url):
     for key, _ in TIMES:
         pairs = [(e[key]["mean"], e["requests"] or 0) for e in by_url.values() if e[key]["mean"] is not None]
         weight = sum(w for _, w in pairs)
-        if pairs and weight:
+        if len(pairs) == 1:  # one URL's mean as it is: m * w / w may differ from it in the last bit
+            out[f"server_{key}"] = pairs[0][0]
+        elif pairs and weight:
             out[f"server_{key}"] = sum(m * w for m, w in pairs) / weight
         else:
-            out[f"server_{key}"] = pairs[0][0] if len(pairs) == 1 else None
+            out[f"server_{key}"] = None
     return out

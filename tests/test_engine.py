@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tfs_user.demo.server import ModelConfig
+from tfs_user.transport import wake_lead
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,3 +209,18 @@ def test_a_call_is_timed_when_it_completed_not_when_its_greenlet_resumed(demo_se
     out = run_client("hog", server.address, hog_ms=100)
     assert out["resumed_ms"] >= 100.0, out
     assert 20.0 <= out["measured_ms"] < out["resumed_ms"] - 30.0, out
+
+
+def test_wake_lead_tracks_the_median_overshoot_within_its_bounds():
+    # precise_sleep ends its native sleep this much early and spins the rest: half the waits back in time
+    lead = wake_lead.WakeLead()
+    lead.learn(-1.0)  # back early: the lead shrinks, never below 0
+    assert lead.lead_s == 0.0
+    lead.learn(0.001)  # late: it grows by one step x the quantile
+    assert lead.lead_s == wake_lead.WAKE_LEAD_STEP_S * wake_lead.WAKE_QUANTILE
+    for i in range(20000):  # overshoots spread evenly over 100..300 us: median 200 us
+        lead.learn(100e-6 + (i * 7919 % 1000) * 200e-9)
+    assert abs(lead.lead_s - 200e-6) <= 20e-6, lead.lead_s  # the 75th percentile (250 us) would fail
+    for _ in range(1000):  # a busy machine: wake-ups 5 ms late; the spin stays bounded
+        lead.learn(0.005)
+    assert lead.lead_s == wake_lead.WAKE_LEAD_MAX_S

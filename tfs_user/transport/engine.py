@@ -43,6 +43,7 @@ import os
 import time
 
 from tfs_user.transport import gevent_grpc  # noqa: F401  (Locust patches and init_gevent come first)
+from tfs_user.transport.wake_lead import WakeLead
 from gevent import monkey
 from gevent.hub import Waiter, get_hub
 from greenlet import getcurrent
@@ -101,6 +102,7 @@ class Engine:
         self.threads = 0
         self.wakeups = 0
         self.completions = 0
+        self.wake_lead = WakeLead()
         self._last = (None, 0.0)
 
     def apply(self, func, args=(), kwds=None):
@@ -151,18 +153,26 @@ def _sleep_until(deadline):
 
 
 def precise_sleep(seconds):
-    """Block the calling greenlet for ``seconds``, waking on time: the wait runs on one of the engine's
-    native threads (an OS sleep overshoots here by about 0.1 ms; gevent's millisecond timers by about
-    0.7 ms, which made every open-loop send late) and comes back through the engine's watcher.
-    In a process without an installed engine, ``gevent.sleep``.
+    """Block the calling greenlet for ``seconds`` and come back on time, never early: the wait runs on one
+    of the engine's native threads (gevent's millisecond timers overshoot by about 0.7 ms here, which made
+    every open-loop send late) and ends early by the learnt ``WakeLead``, since the OS sleep and the
+    hand-off back through the hub add 0.1-0.3 ms; the greenlet spins through what is left, at most
+    ``WAKE_LEAD_MAX_S``. In a process without an installed engine, ``gevent.sleep``.
     """
+    deadline = time.perf_counter() + seconds
     engine = _engine
     if engine is None or engine.pid != os.getpid():
         import gevent
 
         gevent.sleep(seconds)
         return
-    engine.apply(_sleep_until, (time.perf_counter() + seconds,))
+    lead = engine.wake_lead
+    target = deadline - lead.lead_s
+    if target > time.perf_counter():
+        engine.apply(_sleep_until, (target,))
+        lead.learn(time.perf_counter() - target)
+    while time.perf_counter() < deadline:  # at most lead_s: the last fraction the OS and the hub cannot hit
+        pass
 
 
 def _bind(func, args, kwds):

@@ -9,7 +9,8 @@ is plain arithmetic.
 
 WAKE_QUANTILE = 0.5
 """The share of waits that come back before their deadline (and spin the rest): the median keeps the
-spinning short (CPU per request +0.5-3 % at 300-1000 req/s, against +25 % with 0.75) ..."""
+spinning short (CPU per request +1-5 % at 300-1000 req/s, benchmarks/send_error.py; +25 % at 1000 req/s
+with 0.75) ..."""
 WAKE_LEAD_STEP_S = 5e-6
 """... learning by this step per wait, seconds ..."""
 WAKE_LEAD_MAX_S = 5e-4

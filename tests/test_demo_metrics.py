@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_group
-from tfs_user.demo import main as demo_main
 from tfs_user.demo.metrics import OVMS_BUCKETS_US, TFS_LATENCY_BUCKETS_US, TFS_QUEUE_BUCKETS_US
 from tfs_user.demo.server import DemoServer, ModelConfig
 from tfs_user.protocols.kserve import tensors
@@ -286,20 +285,6 @@ def test_bad_metrics_values_and_a_taken_port():
             server.start()
     with DemoServer(models=[SMALL], port=grpc_port) as again:  # the gRPC port it had bound was let go
         assert again.port == grpc_port
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--metrics-format", "prom"], "metrics format 'prom' is not valid; expected tfs or ovms"),
-    (["--metrics-port", "70000"], "metrics port '70000' is not valid; expected 0..65535"),
-    (["--metrics-port", "x"], "metrics port 'x' is not valid"),
-    (["--metrics-port", "-1"], "metrics port '-1' is not valid"),
-])
-def test_cli_bad_metrics_options_are_one_line(capsys, args, message):
-    with pytest.raises(SystemExit) as info:
-        demo_main.main(args)
-    out, err = capsys.readouterr()
-    assert info.value.code == 2 and out == ""
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 
 
 def read_lines(stream):

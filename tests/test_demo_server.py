@@ -286,6 +286,10 @@ def test_cli_serves_and_stops_on_sigterm():
     (["--fail-code", "BAD"], "fail code 'BAD'"),
     (["--port", "70000"], "port '70000'"),
     (["--output-size", "0"], "output_size 0 is not valid"),
+    (["--metrics-format", "prom"], "metrics format 'prom' is not valid; expected tfs or ovms"),
+    (["--metrics-port", "70000"], "metrics port '70000' is not valid; expected 0..65535"),
+    (["--metrics-port", "x"], "metrics port 'x' is not valid"),
+    (["--metrics-port", "-1"], "metrics port '-1' is not valid"),
 ])
 def test_cli_bad_arguments(capsys, args, message):
     # In-process: a subprocess would spend seconds importing TensorFlow per case.

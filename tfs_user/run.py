@@ -32,6 +32,7 @@ from tfs_user import locust_csv, loop_lag, report
 from tfs_user.control import RunControl, take_sigint
 from tfs_user.transport.endpoints import channel_facts, row_name
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
+from tfs_user.option_values import DEMO_METRICS
 from tfs_user.phases import Phase, sample_of
 from tfs_user.prepare import Preparer
 from tfs_user.server_window import ServerWindow
@@ -186,7 +187,7 @@ class TfsRun:
             except demo_process.DemoServerError as e:
                 self.fail(str(e))
             environment.host = environment.parsed_options.host = self.demo.address
-        if "demo" in options.server_metrics and not options.demo_server:
+        if DEMO_METRICS in options.server_metrics and not options.demo_server:
             self.fail("--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "
                       "(or the URL of your server's Prometheus page)")
         checks = []

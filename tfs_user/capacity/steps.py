@@ -17,6 +17,7 @@ import time
 from tfs_user import loop_lag
 from tfs_user.capacity import plans as sweep_mod
 from tfs_user.report import _write_atomically
+from tfs_user.server_metrics.entries import STEP_KEYS as SERVER_KEYS
 from tfs_user.stats import LatencyStats
 
 STEP_COLUMNS = [
@@ -27,9 +28,8 @@ STEP_COLUMNS = [
     ("Server requests", "server_requests"), ("Server request ms", "server_request_ms"),
     ("Server queue ms", "server_queue_ms"), ("Server inference ms", "server_inference_ms"),
 ]
-SERVER_KEYS = ("server_requests", "server_request_ms", "server_queue_ms", "server_inference_ms")
-"""Step row keys of the server's figures (``--server-metrics``; None without), filled in by
-``tfs_user.capacity.output`` from ``tfs_user.server_metrics.entries.step_columns``."""
+# SERVER_KEYS: step row keys of the server's figures (``--server-metrics``; None without), filled in by
+# ``tfs_user.capacity.output`` from ``tfs_user.server_metrics.entries.step_columns``
 
 
 class StepStats:

@@ -108,8 +108,13 @@ def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locus
     assert run.returncode == 0, run.output[-3000:]
     mine = summary["server"][server.metrics_url]
     reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
-    assert (mine["server"], mine["model"], mine["requests"], mine["failures"]) == ("MLServer", server.model_name, reported, 0)
-    assert (mine["client_requests"], mine["count_gap"], mine["warning"], mine["error"]) == (reported, 0, None, None)
+    # as in test_server_window: a sweep's end stops a request per user unrecorded (2 users at most here),
+    # so MLServer may count up to that many more than we sent, never fewer
+    counted = mine["requests"]
+    assert (mine["server"], mine["model"], mine["failures"]) == ("MLServer", server.model_name, 0)
+    assert reported <= counted <= reported + 2, (counted, reported)
+    assert (mine["client_requests"], mine["count_gap"], mine["warning"], mine["error"]) == \
+        (reported, counted - reported, None, None)
     assert mine["inference_ms"]["mean"] > 0 and mine["request_ms"]["mean"] > 0
     assert mine["queue_ms"] == {"mean": None, "p50": None, "p99": None, "p50_bucket_ms": None, "p99_bucket_ms": None}
     assert mine["network_client_ms"] == pytest.approx(summary["rows"][-1]["mean_ms"] - mine["request_ms"]["mean"])
@@ -117,7 +122,7 @@ def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locus
     assert summary["server"][down]["requests"] is None
     warnings = [line for line in run.output.splitlines() if "WARNING" in line and down in line]
     assert len(warnings) == 1 and "the run goes on without these server figures" in warnings[0], warnings
-    assert f"  {server.metrics_url} (MLServer, model {server.model_name}): {reported} requests, 0 failures; " \
+    assert f"  {server.metrics_url} (MLServer, model {server.model_name}): {counted} requests, 0 failures; " \
            f"we sent {reported}" in run.output
     for step in summary["steps"]:  # each step's measured part: requests in flight at its edges, or sent while an
         figures = step["server"][server.metrics_url]  # edge was read, differ (the tool's slack; then no warning)
@@ -127,7 +132,8 @@ def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locus
         assert step["server_inference_ms"] == figures["inference_ms"]["mean"] > 0
     csv_text = (run.folder / "out_tfs_server.csv").read_text().splitlines()
     assert csv_text[0].startswith("Window,URL,Server,Model,Requests,Failures,Client requests,Count gap,Request mean ms")
-    assert csv_text[1].startswith(f"test,{server.metrics_url},MLServer,{server.model_name},{reported},0,{reported},0,")
+    assert csv_text[1].startswith(
+        f"test,{server.metrics_url},MLServer,{server.model_name},{counted},0,{reported},{counted - reported},")
     assert [line.split(",")[0] for line in csv_text[1:]] == ["test", "test", "step 1", "step 1", "step 2", "step 2"]
     print(*(f"\nstep {s['step']}: MLServer {s['server_requests']}, ours {s['requests']}" for s in summary["steps"]))
     print(f"\nMLServer's metrics: {mine['requests']} requests, request mean {mine['request_ms']['mean']:.3f} ms, "

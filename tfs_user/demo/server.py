@@ -32,22 +32,19 @@ in-process next to a test or as its own process::
     python -m tfs_user.demo_server --port 9000 --delay-ms 20   (tfs_user.demo.main)
 """
 
-import collections
 import threading
 import time
 
 import grpc
 
-from tfs_user.demo import kserve_service, tfs_service, timed_pool
+from tfs_user.demo import calls, kserve_service, tfs_service, timed_pool
 from tfs_user.demo.inference import Abort, ReceivedRequest
+from tfs_user.demo.ledger import DEFAULT_RECORD_LIMIT, SERVICE_TIMES_KEPT, Ledger  # noqa: F401 (kept public here)
 from tfs_user.demo.metrics import POOL_NAME, DemoMetrics
 from tfs_user.demo.model import ModelConfig, model_function
 
-__all__ = ["DemoServer", "ModelConfig", "ReceivedRequest", "model_function"]
-
-DEFAULT_RECORD_LIMIT = 10000
-SERVICE_TIMES_KEPT = 100_000
-"""How many service times ``DemoServer.service_times_ms`` keeps (the latest; 0.8 MB)."""
+__all__ = ["DEFAULT_RECORD_LIMIT", "SERVICE_TIMES_KEPT", "DemoServer", "ModelConfig", "ReceivedRequest",
+           "model_function"]
 
 
 class DemoServer:
@@ -153,18 +150,15 @@ class DemoServer:
         self.workers = int(workers)
         self.metadata = metadata
         self.tls = tls
-        self.record = bool(record)
         self.bad_output_batch = bool(bad_output_batch)
         self.kserve_typed_outputs = bool(kserve_typed_outputs)
         self.last_call_metadata = {}
         """gRPC metadata (key -> value) of the last Predict call, for tests."""
         self._lock = threading.Lock()
         self._server = None
-        self._received = collections.deque(maxlen=int(record_limit))
-        self._service_ms = collections.deque(maxlen=SERVICE_TIMES_KEPT)
+        self._ledger = Ledger(record, record_limit)
         self.metrics_port = metrics_port
         self._metrics = DemoMetrics(self.models, metrics_format, self.workers)
-        self.reset_counts()
 
     @property
     def address(self):
@@ -233,15 +227,11 @@ class DemoServer:
         seconds: arrival of the earliest successful request, completion of the
         latest one; None before any).
         """
-        with self._lock:
-            return dict(self._counts)
+        return self._ledger.snapshot()
 
     def reset_counts(self):
         """Zero the counters and forget the recorded requests; the slow_every/fail_every cycles restart at request 1."""
-        with self._lock:
-            self._counts = {"requests": 0, "ok": 0, "failed": 0, "frames": 0, "first_ok_start": None, "last_ok_end": None}
-            self._received.clear()
-            self._service_ms.clear()
+        self._ledger.reset()
 
     def service_times_ms(self):
         """How long this server took to answer each successful Predict, ms (floats, completion order).
@@ -250,8 +240,7 @@ class DemoServer:
         delay's sleep woke up on a busy machine): what a client's latency adds its transport to.
         The latest SERVICE_TIMES_KEPT; cleared by ``reset_counts``.
         """
-        with self._lock:
-            return list(self._service_ms)
+        return self._ledger.service_times_ms()
 
     def received(self):
         """The inference calls (Predict, ModelInfer) received since start (or ``reset_counts``), a list of
@@ -262,8 +251,7 @@ class DemoServer:
         alias, the model spec and the gRPC metadata; ``code`` is filled in when
         the call is answered.
         """
-        with self._lock:
-            return list(self._received)
+        return self._ledger.received()
 
     # --- request handling (called on the server's worker threads) ---
 
@@ -273,55 +261,10 @@ class DemoServer:
         ``protocol`` is the protocol's handler module (or an object with its functions):
         ``receipt(index, start, request, context)`` -> ReceivedRequest, ``predict(models, request,
         bad_output_batch)`` -> (response, batch size), ``model_name(request)``; errors are ``Abort``.
-        Runs on the server's worker threads; what it measured of the call goes to ``tfs_user.demo.metrics``.
+        Runs on the server's worker threads (``tfs_user.demo.calls``); what it measured of the call goes to
+        ``tfs_user.demo.metrics``, its counts and records to ``tfs_user.demo.ledger``.
         """
-        start = time.time()
-        started = time.perf_counter()
-        arrived, on_worker = timed_pool.arrival()  # perf_counter: arrival at the worker pool, start on this worker
-        name, method = protocol.model_name(request), type(request).__name__.removesuffix("Request")  # Predict, ModelInfer
-        self._metrics.started(name)
-        self.last_call_metadata = dict(context.invocation_metadata())
-        with self._lock:
-            self._counts["requests"] += 1
-            index = self._counts["requests"]
-            received = None
-            if self.record:  # under the lock: the deque order is the arrival order
-                received = protocol.receipt(index, start, request, context)
-                self._received.append(received)
-        try:
-            if self.fail_every and index % self.fail_every == 0:
-                raise Abort(self.fail_code, "injected failure")
-            self.check_loaded(name)
-            model_started = time.perf_counter()
-            response, batch = protocol.predict(self.models, request, self.bad_output_batch)
-            slow = self.slow_every and index % self.slow_every == 0
-            delay_ms = self.slow_delay_ms if slow else self.delay_ms
-            if delay_ms > 0:
-                time.sleep(delay_ms / 1000.0)
-            inference_s = time.perf_counter() - model_started
-        except Exception as e:  # Abort: a request error; anything else is a bug, reported as INTERNAL
-            with self._lock:
-                self._counts["failed"] += 1
-            code, details = (e.code, e.details) if isinstance(e, Abort) else \
-                (grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
-            if received is not None:
-                received.code = code.name
-            self._metrics.failed(name, method, code.name, on_worker - arrived)
-            context.abort(code, details)
-        end = time.time()
-        service_ms = (time.perf_counter() - started) * 1000.0
-        with self._lock:
-            self._service_ms.append(service_ms)
-            c = self._counts
-            c["ok"] += 1
-            c["frames"] += batch
-            c["first_ok_start"] = start if c["first_ok_start"] is None else min(c["first_ok_start"], start)
-            c["last_ok_end"] = end if c["last_ok_end"] is None else max(c["last_ok_end"], end)
-        if received is not None:
-            received.code = "OK"
-        version = response.model_version if method == "ModelInfer" else str(response.model_spec.version.value)
-        self._metrics.succeeded(name, method, version, on_worker - arrived, inference_s, time.perf_counter() - arrived)
-        return response
+        return calls.serve_inference(self, request, context, protocol)
 
     def loading(self):
         """Whether the versions are still LOADING (``available_after_s`` not yet passed)."""

@@ -10,17 +10,17 @@ beside it) on free loopback ports (gRPC, HTTP, metrics) and ends the server's wh
 it exits.
 """
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from peer_venv import BuildError, cache_folder, end_group, free_port, locked, log_tail, pypi_unreachable, venv_python
+
+__all__ = ["BuildError", "MLServer", "mlserver_python", "pypi_unreachable", "trained_model", "venv_folder"]
 
 VERSION = "1.7.1"
 PACKAGES = [f"mlserver=={VERSION}", f"mlserver-sklearn=={VERSION}", "scikit-learn", "joblib"]
@@ -36,42 +36,13 @@ joblib.dump(LogisticRegression(max_iter=500).fit(x, y), sys.argv[1])
 """
 
 
-class BuildError(RuntimeError):
-    """The MLServer virtualenv could not be built; the message ends with pip's last lines."""
-
-
 def venv_folder():
-    return Path(os.environ.get("TFS_MLSERVER_VENV") or Path.home() / ".cache" / "tfs-locust" / f"mlserver-{VERSION}")
-
-
-@contextlib.contextmanager
-def _locked(folder):
-    """Hold the build lock of the venv at ``folder``: another worker may be building it (or training the
-    model): wait, then use its result."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return cache_folder("TFS_MLSERVER_VENV", f"mlserver-{VERSION}")
 
 
 def mlserver_python():
     """The MLServer virtualenv's python (built on first use, then cached); raises BuildError."""
-    folder = venv_folder()
-    python, marker = folder / "bin" / "python", folder / ".built"
-    if marker.exists():
-        return python
-    with _locked(folder):
-        if marker.exists():
-            return python
-        steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
-                 [str(python), "-m", "pip", "install", "-q", *PACKAGES]]
-        for command in steps:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-                raise BuildError(f"building the MLServer venv at {folder} failed: {' '.join(command[:4])} ...\n{tail}")
-        marker.write_text(" ".join(PACKAGES) + "\n")
-    return python
+    return venv_python(venv_folder(), PACKAGES, "MLServer")
 
 
 def trained_model(python):
@@ -81,7 +52,7 @@ def trained_model(python):
     path = folder / f"{MODEL}.joblib"
     if path.exists():
         return path
-    with _locked(folder):
+    with locked(folder):
         if not path.exists():
             partial = folder / f".{MODEL}.joblib.partial"
             done = subprocess.run([str(python), "-c", TRAIN, str(partial)], capture_output=True, text=True, timeout=300)
@@ -89,23 +60,6 @@ def trained_model(python):
                 raise RuntimeError(f"training the model with {python} failed:\n{done.stderr[-2000:]}")
             os.replace(partial, path)
     return path
-
-
-# what pip prints when it cannot connect at all; a pin or a build that fails with PyPI reachable
-# ("No matching distribution found" alone, "(from versions: ...)" listed) is a failure, not a skip
-_UNREACHABLE = ("Failed to establish a new connection", "NewConnectionError", "Temporary failure in name resolution",
-                "Name or service not known", "Network is unreachable", "ConnectTimeoutError", "ProxyError")
-
-
-def pypi_unreachable(error):
-    """Whether a BuildError says PyPI could not be reached (the only reason to skip, not to fail)."""
-    return any(words in str(error) for words in _UNREACHABLE)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class MLServer:
@@ -118,7 +72,7 @@ class MLServer:
     def __init__(self, folder, python=None):
         self.folder = Path(folder)
         self.python = Path(python or mlserver_python())
-        self.grpc_port, self.http_port, self.metrics_port = _free_port(), _free_port(), _free_port()
+        self.grpc_port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
         self.grpc_address = f"127.0.0.1:{self.grpc_port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.log = self.folder / "mlserver.log"
@@ -180,28 +134,12 @@ class MLServer:
         finally:
             channel.close()
 
-    def _log_tail(self, lines=30):
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+    def _log_tail(self):
+        return log_tail(self.log)
 
     def _end(self):
         """End mlserver and every process it started (its own process group), by pid."""
-        if self.process is None:
-            return
-        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # its worker processes, if any outlived it
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+        end_group(self.process)
 
     def request_counts(self):
         """{"success": n, "failure": m}: ModelInfer requests of the model as MLServer's metrics count them."""

@@ -1,0 +1,108 @@
+"""Against KServe's own Python model server (PyPI ``kserve`` 0.21.0, tests/kserve_server.py) over gRPC v2.
+
+The counts are KServe's own: its ``request_predict_seconds`` histogram observes every call that reached the
+model (failed ones too), ``request_postprocess_seconds`` those the model answered. Every request the tool
+reports (measured, warm-up, after stop) is one KServe counted, exactly.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kserve_server as ks
+from conftest import SPARED_GROUPS
+
+
+def _python():
+    try:
+        return ks.kserve_python()
+    except ks.BuildError as e:
+        if ks.pypi_unreachable(e):
+            pytest.skip(f"KServe's virtualenv cannot be built here (PyPI unreachable): {str(e).splitlines()[-1]}")
+        raise
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """Factory: ``servers(fail_every=0)`` -> a KServeServer, one per setting per module and test process;
+    conftest's leftover-process cleanup spares their process groups, which ``KServeServer`` ends by pid at the
+    module's end, whatever happened."""
+    started, stack = {}, []
+
+    def get(fail_every=0):
+        if fail_every not in started:
+            server = ks.KServeServer(tmp_path_factory.mktemp("kserve"), _python(), fail_every=fail_every)
+            stack.append(server)
+            started[fail_every] = server.__enter__()
+            SPARED_GROUPS.add(server.process.pid)
+        return started[fail_every]
+
+    yield get
+    for server in reversed(stack):
+        SPARED_GROUPS.discard(server.process.pid)
+        server.__exit__(None, None, None)
+
+
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # /proc/net/tcp[6]: 127.0.0.1, ::ffff:127.0.0.1
+
+
+def _listening_on(port):
+    """Local addresses (hex, as /proc/net/tcp and tcp6 write them) of the sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def _run(run_locust, server, tmp_path, *args):
+    np.save(tmp_path / "rows.npy", np.random.default_rng(4).uniform(-2, 2, (12, 4)).astype(np.float32))
+    run = run_locust("--protocol", "kserve", "--host", server.grpc_address, "--model-name", server.model_name,
+                     "--images-numpy-path", "rows.npy", "--batch-size", "2", "-u", "2", "-r", "2",
+                     "--json-summary", "summary.json", "--status-interval", "0", *args, timeout=180)
+    summary = json.loads((run.folder / "summary.json").read_text()) if (run.folder / "summary.json").exists() else {}
+    return run, summary
+
+
+def _sent(summary):
+    return summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+
+
+def test_the_tool_counts_exactly_what_kserve_served(servers, run_locust, tmp_path):
+    server = servers()
+    for port in (server.grpc_port, server.http_port):  # KServe itself binds 0.0.0.0 and [::]
+        assert _listening_on(port) and _listening_on(port) <= LOOPBACK, (port, _listening_on(port))
+    before = server.predict_counts()
+    run, summary = _run(run_locust, server, tmp_path, "-t", "2s")
+    assert run.returncode == 0, run.output[-3000:]
+    after = server.predict_counts()
+    served = after["predict"] - before["predict"]
+    assert summary["rows"][-1]["requests"] > 0 and summary["rows"][-1]["failures"] == 0, summary
+    assert served == _sent(summary), (served, summary)
+    assert after["postprocess"] - before["postprocess"] == served  # none failed in the model
+    assert summary["rows"][-1]["frames"] == 2 * summary["rows"][-1]["requests"]
+    assert f"ModelInfer {server.model_name}" in run.output
+    print(f"\nKServe counted {served}, the tool reported {_sent(summary)} (measured {summary['rows'][-1]['requests']},"
+          f" warm-up {summary['warmup_requests']}, after stop {summary['after_stop_requests']})")
+
+
+def test_failed_calls_are_counted_by_kserves_predict_histogram_and_by_us(servers, run_locust, tmp_path):
+    """Every 4th predict call fails (KServe answers gRPC INVALID_ARGUMENT): our failures are exactly the calls
+    KServe's predict histogram saw but its postprocess histogram did not. A fixed number of iterations, so
+    that no request completes after the stop (the summary does not split those into ok and failed)."""
+    server = servers(fail_every=4)
+    before = server.predict_counts()
+    run, summary = _run(run_locust, server, tmp_path, "--iterations", "15", "--warmup-iterations", "1")
+    after = server.predict_counts()
+    assert run.returncode == 1, run.output[-3000:]  # Locust's exit code when any request failed
+    served = after["predict"] - before["predict"]
+    failed_in_model = served - (after["postprocess"] - before["postprocess"])
+    assert summary["after_stop_requests"] == 0 and served == _sent(summary) == 2 * 16, (served, summary)
+    assert failed_in_model == after["predict"] // 4 - before["predict"] // 4 == 8  # calls are numbered from 1
+    assert summary["rows"][-1]["failures"] + summary["warmup_failures"] == failed_in_model, summary
+    assert "INVALID_ARGUMENT" in run.output and "injected failure" in run.output, run.output[-3000:]

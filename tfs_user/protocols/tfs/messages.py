@@ -14,6 +14,12 @@ The ``*_pb2_grpc`` stubs import ``grpc``, which imports ``ssl``; gevent must
 monkey-patch ``ssl`` before that in a Locust process, so the stubs load lazily,
 on first use (``from tfs_user.protocols.tfs.messages import model_service_pb2_grpc``), and
 importing the messages alone imports neither ``grpc`` nor ``ssl``.
+
+Where ``tensorflow`` cannot be imported (the lean install for load hosts, ``requirements-lean.txt``),
+the same modules are compiled from our copies of the .proto files by grpcio-tools instead
+(``tfs_user.protocols.tfs.compiled``): same packages and numbers, same bytes on the wire.
+``SOURCE`` says which set this process uses. Never both in one process: protobuf's default
+descriptor pool refuses a second, different file of the same name.
 """
 
 import importlib
@@ -32,12 +38,20 @@ _MESSAGE_MODULES = [
 ]
 
 
-def _load_messages():
+def _tensorflow_spec():
+    """The import spec of an installed ``tensorflow`` package, or None where it cannot be imported."""
+    if sys.modules.get("tensorflow") is not None:
+        return sys.modules["tensorflow"].__spec__
+    try:
+        spec = importlib.util.find_spec("tensorflow")
+    except (ImportError, ValueError):
+        return None
+    return spec if spec is not None and spec.submodule_search_locations else None
+
+
+def _load_messages(spec):
     if "tensorflow" in sys.modules:  # real TensorFlow already loaded: use it
         return
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("tensorflow is not installed; expected it with tensorflow-serving-api (pip install -r requirements.txt)")
     stand_in = types.ModuleType("tensorflow")
     stand_in.__path__ = list(spec.submodule_search_locations)
     sys.modules["tensorflow"] = stand_in
@@ -49,7 +63,15 @@ def _load_messages():
             del sys.modules["tensorflow"]
 
 
-_load_messages()
+_TF_SPEC = _tensorflow_spec()
+SOURCE = "tensorflow-serving-api" if _TF_SPEC else "compiled"
+"""Where the messages come from: the ``tensorflow-serving-api`` wheel, or ``compiled`` from protos/."""
+if _TF_SPEC:
+    _load_messages(_TF_SPEC)
+else:
+    from tfs_user.protocols.tfs import compiled
+
+    compiled.load()
 
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 from tensorflow.core.protobuf import meta_graph_pb2  # noqa: E402
@@ -63,7 +85,10 @@ _STUBS = ("model_service_pb2_grpc", "prediction_service_pb2_grpc")
 
 def __getattr__(name):
     if name in _STUBS:
-        module = importlib.import_module(f"tensorflow_serving.apis.{name}")
+        if SOURCE == "compiled":
+            module = compiled.stub(name)
+        else:
+            module = importlib.import_module(f"tensorflow_serving.apis.{name}")
         globals()[name] = module
         return module
     raise AttributeError(f"module 'tfs_user.protocols.tfs.messages' has no attribute {name!r}")
@@ -85,6 +110,7 @@ def fill_model_spec(spec, name, version=0, version_label="", signature_name=None
 
 __all__ = [
     "PREDICT_METHOD",
+    "SOURCE",
     "fill_model_spec",
     "get_model_metadata_pb2",
     "get_model_status_pb2",

@@ -10,6 +10,7 @@ to the same content in both. And every .proto file we ship must describe what th
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -20,9 +21,15 @@ from conftest import ROOT
 SCRIPT = str(ROOT / "tests" / "wire_table.py")
 
 
+NO_TENSORFLOW = str(ROOT / "tests" / "no_tensorflow")
+
+
 def _table(*args, lean):
-    done = subprocess.run([sys.executable, SCRIPT, *(["--no-tensorflow"] if lean else []), *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if lean:
+        env["PYTHONPATH"] = NO_TENSORFLOW
+    done = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -1,12 +1,12 @@
 """The wire-bytes table of tests/test_lean_messages.py, run in its own process for one message set.
 
-    python tests/wire_table.py [--no-tensorflow] build           -> JSON: source, requests and responses (hex)
-    python tests/wire_table.py [--no-tensorflow] parse FILE      -> JSON: source, what each response in FILE holds
-    python tests/wire_table.py descriptors SET_FILE              -> JSON: files whose descriptor differs from the wheels'
+    python tests/wire_table.py build                -> JSON: source, requests and responses (hex)
+    python tests/wire_table.py parse FILE           -> JSON: source, what each response in FILE holds
+    python tests/wire_table.py descriptors SET_FILE -> JSON: files whose descriptor differs from the wheels'
 
-``--no-tensorflow`` makes ``tensorflow`` (and ``tensorflow_serving``) unimportable before anything
-loads, as on a lean install, so ``tfs_user.protocols.tfs.messages`` compiles our .proto files;
-without it the messages come from the tensorflow-serving-api wheel. One set per process: protobuf's
+With tests/no_tensorflow on PYTHONPATH, ``tensorflow`` cannot be imported, as on a lean install,
+and ``tfs_user.protocols.tfs.messages`` compiles our .proto files; without it the messages come
+from the tensorflow-serving-api wheel. One set per process: protobuf's
 descriptor pool takes one ``tensorflow/core/protobuf/meta_graph.proto``.
 """
 
@@ -22,15 +22,6 @@ TRIMMED = {"tensorflow/core/protobuf/meta_graph.proto": ("TensorInfo", "Signatur
 ORDER_FREE = "(map order free)"
 """Marks a response whose bytes may differ: protobuf writes map entries in no fixed order, and
 ``Any.Pack`` serializes the packed message that way. Its content is compared, not its bytes."""
-
-
-class _NoTensorFlow:
-    """A meta path finder for which ``tensorflow`` and ``tensorflow_serving`` do not exist."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("tensorflow", "tensorflow_serving"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
 
 
 def _requests(m, tensors, np):
@@ -185,9 +176,6 @@ def _descriptors(set_file):
 
 
 def main(argv):
-    if argv[:1] == ["--no-tensorflow"]:
-        sys.meta_path.insert(0, _NoTensorFlow())
-        argv = argv[1:]
     if argv[0] == "descriptors":
         print(json.dumps(_descriptors(argv[1])))
         return

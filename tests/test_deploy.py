@@ -71,11 +71,12 @@ def test_manifests_validate_against_a_current_kubernetes():
     assert kinds == ["ConfigMap/tfs-locust", "Deployment/tfs-locust-master", "Deployment/tfs-locust-worker",
                      "Job/tfs-locust-headless", "PersistentVolumeClaim/tfs-locust-results",
                      "Service/tfs-locust-master"], kinds
-    assert done.stdout.count(f"against version {KUBERNETES_VERSION.rsplit('.', 1)[0]}") == len(kinds) + 1  # + the reader pod
+    every = [d for path in files for d in yaml.safe_load_all(path.read_text()) if d]  # + results/, demo/
+    assert done.stdout.count(f"passed for resource") == len(every) > len(kinds), done.stdout
 
 
 def _documents():
-    """Every resource of deploy/kubernetes/*.yaml (the reader pod in results/ is not part of a run)."""
+    """Every resource of deploy/kubernetes/*.yaml (results/ and demo/ hold helpers, not parts of a run)."""
     return [d for path in sorted(MANIFESTS.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text()) if d]
 
 

@@ -72,7 +72,7 @@ def lean_venv(tmp_path_factory):
     venv.EnvBuilder(with_pip=True, symlinks=True).create(folder)
     wheels = _wheelhouse()
     env = _clean_env(PATH=f"{folder / 'bin'}{os.pathsep}{os.environ['PATH']}", PIP_NO_INDEX="1",
-                     PIP_FIND_LINKS=str(wheels), PIP_NO_COMPILE="1")
+                     PIP_FIND_LINKS=str(wheels), PIP_COMPILE="0")  # no .pyc: pip takes "0" here
     done = subprocess.run(["sh", str(context / "deploy" / "install.sh")], capture_output=True, text=True,
                           timeout=INSTALL_TIMEOUT_S, env=env, cwd=base)
     assert done.returncode == 0, done.stdout + done.stderr

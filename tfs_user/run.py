@@ -199,12 +199,12 @@ class TfsRun:
             self.fail(str(e))
         if not (options.headless or options.autostart):
             return
-        from tfs_user.transport.channel import wait_until_reachable
+        from tfs_user.transport.connect import wait_until_reachable
 
         try:
             for settings, has_data in checks:
                 for endpoint in settings.endpoints:  # every endpoint, before any user starts
-                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
+                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings)
                 self.preparer.prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))

@@ -149,6 +149,12 @@ def diagnose(target, transport, timeout_s=1.0):
         if tls:
             return Fault("tls-port", f"the server at {target} speaks TLS but the host is plaintext; use --host "
                                      f"grpcs://{target} (with --grpc-tls-ca for a private CA)")
+        if tls is False and not speaks_http2(host, port, timeout_s):
+            from tfs_user.transport.http_probe import speaks_http1  # an HTTP/1.1 port: a REST API, not gRPC
+
+            if speaks_http1(host, port, timeout_s):
+                return Fault("http-port", f"the server at {target} answers HTTP/1.1 (a REST API), not gRPC; use "
+                                          f"--host http://{target}, or give the server's gRPC port")
         return None
     if tls is False:
         what = "plaintext gRPC (HTTP/2 without TLS)" if speaks_http2(host, port, timeout_s) else "no TLS"

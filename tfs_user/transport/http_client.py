@@ -111,7 +111,7 @@ class HttpConnection:
         try:
             response = self._client.request(method, path, body=body, headers=headers)
             data = response.read()
-            return response.status_code, response.headers, data
+            return response.status_code, response, data  # the response answers .get(header)
         except (socket.timeout, TimeoutError):
             raise HttpFailure("timeout", f"timeout: no answer within {self._client._connection_pool.network_timeout:g} s "
                                          "(raise --timeout)") from None

@@ -26,13 +26,13 @@ def check_ready(connection, settings, target):
     deadline = time.monotonic() + settings.wait_for_model_s
     while True:
         state = ("server ready",) + get(connection, "/v2/health/ready", "server readiness")
-        if state[1] == 200:
+        if _ready(*state[1:]):
             state = (f"{wanted} ready",) + get(connection, ready_path, "model readiness")
         what, status, value = state
-        if status == 200 and not (isinstance(value, dict) and value.get("ready") is False):
+        if _ready(status, value) and what != "server ready":
             return True
         if status in (405, 501):
-            notice(f"the server does not answer GET {ready_path}; model readiness not checked")
+            notice(f"the server does not implement GET {ready_path}; model readiness not checked")
             return False
         if time.monotonic() >= deadline:
             if status == 404 and what != "server ready":
@@ -41,6 +41,11 @@ def check_ready(connection, settings, target):
             said = "false" if status in (200, 400, 503) else f"HTTP {status}: {error_of(value)}"
             raise PreflightError(f"{wanted} is not ready at {target}{waited} ({what}: {said})")
         time.sleep(STATUS_POLL_S)
+
+
+def _ready(status, value):
+    """Whether a readiness answer says ready: HTTP 200 and no ``{"ready": false}`` (Triton answers 400 instead)."""
+    return status == 200 and not (isinstance(value, dict) and value.get("ready") is False)
 
 
 def _spec(tensor):

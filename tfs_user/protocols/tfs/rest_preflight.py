@@ -29,7 +29,7 @@ def check_status(connection, settings, target):
             raise not_found(name, connection, path, value)
         if status not in (200, 404):
             if status in (405, 501):
-                notice(f"the server does not answer GET {path}; model availability not checked")
+                notice(f"the server does not implement GET {path}; model availability not checked")
                 return False
             raise PreflightError(f"model status of {name!r} at {connection.url}{path} failed: HTTP {status}: "
                                  f"{error_of(value)}")

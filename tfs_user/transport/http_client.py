@@ -118,7 +118,7 @@ class HttpConnection:
         except ConnectionRefusedError:
             raise HttpFailure("refused", f"connection refused by {self.target} (is the server up?)") from None
         except (HTTPConnectionClosed, HTTPParseError) as e:
-            raise HttpFailure("closed", f"connection closed by the server before its answer ({e})") from None
+            raise HttpFailure("closed", f"connection closed or reset by the server before its answer ({e})") from None
         except ssl.SSLError as e:
             raise HttpFailure("tls", f"TLS error: {e.reason or e}") from None
         except OSError as e:

@@ -119,3 +119,16 @@ def test_each_way_an_http_call_fails_is_named_and_the_run_goes_on(misbehaving, r
                  "HTTP timeout: no answer within 0.5 s (raise --timeout)"):
         assert said in failures, failures
     assert "Traceback" not in run.output
+
+
+def test_demo_server_with_an_http_host_tests_its_rest_port(run_locust):
+    """``--demo-server`` starts the demo server with both doors open; an http:// ``--host`` picks its REST port."""
+    run = run_locust("--demo-server", "--host", "http://localhost", "--protocol", "kserve", "-u", "2", "-r", "2",
+                     "--iterations", "5", "--status-interval", "0", "--json-summary", "summary.json", timeout=90)
+    assert run.returncode == 0, run.output[-3000:]
+    summary = json.loads((run.folder / "summary.json").read_text())
+    assert summary["rows"][-1]["requests"] == 10, summary
+    assert "HTTP ModelInfer resnet" in " ".join(run.output.split())
+    assert "[tfs] demo server served 12 requests (12 ok, 0 failed)" in run.output  # with 2 warm-up requests
+    started = [line for line in run.output.splitlines() if "[tfs] started demo server at" in line]
+    assert len(started) == 1 and ", REST at 127.0.0.1:" in started[0], started

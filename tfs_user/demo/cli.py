@@ -58,20 +58,19 @@ def _port(text):
     return value
 
 
-def _metrics_port(text):
-    try:
-        return _port(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"metrics port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
-            from None
+def _named_port(what):
+    """A parser of a port number whose error names ``what`` ("metrics", "REST")."""
+    def parse(text):
+        try:
+            return _port(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{what} port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
+                from None
+    return parse
 
 
-def _rest_port(text):
-    try:
-        return _port(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"REST port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
-            from None
+_metrics_port = _named_port("metrics")
+_rest_port = _named_port("REST")
 
 
 def _metrics_format(text):

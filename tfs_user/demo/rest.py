@@ -6,7 +6,8 @@ keep-alive, TLS as its gRPC port has it):
 - ``GET /v1/models/NAME[/versions/N]`` (status), ``GET .../metadata`` (signature_def),
   ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``;
 - ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``GET /v2/models/NAME[/versions/N]`` (metadata),
-  ``.../ready``, ``POST .../infer`` with JSON or binary tensors (``binary_tensor_data``, listed by ``GET /v2``).
+  ``.../ready``, ``POST .../infer`` with JSON or binary tensors (``binary_tensor_data``, listed by ``GET /v2``),
+  and Triton's ``GET .../config`` (what perf_analyzer ``-i http`` reads first).
 
 Inference calls become the gRPC requests they stand for (``tfs_user.demo.rest_messages``) and go through
 ``DemoServer.serve_inference``: the same model, delays, failures, counts, recording and metrics as gRPC.
@@ -19,6 +20,7 @@ import re
 import ssl
 import tempfile
 import threading
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
@@ -34,7 +36,7 @@ HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANG
                "DEADLINE_EXCEEDED": 504}
 """gRPC status code name -> HTTP status (as grpc-gateway maps them); anything else is 500."""
 _V1 = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(:predict|/metadata)?$")
-_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
+_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer|/config)?$")
 
 
 class _Context:
@@ -113,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._v1_info(*v1.groups())
         if v2 and v2[3] != "/infer":
             name, version, what = v2.groups()
+            if what == "/config":
+                return rest_messages.triton_config(owner.models, name)
             if what == "/ready":
                 owner.note_call(owner.status_times)
                 self._unless_metadata()
@@ -186,13 +190,22 @@ def _tls_context(tls):
     return context
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that resets or drops its connection (perf_analyzer at its end, a test's reset) is not an error
+        of this server: no traceback for those; anything else as the standard library reports it."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class RestServer:
     """The REST port of DemoServer ``owner`` on ``host``/``port`` (0 = any free port): ``start()`` -> bound port."""
 
     def __init__(self, owner, host, port):
         handler = type("DemoRestHandler", (_Handler,), {"owner": owner})
-        self._server = ThreadingHTTPServer((host.strip("[]"), port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host.strip("[]"), port), handler)
         if owner.tls:
             context = _tls_context(owner.tls)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)

@@ -138,3 +138,16 @@ def infer_answer(response, binary):
     header = json.dumps({"model_name": response.model_name, "model_version": response.model_version,
                          "outputs": entries}).encode()
     return (header + b"".join(raws), len(header)) if raws else (header, None)
+
+
+def triton_config(models, name):
+    """Triton's model configuration of a served model (``max_batch_size`` 0: shapes carry the batch dimension),
+    the part perf_analyzer reads; Abort NOT_FOUND for another name."""
+    model = models.get(name)
+    if model is None:
+        raise Abort(grpc.StatusCode.NOT_FOUND, f"Request for unknown model: '{name}' is not found")
+    def kind(dtype):
+        return "TYPE_STRING" if dtype == "string" else "TYPE_" + tensors.datatype_of(dtype)
+    inputs = [{"name": n, "data_type": kind(d), "dims": list(shape)} for n, d, shape in model.inputs]
+    return {"name": name, "platform": "tfs-locust-demo", "max_batch_size": 0, "input": inputs,
+            "output": [{"name": model.output_name, "data_type": "TYPE_FP32", "dims": [-1, model.output_size]}]}

@@ -12,11 +12,10 @@ to turn the faults a scheme can hide into one line naming the fix:
 """
 
 import logging
-import socket
 import ssl
 import time
 
-from tfs_user.transport.tls_probe import Fault, _connect, speaks_http2, speaks_tls, split_target
+from tfs_user.transport.tls_probe import Fault, _connect, connect_fault, speaks_http2, speaks_tls, split_target
 
 logger = logging.getLogger("tfs_user")
 
@@ -78,13 +77,9 @@ def _https_fault(target, host, port, transport, timeout_s):
 def diagnose(target, transport, timeout_s=1.0):
     """Why ``target`` (``HOST:PORT``) does not answer HTTP as ``transport`` (TLS or not) says: a ``Fault``, or None."""
     host, port = split_target(target)
-    try:
-        _connect(host, port, timeout_s).close()
-    except socket.gaierror as e:  # before OSError: a name that does not resolve is not a server that is down
-        return Fault("unresolved", f"the host name {host!r} of {target} did not resolve ({e.strerror}); "
-                                   "check the name in --host, or give an IP address")
-    except OSError:
-        return Fault("closed", "")
+    fault = connect_fault(target, timeout_s)
+    if fault is not None:
+        return fault
     tls = speaks_tls(host, port, timeout_s)
     if transport.tls:
         if tls is False:

@@ -18,7 +18,7 @@ from tfs_user.data.inputs import InputError
 from tfs_user.protocols.bodies import CachedBodies
 from tfs_user.protocols.kserve import tensors
 from tfs_user.protocols.rest import RestBody, dumps
-from tfs_user.transport.failures import BadResponse
+from tfs_user.transport.failures import bad_response
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -114,10 +114,7 @@ def read_answer(answer):
 def check_response(answer, batch_size, endpoint=""):
     """None when an infer ``Answer`` has outputs for ``batch_size`` frames holding what their shapes declare,
     else a BadResponse saying why (naming ``endpoint`` when given)."""
-    problem = _problem(answer, batch_size)
-    if problem is None:
-        return None
-    return BadResponse(f"{problem} (endpoint {endpoint})" if endpoint else problem)
+    return bad_response(_problem(answer, batch_size), endpoint)
 
 
 def _problem(answer, batch_size):

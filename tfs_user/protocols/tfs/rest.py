@@ -12,7 +12,7 @@ import json
 from tfs_user.data.fitting import fit_inputs
 from tfs_user.protocols.bodies import CachedBodies
 from tfs_user.protocols.rest import RestBody, dumps, json_values
-from tfs_user.transport.failures import BadResponse
+from tfs_user.transport.failures import bad_response
 
 
 def model_path(settings):
@@ -60,10 +60,7 @@ class PredictBodies(CachedBodies):
 
 def check_response(body, batch_size, endpoint=""):
     """None when a predict answer (bytes) has outputs for ``batch_size`` frames, else a BadResponse saying why."""
-    problem = _problem(body, batch_size)
-    if problem is None:
-        return None
-    return BadResponse(f"{problem} (endpoint {endpoint})" if endpoint else problem)
+    return bad_response(_problem(body, batch_size), endpoint)
 
 
 def _problem(body, batch_size):

@@ -9,7 +9,9 @@ tensors, against the same demo server (its own process, ``--rest-port``):
   client we did not choose;
 - perf_analyzer ``-i http`` (KServe v2 REST; ``--input-tensor-format binary|json``), same concurrency.
 
-Each client runs ``--seconds``; figures come from a window inside the run (after ``--settle`` s): requests
+Each client runs ``--seconds``; figures come from a window inside the run (from ``--settle`` s after the server
+saw the client's first request, so start-up and building the bodies stay out; ``--repeat`` times, clients
+alternating): requests
 counted by the demo server's own metrics page (``:tensorflow:serving:request_count``), CPU seconds of the
 client's and the server's processes from ``/proc/PID/stat``. Printed per row: req/s, client CPU us/request,
 server CPU us/request, the load average when the window ended. The machine is shared: no quiet conditions
@@ -82,7 +84,11 @@ def body_of(frames, binary):
 
 
 def window(client, demo, settle_s, measure_s):
-    """Run ``client`` (a Popen) and measure a window: (req/s, client us/req, server us/req, load average)."""
+    """Measure ``client`` (a Popen) over a window that starts ``settle_s`` after the server saw its first request
+    (start-up, imports and building the bodies stay out): (req/s, client us/req, server us/req, load average)."""
+    first, deadline = served(demo.metrics_url), time.monotonic() + 120
+    while served(demo.metrics_url) == first and time.monotonic() < deadline and client.poll() is None:
+        time.sleep(0.2)
     time.sleep(settle_s)
     c0, s0, n0, t0 = cpu_s(client.pid), cpu_s(demo.process.pid), served(demo.metrics_url), time.monotonic()
     time.sleep(measure_s)
@@ -134,7 +140,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=4, help="concurrent requests of every client (default 4)")
     parser.add_argument("--seconds", type=int, default=12, help="each client's run, s (default 12)")
-    parser.add_argument("--settle", type=float, default=4.0, help="s before the window (start-up, warm-up; default 4)")
+    parser.add_argument("--settle", type=float, default=2.0, help="s from the first request to the window (default 2)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each client, alternating (default 2)")
     parser.add_argument("--measure", type=float, default=5.0, help="the window, s (default 5)")
     parser.add_argument("--perf-analyzer-venv", default="", help="a venv with tritonclient[grpc]==2.51.0 (bin/perf_analyzer)")
     args = parser.parse_args(argv)
@@ -159,7 +166,7 @@ def main(argv=None):
                     if args.perf_analyzer_venv:
                         clients.append(("perf_analyzer", lambda: run_perf_analyzer(
                             args.perf_analyzer_venv, demo, frame, binary, args.users, args.seconds)))
-                    for name, start in clients:
+                    for name, start in clients * args.repeat:
                         process = start()
                         try:
                             figures = window(process, demo, args.settle, args.measure)
@@ -175,14 +182,16 @@ def main(argv=None):
     print("|---|---|---:|---|---:|---:|---:|---:|")
     for label, encoding, size, name, rate, client, server, load in rows:
         print(f"| {label} | {encoding} | {size} | {name} | {rate:.0f} | {client:.0f} | {server:.0f} | {load:.1f} |")
-    by = {(r[0], r[1], r[3]): r for r in rows}
     print()
     for label in SHAPES:
         for encoding in ("JSON", "binary"):
-            ours, fast, pa = (by.get((label, encoding, n)) for n in ("ours", "FastHttpUser", "perf_analyzer"))
-            line = f"{label} {encoding}: ours/FastHttpUser client CPU per request {ours[5] / fast[5]:.2f}"
+            def of(name, column):
+                return [r[column] for r in rows if (r[0], r[1], r[3]) == (label, encoding, name)]
+            ours, fast, pa = of("ours", 5), of("FastHttpUser", 5), of("perf_analyzer", 4)
+            cpu = ", ".join(f"{a / b:.2f}" for a, b in zip(ours, fast))
+            line = f"{label} {encoding}: ours/FastHttpUser client CPU per request {cpu} (run by run)"
             if pa:
-                line += f"; ours/perf_analyzer req/s {ours[4] / pa[4]:.2f}"
+                line += "; ours/perf_analyzer req/s " + ", ".join(f"{a / b:.2f}" for a, b in zip(of("ours", 4), pa))
             print(line)
         sizes = {r[1]: r[2] for r in rows if r[0] == label}
         print(f"{label}: JSON body {sizes['JSON']} B = {sizes['JSON'] / sizes['binary']:.2f} x the binary body "

@@ -102,7 +102,7 @@ def is_tls(host):
     """Whether ``--host`` asks for TLS (``grpcs://``, ``https://``); TargetError when some entries do and some do not."""
     flags = {entry.strip().startswith(("grpcs://", "https://")) for entry in host.split(",") if entry.strip()}
     if len(flags) > 1:
-        raise TargetError(f"host {host!r} mixes TLS (grpcs://, https://) and plaintext endpoints; expected one scheme for all")
+        raise TargetError(f"host {host!r} mixes grpcs:// or https:// (TLS) and plaintext endpoints; expected one scheme for all")
     return flags == {True}
 
 

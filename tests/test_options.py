@@ -243,6 +243,10 @@ def test_the_scheme_picks_the_transport_and_what_it_cannot_carry_is_one_line():
         Settings.for_host("http://h:1", output_names=("prob",))
     with pytest.raises(OptionError, match=r"mixes HTTP \(http://, https://\) and gRPC endpoints"):
         Settings.for_host("http://a:1,b:2")
+    for fields in (dict(compression="gzip"), dict(grpc_options=(("grpc.keepalive_time_ms", 1),)), dict(max_message_mb=8)):
+        Settings.for_host("h:1", **fields)  # they shape gRPC channels
+        with pytest.raises(OptionError, match=r"^--grpc-compression, --grpc-option and --max-message-mb shape gRPC"):
+            Settings.for_host("http://h:1", **fields)
 
 
 @pytest.mark.parametrize("fields, words", [

@@ -18,6 +18,7 @@ from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_http, is_tls
 
 LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
 BINARY_DATA = ("auto", "on", "off")
+DEFAULT_MAX_MESSAGE_MB = 256
 """``--binary-data``: the Open Inference Protocol REST's binary tensors when the server lists them, always, never."""
 
 
@@ -92,7 +93,7 @@ class Settings:
     """PEM client private key for mutual TLS (with tls_cert)."""
     tls_server_name: str = ""
     """Server name to verify instead of the host's (TLS)."""
-    max_message_mb: int = 256
+    max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
     """gRPC send/receive message limit on each channel, MiB."""
     compression: str = "none"
     """Request compression: none, gzip or deflate."""
@@ -115,6 +116,10 @@ class Settings:
             (self.binary_data == "auto" or (self.http and self.protocol == "kserve"),
              f"--binary-data {self.binary_data} applies to --protocol kserve over http:// or https:// only (the Open "
              "Inference Protocol's binary tensor data extension); leave it at auto"),
+            (not self.http or (self.compression == "none" and not self.grpc_options
+                               and self.max_message_mb == DEFAULT_MAX_MESSAGE_MB),
+             "--grpc-compression, --grpc-option and --max-message-mb shape gRPC channels and have no effect over "
+             "http:// or https://; leave them out, or use a gRPC host (HOST:PORT)"),
         ]
         for ok, message in checks:
             if not ok:

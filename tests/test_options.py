@@ -334,6 +334,8 @@ def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
     from tfs_user.option_values import parse_metadata
 
     assert parse_metadata(o.grpc_metadata) == (("authorization", "Bearer s3cret"), ("team", "a"))
+    o = parser.parse_args(["--grpc-metadata", "team=a", "--metadata", "x-trace=1"])  # the transport-neutral name
+    assert parse_metadata(o.grpc_metadata) == (("team", "a"), ("x-trace", "1"))
     with pytest.raises(OptionError) as info:
         parse_metadata("team=a,Bearer s3cret")
     assert "s3cret" not in str(info.value) and "entry 2" in str(info.value)

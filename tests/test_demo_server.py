@@ -290,6 +290,7 @@ def test_cli_serves_and_stops_on_sigterm():
     (["--metrics-port", "70000"], "metrics port '70000' is not valid; expected 0..65535"),
     (["--metrics-port", "x"], "metrics port 'x' is not valid"),
     (["--metrics-port", "-1"], "metrics port '-1' is not valid"),
+    (["--rest-port", "70000"], "REST port '70000' is not valid; expected 0..65535 (0 = any free port)"),
 ])
 def test_cli_bad_arguments(capsys, args, message):
     # In-process: a subprocess would spend seconds importing TensorFlow per case.

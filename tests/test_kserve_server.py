@@ -1,4 +1,7 @@
-"""Against KServe's own Python model server (PyPI ``kserve`` 0.21.0, tests/kserve_server.py) over gRPC v2.
+"""Against KServe's own Python model server (PyPI ``kserve`` 0.21.0, tests/kserve_server.py) over gRPC v2, and
+over its REST port: TF Serving's REST format (its "v1 protocol", ``/v1/models/NAME:predict``) and the Open
+Inference Protocol's (``/v2/models/NAME/infer``) as JSON and as binary tensors (it speaks the extension
+without listing it in ``GET /v2``: ``--binary-data on``).
 
 The counts are KServe's own: its ``request_predict_seconds`` histogram observes every call that reached the
 model (failed ones too), ``request_postprocess_seconds`` those the model answered. Every request the tool
@@ -106,3 +109,33 @@ def test_failed_calls_are_counted_by_kserves_predict_histogram_and_by_us(servers
     assert failed_in_model == after["predict"] // 4 - before["predict"] // 4 == 8  # calls are numbered from 1
     assert summary["rows"][-1]["failures"] + summary["warmup_failures"] == failed_in_model, summary
     assert "INVALID_ARGUMENT" in run.output and "injected failure" in run.output, run.output[-3000:]
+
+
+REST_CASES = {  # case -> (protocol, extra options, request name, notice expected)
+    "v1-predict": ("tfs", ("--synthetic-shape", "4", "--dtype", "float32"), "Predict",
+                   "notice: GET /v1/models/kmodel/metadata answered HTTP 404"),
+    "v2-json": ("kserve", ("--binary-data", "auto"), "ModelInfer", "notice: tensors go as JSON (--binary-data auto)"),
+    "v2-binary": ("kserve", ("--binary-data", "on"), "ModelInfer",
+                  "notice: tensors go as binary data (Inference-Header-Content-Length) (--binary-data on)"),
+}
+
+
+@pytest.mark.parametrize("case", list(REST_CASES))
+def test_the_tool_counts_exactly_what_kserve_served_over_rest(servers, run_locust, tmp_path, case):
+    server = servers()
+    protocol, options, verb, notice = REST_CASES[case]
+    np.save(tmp_path / "rows.npy", np.random.default_rng(4).uniform(-2, 2, (12, 4)).astype(np.float32))
+    data = () if protocol == "tfs" else ("--images-numpy-path", "rows.npy")  # v1 has no metadata: the options give it
+    before = server.predict_counts()
+    run = run_locust("--protocol", protocol, "--host", server.http_url, "--model-name", server.model_name,
+                     "--batch-size", "2", "-u", "2", "-r", "2", "-t", "2s", "--json-summary", "summary.json",
+                     "--status-interval", "0", *data, *options, timeout=180)
+    assert run.returncode == 0, run.output[-3000:]
+    summary = json.loads((run.folder / "summary.json").read_text())
+    after = server.predict_counts()
+    served = after["predict"] - before["predict"]
+    assert summary["rows"][-1]["requests"] > 0 and summary["rows"][-1]["failures"] == 0, summary
+    assert served == _sent(summary) and after["postprocess"] - before["postprocess"] == served, (served, summary)
+    assert f"HTTP {verb} {server.model_name}" in " ".join(run.output.split())
+    assert notice in run.output, run.output[-3000:]
+    print(f"\n{case}: KServe counted {served}, the tool reported {_sent(summary)}")

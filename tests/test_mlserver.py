@@ -44,8 +44,9 @@ def _call(server, name, request):
         channel.close()
 
 
-def _tool(run_locust, server, *args):
-    run = run_locust("--protocol", "kserve", "--host", server.grpc_address, "--model-name", server.model_name,
+def _tool(run_locust, server, *args, http=False):
+    host = f"http://127.0.0.1:{server.http_port}" if http else server.grpc_address  # its v2 REST port, or gRPC
+    run = run_locust("--protocol", "kserve", "--host", host, "--model-name", server.model_name,
                      "--json-summary", "summary.json", "--status-interval", "0", *args, timeout=180)
     summary = json.loads((run.folder / "summary.json").read_text()) if (run.folder / "summary.json").exists() else {}
     return run, summary
@@ -72,10 +73,12 @@ def test_a_plain_client_sees_what_the_tool_relies_on(server):
     ("-u", "2", "-r", "2", "--iterations", "20", "--warmup-iterations", "1"),
     ("-u", "4", "-r", "4", "-t", "3s", "--arrival-rate", "30", "--warmup-iterations", "0"),
 ], ids=["closed-loop", "open-loop"])
-def test_the_tool_counts_exactly_what_mlserver_served(server, run_locust, tmp_path, load):
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_the_tool_counts_exactly_what_mlserver_served(server, run_locust, tmp_path, load, transport):
     np.save(tmp_path / "iris.npy", np.random.default_rng(2).uniform(0, 7, (12, 4)).astype(np.float32))
     before = server.request_counts()
-    run, summary = _tool(run_locust, server, "--images-numpy-path", "iris.npy", "--batch-size", "3", *load)
+    run, summary = _tool(run_locust, server, "--images-numpy-path", "iris.npy", "--batch-size", "3", *load,
+                         http=transport == "http")
     assert run.returncode == 0, run.output[-3000:]
     after = server.request_counts()
     reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
@@ -83,8 +86,8 @@ def test_the_tool_counts_exactly_what_mlserver_served(server, run_locust, tmp_pa
     assert served == reported, (served, summary)
     assert summary["rows"][-1]["failures"] == 0 and after["failure"] == before["failure"]
     assert summary["rows"][-1]["frames"] == 3 * summary["rows"][-1]["requests"]
-    assert f"ModelInfer {server.model_name}" in run.output
-    print(f"\nMLServer counted {served}, the tool reported {reported} "
+    assert f"{'HTTP' if transport == 'http' else 'gRPC'} ModelInfer {server.model_name}" in " ".join(run.output.split())
+    print(f"\n{transport}: MLServer counted {served}, the tool reported {reported} "
           f"(measured {summary['rows'][-1]['requests']}, warm-up {summary['warmup_requests']}, "
           f"after stop {summary['after_stop_requests']})")
 

@@ -34,13 +34,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ("grpc://h:1/", "h:1"),
     ("  10.0.0.2:8500  ", "10.0.0.2:8500"),
     ("h:65535", "h:65535"),
+    ("http://h:8501", "h:8501"),  # the scheme picks HTTP (Settings.http), the target stays HOST:PORT
+    ("https://h", "h:443"),
+    ("http://h/", "h:80"),
 ])
 def test_parse_target_accepts(host, target):
     assert parse_target(host) == target
 
 
 @pytest.mark.parametrize("host, words", [
-    ("http://h:1", "'http'"),
+    ("ftp://h:1", "'ftp'"),
     ("h:0", "'0'"),
     ("h:70000", "'70000'"),
     ("h:x", "'x'"),
@@ -67,7 +70,7 @@ def test_resolve_target_precedence():
     assert resolve_target(None) == "localhost:9000"
 
 
-@pytest.mark.parametrize("args", [("http://h:1",), ("", "srv", 70000), ("h:0", "srv", 5)])
+@pytest.mark.parametrize("args", [("ftp://h:1",), ("", "srv", 70000), ("h:0", "srv", 5)])
 def test_resolve_target_errors_are_option_errors(args):
     with pytest.raises(OptionError):
         resolve_target(*args)
@@ -224,10 +227,26 @@ def test_parse_shape_bad(text):
     ("dtype", "<U1", r"^--dtype: dtype '<U1' \(str32: unicode strings\) cannot be sent as a TensorProto; expected "),
     ("dtype", "floaty", "is not a numpy dtype"),
     ("protocol", "rest", r"^--protocol 'rest' is not known; expected one of tfs, kserve$"),
+    ("binary_data", "maybe", r"^--binary-data 'maybe' is not known; expected one of auto, on, off$"),
+    ("binary_data", "on", r"^--binary-data on applies to --protocol kserve over http:// or https:// only"),
 ])
 def test_settings_rejects(field, value, words):
     with pytest.raises(OptionError, match=words):
         Settings(**{field: value})
+
+
+def test_the_scheme_picks_the_transport_and_what_it_cannot_carry_is_one_line():
+    assert (Settings.for_host("http://h:8501").http, Settings.for_host("https://h:8501").tls) == (True, True)
+    assert (Settings.for_host("grpcs://h:1").http, Settings.for_host("h:1").http) == (False, False)
+    assert Settings.for_host("http://h:1", protocol="kserve", binary_data="on").binary_data == "on"
+    with pytest.raises(OptionError, match=r"^--output-names has no counterpart in TF Serving's REST API"):
+        Settings.for_host("http://h:1", output_names=("prob",))
+    with pytest.raises(OptionError, match=r"mixes HTTP \(http://, https://\) and gRPC endpoints"):
+        Settings.for_host("http://a:1,b:2")
+    for fields in (dict(compression="gzip"), dict(grpc_options=(("grpc.keepalive_time_ms", 1),)), dict(max_message_mb=8)):
+        Settings.for_host("h:1", **fields)  # they shape gRPC channels
+        with pytest.raises(OptionError, match=r"^--grpc-compression, --grpc-option and --max-message-mb shape gRPC"):
+            Settings.for_host("http://h:1", **fields)
 
 
 @pytest.mark.parametrize("fields, words", [
@@ -274,7 +293,7 @@ def test_settings_from_options(parser):
 @pytest.mark.parametrize("args, host", [
     (["--synthetic-shape", "8,x"], None),
     (["--grpc-address", "::1"], None),  # IPv6 needs brackets
-    ([], "http://h:1"),
+    ([], "ftp://h:1"),
 ])
 def test_settings_from_options_errors(parser, args, host):
     with pytest.raises(OptionError):
@@ -315,6 +334,8 @@ def test_grpc_metadata_is_repeatable_and_never_echoed(parser):
     from tfs_user.option_values import parse_metadata
 
     assert parse_metadata(o.grpc_metadata) == (("authorization", "Bearer s3cret"), ("team", "a"))
+    o = parser.parse_args(["--grpc-metadata", "team=a", "--metadata", "x-trace=1"])  # the transport-neutral name
+    assert parse_metadata(o.grpc_metadata) == (("team", "a"), ("x-trace", "1"))
     with pytest.raises(OptionError) as info:
         parse_metadata("team=a,Bearer s3cret")
     assert "s3cret" not in str(info.value) and "entry 2" in str(info.value)

@@ -1,8 +1,10 @@
-"""Protocol x feature: every feature of a run, through a real `locust`, for TF Serving's Predict and KServe v2's ModelInfer.
+"""Protocol x transport x feature: every feature of a run, through a real `locust`, for TF Serving's Predict
+and KServe v2's ModelInfer, over gRPC and over HTTP (their REST APIs).
 
-The demo server answers both protocols on one port and records what it received in one form
-(``ReceivedRequest``), so each feature is one function run once per protocol: counts against
-the server's, the bytes it received against the file, the request names, the exit code.
+The demo server answers both protocols on one gRPC port and both REST APIs on its REST port, and records
+what it received in one form (``ReceivedRequest``), so each feature is one function run once per protocol
+and transport: counts against the server's, the bytes it received against the file, the request names,
+the exit code.
 """
 
 import json
@@ -15,6 +17,26 @@ from test_preflight import _certificates
 from tfs_user.demo.server import ModelConfig
 
 PROTOCOLS = {"tfs": "Predict", "kserve": "ModelInfer"}
+TRANSPORTS = ("grpc", "http")
+
+
+class Case(str):
+    """A protocol name (``--protocol``) on a transport: ``.http``, ``.verb``, and how a server is addressed."""
+
+    def __new__(cls, protocol, transport):
+        case = super().__new__(cls, protocol)
+        case.http = transport == "http"
+        case.verb = PROTOCOLS[protocol]
+        return case
+
+    def address(self, server):
+        return server.rest_address if self.http else server.address
+
+    def host(self, server, tls=False):
+        scheme = ("https://" if tls else "http://") if self.http else ("grpcs://" if tls else "")
+        return scheme + self.address(server)
+
+
 NHWC = dict(name="small", input_name="input", shape=(-1, 8, 8, 3), output_size=10)
 
 
@@ -24,7 +46,7 @@ def _summary(run):
 
 
 def _run(run_locust, protocol, hosts, *args, **kwargs):
-    return run_locust("--protocol", protocol, "--host", ",".join(s.address for s in hosts), "--model-name", "small",
+    return run_locust("--protocol", protocol, "--host", ",".join(protocol.host(s) for s in hosts), "--model-name", "small",
                       "--json-summary", "summary.json", "--status-interval", "0", *args, **kwargs)
 
 
@@ -46,13 +68,14 @@ def closed_loop_pixels_version_metadata_outputs(protocol, demo_server, run_locus
     server = demo_server(models=[model], record=True)
     images = np.random.default_rng(7).uniform(0, 255, (6, 8, 8, 3)).astype(np.float32)
     np.save(tmp_path / "imgs.npy", images)
+    outputs = () if protocol.http and protocol == "tfs" else ("--output-names", "prob")  # TF Serving REST: no filter
     run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "4", "--warmup-iterations", "1",
                "--batch-size", "2", "--images-numpy-path", "imgs.npy", "--model-version", "2",
-               "--output-names", "prob", "--grpc-metadata", "x-team=vision")
+               "--grpc-metadata", "x-team=vision", *outputs)
     assert run.returncode == 0, run.output
     summary = _served_equals_reported([server], run)
     assert (summary["rows"][-1]["requests"], summary["rows"][-1]["frames"], summary["warmup_requests"]) == (4, 8, 1)
-    assert f"{PROTOCOLS[protocol]} small (warm-up)" in run.output
+    assert f"{'HTTP' if protocol.http else 'gRPC'} {protocol.verb} small (warm-up)" in " ".join(run.output.split())
     received = server.received()
     assert len(received) == 5 and all(r.code == "OK" for r in received)
     for k, r in zip([0, 0, 1, 2, 3], received):  # warm-up sends batch 0; batch k = rows (2k, 2k+1) mod 6
@@ -96,13 +119,13 @@ def two_endpoints(protocol, demo_server, run_locust, tmp_path):
     assert run.returncode == 0, run.output
     _served_equals_reported(servers, run)
     assert [s.counts()["ok"] for s in servers] == [10, 10]  # users are spread round-robin
-    assert f"{PROTOCOLS[protocol]} small @ {servers[1].address}" in run.output
+    assert f"{protocol.verb} small @ {protocol.address(servers[1])}" in run.output
 
 
 def mutual_tls(protocol, demo_server, run_locust, tmp_path):
     pem = _certificates(tmp_path)
     server = demo_server(models=[ModelConfig(**NHWC)], tls=(pem["server.pem"], pem["server.key"], pem["ca.pem"]))
-    run = run_locust("--protocol", protocol, "--host", f"grpcs://{server.address}", "-u", "1", "-r", "1",
+    run = run_locust("--protocol", protocol, "--host", protocol.host(server, tls=True), "-u", "1", "-r", "1",
                      "--iterations", "5", "--model-name", "small", "--grpc-tls-ca", "ca.pem",
                      "--grpc-tls-cert", "client.pem", "--grpc-tls-key", "client.key", "--grpc-tls-server-name", "tfs.test")
     assert run.returncode == 0, run.output
@@ -115,7 +138,8 @@ def server_failures_are_recorded_and_the_run_goes_on(protocol, demo_server, run_
     assert run.returncode == 1, run.output
     summary = _served_equals_reported([server], run)
     assert summary["rows"][-1]["failures"] == server.counts()["failed"] == 3
-    assert f"gRPC {PROTOCOLS[protocol]} small: INTERNAL" in run.output
+    said = "HTTP 500: injected failure" if protocol.http else "INTERNAL: injected failure"
+    assert f"{'HTTP' if protocol.http else 'gRPC'} {protocol.verb} small: {said}" in run.output
     assert "Traceback" not in run.output
 
 
@@ -125,7 +149,9 @@ def wrong_output_batch_fails_validation(protocol, demo_server, run_locust, tmp_p
                "--batch-size", "2")
     assert run.returncode == 1, run.output
     assert _summary(run)["rows"][-1]["failures"] == 3 and server.counts()["ok"] == 3
-    assert "output 'prob' has shape [3, 10]; expected first dimension 2 (the batch size)" in run.output
+    said = "predictions has 3 rows; expected 2 (the batch size)" if protocol.http and protocol == "tfs" else \
+        "output 'prob' has shape [3, 10]; expected first dimension 2 (the batch size)"
+    assert said in run.output
 
 
 def slo_missed_exits_3(protocol, demo_server, run_locust, tmp_path):
@@ -154,7 +180,7 @@ def preflight_waits_for_a_loading_model_or_says_what_is_not_ready(protocol, demo
     early = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "1")
     assert early.returncode == 2, early.output
     said = {"tfs": "model 'small' any version is not AVAILABLE; the server reports: version 1 LOADING",
-            "kserve": f"model 'small' is not ready at {server.address} (server ready: false)"}[protocol]
+            "kserve": f"model 'small' is not ready at {protocol.address(server)} (server ready: false)"}[protocol]
     assert f"error: {said}" in early.output and "Traceback" not in early.output, early.output[-2000:]
     server = demo_server(models=[ModelConfig(**NHWC)], available_after_s=2.0)  # (ready by the first call if start is slow)
     waited = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "3", "--wait-for-model", "60")
@@ -178,6 +204,9 @@ FEATURES = [preflight_waits_for_a_loading_model_or_says_what_is_not_ready, witho
 
 
 @pytest.mark.parametrize("feature", FEATURES, ids=[f.__name__ for f in FEATURES])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
-def test_feature_works_the_same_for_each_protocol(protocol, feature, demo_server, run_locust, tmp_path):
-    feature(protocol, demo_server, run_locust, tmp_path)
+def test_feature_works_the_same_for_each_protocol(protocol, transport, feature, demo_server, run_locust, tmp_path):
+    case = Case(protocol, transport)
+    servers = (lambda **kwargs: demo_server(rest_port=0, **kwargs)) if case.http else demo_server
+    feature(case, servers, run_locust, tmp_path)

@@ -2,7 +2,8 @@
 
 The run object (``tfs_user.run``) owns one ``Preparer``; users share its ``Prepared``: the
 settings, the protocol's call and response check, the request factory and the request names.
-Nothing here names a protocol's messages: ``tfs_user.protocols.protocol(settings.protocol)`` does.
+Nothing here names a protocol's messages or a transport: ``tfs_user.protocols.protocol(settings.protocol,
+settings.http)`` does.
 """
 
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class Preparer:
         """
         prepared = self._prepared.get(settings)
         if prepared is None and (load or settings not in self._prepared):
-            api = protocols.protocol(settings.protocol)
+            api = protocols.protocol(settings.protocol, settings.http)
             signature = api.inspect_model(settings)
             if load:
                 requests = api.build_requests(settings, signature, self.open(settings))

@@ -186,7 +186,10 @@ class TfsRun:
                 self.demo = demo_process.start(options.demo_server_args, stream=options.out)
             except demo_process.DemoServerError as e:
                 self.fail(str(e))
-            environment.host = environment.parsed_options.host = self.demo.address
+            # an http:// or https:// --host means its REST port (the host:port part is the demo server's)
+            http = (environment.parsed_options.host or "").startswith(("http://", "https://"))
+            address = f"http://{self.demo.rest_address}" if http and self.demo.rest_address else self.demo.address
+            environment.host = environment.parsed_options.host = address
         if DEMO_METRICS in options.server_metrics and not options.demo_server:
             self.fail("--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "
                       "(or the URL of your server's Prometheus page)")
@@ -199,12 +202,12 @@ class TfsRun:
             self.fail(str(e))
         if not (options.headless or options.autostart):
             return
-        from tfs_user.transport.channel import wait_until_reachable
+        from tfs_user.transport.connect import wait_until_reachable
 
         try:
             for settings, has_data in checks:
                 for endpoint in settings.endpoints:  # every endpoint, before any user starts
-                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings.transport)
+                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings)
                 self.preparer.prepare(settings, load=has_data)
         except (ConnectionError, ValueError) as e:
             self.fail(str(e))

@@ -14,9 +14,12 @@ from tfs_user import protocols
 from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_metric_urls,
                                     parse_named_inputs, parse_names, parse_shape, resolve_target)
 from tfs_user.transport.config import Transport
-from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_tls, resolve_host
+from tfs_user.transport.target import DEFAULT_HOST, TargetError, is_http, is_tls, resolve_host
 
 LAYOUTS = ("auto", "keep", "nhwc-to-nchw", "nchw-to-nhwc")
+BINARY_DATA = ("auto", "on", "off")
+DEFAULT_MAX_MESSAGE_MB = 256
+"""``--binary-data``: the Open Inference Protocol REST's binary tensors when the server lists them, always, never."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,9 @@ class Settings:
     target: str = DEFAULT_HOST
     """gRPC target HOST:PORT, or several comma-separated (from the user's ``host``, see ``tfs_user.transport.target``)."""
     tls: bool = False
-    """TLS channel (the host was grpcs://)."""
+    """TLS channel (the host was grpcs:// or https://)."""
+    http: bool = False
+    """HTTP transport: the server's REST API (the host was http:// or https://); else gRPC."""
     protocol: str = "tfs"
     """Wire protocol of the server (``tfs_user.protocols``): ``tfs`` = TF Serving's PredictionService/Predict,
     ``kserve`` = the Open Inference Protocol's GRPCInferenceService/ModelInfer (KServe v2)."""
@@ -88,12 +93,15 @@ class Settings:
     """PEM client private key for mutual TLS (with tls_cert)."""
     tls_server_name: str = ""
     """Server name to verify instead of the host's (TLS)."""
-    max_message_mb: int = 256
+    max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
     """gRPC send/receive message limit on each channel, MiB."""
     compression: str = "none"
     """Request compression: none, gzip or deflate."""
     grpc_options: tuple = ()
     """((key, value), ...) gRPC channel arguments (``--grpc-option``); values int when they are integers."""
+    binary_data: str = "auto"
+    """KServe v2 over HTTP: tensors as binary data (auto = when the server's ``GET /v2`` lists binary_tensor_data,
+    on, off = JSON)."""
 
     def __post_init__(self):
         checks = [
@@ -103,13 +111,22 @@ class Settings:
             (self.timeout_s > 0, f"timeout {self.timeout_s} is not valid; expected seconds > 0"),
             (bool(self.model_name), "model name is empty; expected the ModelSpec.name of a served model"),
             (self.layout in LAYOUTS, f"layout {self.layout!r} is not known; expected one of {', '.join(LAYOUTS)}"),
+            (self.binary_data in BINARY_DATA, f"--binary-data {self.binary_data!r} is not known; expected one of "
+                                              f"{', '.join(BINARY_DATA)}"),
+            (self.binary_data == "auto" or (self.http and self.protocol == "kserve"),
+             f"--binary-data {self.binary_data} applies to --protocol kserve over http:// or https:// only (the Open "
+             "Inference Protocol's binary tensor data extension); leave it at auto"),
+            (not self.http or (self.compression == "none" and not self.grpc_options
+                               and self.max_message_mb == DEFAULT_MAX_MESSAGE_MB),
+             "--grpc-compression, --grpc-option and --max-message-mb shape gRPC channels and have no effect over "
+             "http:// or https://; leave them out, or use a gRPC host (HOST:PORT)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise OptionError(message)
         try:  # the default protocol without --dtype has nothing to check: its api module is loaded only when needed
-            if self.protocol != "tfs" or self.dtype:
-                protocols.protocol(self.protocol).check_settings(self)
+            if self.protocol != "tfs" or self.dtype or self.http:
+                protocols.protocol(self.protocol, self.http).check_settings(self)
         except ValueError as e:  # an unknown protocol, or settings it cannot send
             raise OptionError(str(e)) from None
         self.transport.check()
@@ -133,12 +150,13 @@ class Settings:
 
     @classmethod
     def for_host(cls, host, **fields):
-        """Settings for ``host`` (``[grpc://|grpcs://]HOST[:PORT]``, empty = localhost:9000); raises OptionError."""
+        """Settings for ``host`` (``[grpc://|grpcs://|http://|https://]HOST[:PORT]``, empty = localhost:9000); raises
+        OptionError."""
         try:
-            tls = is_tls(host or "")
+            tls, http = is_tls(host or ""), is_http(host or "")
         except TargetError as e:
             raise OptionError(str(e)) from None
-        return cls(target=resolve_target(host), tls=tls, **fields)
+        return cls(target=resolve_target(host), tls=tls, http=http, **fields)
 
     @classmethod
     def from_options(cls, options, host=None):
@@ -176,11 +194,12 @@ class Settings:
             max_message_mb=int(options.max_message_mb),
             compression=options.grpc_compression,
             grpc_options=parse_grpc_options(getattr(options, "grpc_option", "")),
+            binary_data=getattr(options, "binary_data", "auto"),
         )
 
 
-USER_FIELDS = tuple(f for f in dataclasses.fields(Settings) if f.name not in ("target", "tls"))
-"""The Settings fields a user class sets as class attributes (target and TLS come from its host)."""
+USER_FIELDS = tuple(f for f in dataclasses.fields(Settings) if f.name not in ("target", "tls", "http"))
+"""The Settings fields a user class sets as class attributes (target, TLS and transport come from its host)."""
 DEFAULTS = Settings()
 """Every setting's default, for options and user attributes."""
 

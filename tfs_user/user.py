@@ -2,11 +2,12 @@
 
 One task iteration = one inference call of the server's protocol (``tfs_user.protocols``:
 TF Serving's ``PredictionService/Predict``) with the next batch, and exactly one Locust request
-event: request_type ``gRPC``, name ``<verb> <model>`` (``Predict resnet``), response_time in ms (float,
+event: request_type ``gRPC`` (``HTTP`` when ``--host`` is ``http://`` or ``https://``: the REST API), name ``<verb> <model>`` (``Predict resnet``), response_time in ms (float,
 ``time.perf_counter`` from just before the call to the moment gRPC's wait for
 the response returned on the completion engine's thread, see
 ``tfs_user.transport.engine.end_time``), response_length = response bytes,
-exception = ``RpcFailure`` (gRPC status code name + details), ``BadResponse``
+exception = ``RpcFailure`` (gRPC status code name + details), ``HttpFailure`` (HTTP status and
+the server's error text, a timeout, a refused or reset connection), ``BadResponse``
 (returned but wrong) or None. Warm-up requests are named
 ``Predict <model> (warm-up)`` and requests that complete after the runner began
 to stop ``Predict <model> (after stop)``, so that Locust's own table keeps them
@@ -20,10 +21,11 @@ from locust import User, task
 
 from tfs_user import plugin  # noqa: F401  (plugin registers the parser and init listeners)
 from tfs_user.capacity import wiring as capacity
-from tfs_user.transport.channel import open_channel
+from tfs_user.transport.connect import connect
 from tfs_user.transport.endpoints import endpoint_index, label, worker_index
 from tfs_user.transport.engine import end_time
 from tfs_user.transport.failures import RpcFailure
+from tfs_user.transport.http_client import HttpFailure
 from tfs_user.transport.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
 from tfs_user.run import TfsRun
@@ -43,8 +45,9 @@ class TfsUser(User):
     Subclass it in your locustfile and set the class attributes (every field of
     ``tfs_user.settings.Settings`` but target and TLS, with the same name, type and
     default: listed below), or override ``make_settings``. ``host`` is ``HOST:PORT``
-    (``grpc://``, or ``grpcs://`` for TLS); Locust's ``--host`` overrides it. Each user opens
-    one gRPC channel in ``on_start`` and closes it in ``on_stop``; the closed loop sends the
+    (``grpc://``, or ``grpcs://`` for TLS; ``http://`` or ``https://`` for the server's REST API);
+    Locust's ``--host`` overrides it. Each user opens one gRPC channel (or one keep-alive HTTP
+    connection) in ``on_start`` and closes it in ``on_stop``; the closed loop sends the
     next request as soon as the previous one returns (``pause_s`` adds think time, seconds).
     Settings are made once per user class and test, requests prepared once per process.
     """
@@ -79,10 +82,11 @@ class TfsUser(User):
         endpoints = s.endpoints
         index = endpoint_index(self._number, endpoints, worker_index(self.environment.runner))
         self._endpoint = label(endpoints, index)
-        self._channel = open_channel(endpoints[index], s.transport)
+        self._channel = connect(endpoints[index], s)  # a gRPC channel, or a keep-alive HTTP connection
         self._metadata = s.grpc_metadata or None
         self._pause_after_failure = 0.0
-        self._call = prepared.api.open_call(self._channel)
+        self._request_type = "HTTP" if s.http else "gRPC"
+        self._call = prepared.api.open_call(self._channel, s)
         self._check_response = prepared.api.check_response
         self._warmups_left = s.warmup_iterations
         self._batch_index = 0
@@ -140,6 +144,11 @@ class TfsUser(User):
             if exception.code == grpc.StatusCode.UNAVAILABLE:
                 # server down: retry at a bounded rate instead of a busy loop of instant failures
                 self._pause_after_failure = UNAVAILABLE_PAUSE_S
+        except HttpFailure as e:
+            end = time.perf_counter()
+            length = 0
+            exception = e.at(self._endpoint)
+            self._pause_after_failure = e.pause_s  # server down or restarting: retry at a bounded rate
         # open loop: response time and start from the scheduled send time; the service time rides in the context
         response_time, start_wall, extra = ticket.finish(start, end, start_wall)
         # a scheduled (open-loop) request counts wherever it completes: the stop waits for it; a closed-loop
@@ -147,7 +156,7 @@ class TfsUser(User):
         stopped = self._control.stopping and ticket.slot is None
         phase = Phase.AFTER_STOP if stopped else (Phase.WARMUP if warmup else Phase.MEASURED)
         self.environment.events.request.fire(
-            request_type="gRPC",
+            request_type=self._request_type,
             name=self._names[phase],
             response_time=response_time,
             response_length=length,

@@ -58,12 +58,19 @@ def _port(text):
     return value
 
 
-def _metrics_port(text):
-    try:
-        return _port(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"metrics port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
-            from None
+def _named_port(what):
+    """A parser of a port number whose error names ``what`` ("metrics", "REST")."""
+    def parse(text):
+        try:
+            return _port(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{what} port {text!r} is not valid; expected 0..65535 (0 = any free port)") \
+                from None
+    return parse
+
+
+_metrics_port = _named_port("metrics")
+_rest_port = _named_port("REST")
 
 
 def _metrics_format(text):
@@ -86,6 +93,9 @@ def build_parser():
                 "(KServe v2) on one port; 'Predict' below means either inference call (Predict, ModelInfer).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=9000, help="TCP port, 0 = any free port (default: 9000)")
+    p.add_argument("--rest-port", type=_rest_port, default=None, metavar="PORT",
+                   help="also serve TF Serving's REST API and the Open Inference Protocol's (v2 REST, binary tensors) "
+                   "on this port, 0 = any free port (default: gRPC only)")
     p.add_argument("--model-name", default=d.name, help=f"model name (default: {d.name})")
     p.add_argument("--input-name", default=d.input_name, help=f"input tensor alias (default: {d.input_name})")
     p.add_argument("--output-name", default=d.output_name, help=f"output tensor alias (default: {d.output_name})")

@@ -24,7 +24,8 @@ def main(argv=None):
                             fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
                             bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
                             available_after_s=args.available_after, kserve_typed_outputs=args.kserve_typed_outputs,
-                            metrics_port=args.metrics_port, metrics_format=args.metrics_format)
+                            metrics_port=args.metrics_port, metrics_format=args.metrics_format,
+                            rest_port=args.rest_port)
     except ValueError as e:
         parser.error(str(e))
     stop = threading.Event()
@@ -35,7 +36,8 @@ def main(argv=None):
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"demo server listening on {server.address}", flush=True)  # the first line: tfs_user.demo.process reads it
+    rest = f" (REST on {server.rest_address})" if server.rest_address else ""
+    print(f"demo server listening on {server.address}{rest}", flush=True)  # the first line: tfs_user.demo.process reads it
     if server.metrics_url:
         print(f"demo server metrics on {server.metrics_url}", flush=True)
     while not stop.wait(0.5):

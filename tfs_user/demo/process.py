@@ -15,6 +15,7 @@ import gevent
 START_TIMEOUT_S = 60.0
 LISTENING = "demo server listening on "
 METRICS = "demo server metrics on "
+REST = " (REST on "
 
 
 class DemoServerError(RuntimeError):
@@ -28,6 +29,8 @@ class DemoProcess:
     """``127.0.0.1:PORT``"""
     metrics_url: str = ""
     """``http://127.0.0.1:PORT/metrics``: its Prometheus page (``--server-metrics demo``)."""
+    rest_address: str = ""
+    """``127.0.0.1:PORT`` of its REST APIs (``--rest-port``): what an ``http://`` run with ``--demo-server`` tests."""
 
 
 def start(extra_args="", stream=None):
@@ -43,6 +46,8 @@ def start(extra_args="", stream=None):
     except ValueError as e:
         raise DemoServerError(f"--demo-server-args {extra_args!r} cannot be parsed ({e}); expected options of python -m tfs_user.demo_server") from None
     metrics = [] if any(a.startswith("--metrics-port") for a in args) else ["--metrics-port", "0"]
+    if not any(a.startswith("--rest-port") for a in args):  # both doors open: gRPC and REST (http:// runs)
+        metrics += ["--rest-port", "0"]
     command = [sys.executable, "-m", "tfs_user.demo", "--host", "127.0.0.1", "--port", "0", *metrics, *args]
     # the child must find this package even when it is not installed (run from a checkout)
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tfs_user/demo/..
@@ -56,15 +61,17 @@ def start(extra_args="", stream=None):
         _, err = process.communicate()
         reason = err.strip().splitlines()[-1] if err.strip() else f"no '{LISTENING.strip()}' line within {START_TIMEOUT_S:g} s"
         raise DemoServerError(f"demo server did not start with arguments {extra_args!r}: {reason}")
-    address = line[len(LISTENING):].strip()
+    address, _, rest = line[len(LISTENING):].strip().partition(REST)
+    rest_address = rest.rstrip(")")
     metrics_url = ""
     if "--metrics-port" in " ".join([*metrics, *args]):
         with gevent.Timeout(START_TIMEOUT_S, False):
             line = process.stdout.readline()
         metrics_url = line[len(METRICS):].strip() if line.startswith(METRICS) else ""
-    print(f"[tfs] started demo server at {address} (pid {process.pid})"
+    print(f"[tfs] started demo server at {address}" + (f", REST at {rest_address}" if rest_address else "")
+          + f" (pid {process.pid})"
           + (f", metrics at {metrics_url}" if metrics_url else ""), file=stream or sys.stdout, flush=True)
-    return DemoProcess(process, address, metrics_url)
+    return DemoProcess(process, address, metrics_url, rest_address)
 
 
 def stop(demo, stream=None):

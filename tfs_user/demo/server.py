@@ -92,6 +92,8 @@ class DemoServer:
         metrics_port: None (no metrics page), or the TCP port of its Prometheus page on ``host``, 0 = any free
             port: ``metrics_port`` is the bound one after ``start()``, ``metrics_url`` the page's address.
         metrics_format: "tfs" (TF Serving's metric names) or "ovms" (OVMS's); see ``tfs_user.demo.metrics``.
+        rest_port: None (gRPC only), or the TCP port of its REST APIs (TF Serving's and the Open Inference
+            Protocol's, ``tfs_user.demo.rest``) on ``host``, 0 = any free port; ``rest_address`` after ``start()``.
 
     Message sizes are unlimited in both directions (gRPC's default receive
     limit of 4 MB would reject a batch of 8 float32 224x224x3 frames).
@@ -102,7 +104,7 @@ class DemoServer:
                  fail_every=0, fail_code="UNAVAILABLE", workers=16, metadata=True, tls=None,
                  record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
                  available_after_s=0.0, server_options=(), kserve_typed_outputs=False, metrics_port=None,
-                 metrics_format="tfs"):
+                 metrics_format="tfs", rest_port=None):
         models = list(models) if models is not None else [ModelConfig()]
         if not models:
             raise ValueError("models is empty; expected at least one ModelConfig")
@@ -158,12 +160,19 @@ class DemoServer:
         self._server = None
         self._ledger = Ledger(record, record_limit)
         self.metrics_port = metrics_port
+        self.rest_port = rest_port
+        self._rest = None
         self._metrics = DemoMetrics(self.models, metrics_format, self.workers)
 
     @property
     def address(self):
         """"HOST:PORT" to give a client (IPv6 hosts in brackets)."""
         return f"{_bracketed(self.host)}:{self.port}"
+
+    @property
+    def rest_address(self):
+        """"HOST:PORT" of the REST APIs (give it as http://HOST:PORT, https:// with TLS); None without ``rest_port``."""
+        return None if self._rest is None else f"{_bracketed(self.host)}:{self._rest.port}"
 
     @property
     def metrics_url(self):
@@ -198,6 +207,16 @@ class DemoServer:
             server.stop(None)
             self._metrics.close()
             raise RuntimeError(f"cannot bind {host}:{self.port}; expected a free port (or 0 for any free port)")
+        if self.rest_port is not None:
+            from tfs_user.demo.rest import RestServer
+
+            try:
+                self._rest = RestServer(self, self.host, self.rest_port)
+            except OSError as e:
+                server.stop(None)
+                self._metrics.close()
+                raise RuntimeError(f"cannot bind {host}:{self.rest_port} ({e.strerror}); expected a free port (or 0)") from None
+            self._rest.start()
         self.port, self.metrics_port = port, metrics_port
         self.available_at = time.time() + self.available_after_s
         server.start()
@@ -207,6 +226,8 @@ class DemoServer:
     def stop(self, grace=None):
         """Stop serving; in-flight calls get ``grace`` seconds to finish (None: cancel them now). Blocks until stopped."""
         if self._server is not None:
+            if self._rest is not None:
+                self._rest.stop()
             self._server.stop(grace).wait()
             self._server = None
             self._metrics.close()

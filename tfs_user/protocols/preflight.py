@@ -2,11 +2,11 @@
 
 A protocol's ``preflight`` module asks one endpoint (readiness, then the model's inputs and
 outputs); ``inspect_endpoints`` asks every endpoint of the settings and requires replicas of
-one model. Opens channels (gRPC under gevent): import it where gRPC may load.
+one model. Opens channels or HTTP connections (``tfs_user.transport.connect``): import it where gRPC may load.
 """
 
 from tfs_user.data.inputs import notice
-from tfs_user.transport.channel import open_channel
+from tfs_user.transport.connect import connect
 
 STATUS_POLL_S = 1.0
 """Seconds between readiness polls while waiting for a model (``--wait-for-model``)."""
@@ -17,7 +17,7 @@ class PreflightError(ValueError):
 
 
 def inspect_endpoints(settings, inspect_one, skipped):
-    """``inspect_one(channel, settings, endpoint)`` -> Signature or None at every endpoint of ``settings``;
+    """``inspect_one(connection, settings, endpoint)`` (a channel, or an HTTP connection) -> Signature or None at every endpoint of ``settings``;
     the signature all of them give. With ``--skip-preflight`` no call is made: notice ``skipped``, None.
 
     Raises PreflightError (naming the endpoint when there are several) from ``inspect_one``, or when
@@ -29,7 +29,7 @@ def inspect_endpoints(settings, inspect_one, skipped):
     endpoints = settings.endpoints
     signatures = {}
     for endpoint in endpoints:
-        channel = open_channel(endpoint, settings.transport)
+        channel = connect(endpoint, settings)
         try:
             signatures[endpoint] = inspect_one(channel, settings, endpoint)
         except PreflightError as e:

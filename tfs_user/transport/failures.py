@@ -64,3 +64,10 @@ class BadResponse(Exception):
     """A call that returned OK but not what was asked (no outputs, wrong batch dimension)."""
 
     __repr__ = Exception.__str__
+
+
+def bad_response(problem, endpoint=""):
+    """None when ``problem`` is None, else the BadResponse saying it (naming ``endpoint`` when there are several)."""
+    if problem is None:
+        return None
+    return BadResponse(f"{problem} (endpoint {endpoint})" if endpoint else problem)

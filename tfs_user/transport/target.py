@@ -1,4 +1,8 @@
-"""``--host`` values: ``[grpc://|grpcs://]HOST[:PORT]`` to a gRPC target ``HOST:PORT``.
+"""``--host`` values: ``[grpc://|grpcs://|http://|https://]HOST[:PORT]`` to a target ``HOST:PORT``.
+
+The scheme picks the transport, as in Locust: ``http://`` and ``https://`` mean HTTP (the server's
+REST API, ``is_http``); bare ``HOST:PORT``, ``grpc://`` and ``grpcs://`` mean gRPC. ``grpcs://`` and
+``https://`` mean TLS (``is_tls``).
 
 Several endpoints: ``a:8500,b:8500`` (comma-separated, one scheme for all) -> one target each;
 users are spread over them round-robin (``tfs_user.transport.endpoints``). ``dns:///NAME[:PORT]`` is one
@@ -12,6 +16,8 @@ settings can be imported first in any process.
 DEFAULT_PORT = 9000
 """Port used when ``--host`` gives none (the old scripts' default)."""
 DEFAULT_HOST = f"localhost:{DEFAULT_PORT}"
+SCHEMES = ("grpc", "grpcs", "http", "https")
+"""The schemes ``--host`` accepts (none = grpc)."""
 
 
 class TargetError(ValueError):
@@ -22,15 +28,18 @@ def parse_target(host):
     """Turn ``--host`` into a gRPC target ``'HOST:PORT'``.
 
     Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``grpcs://HOST:PORT`` (TLS, see
-    ``is_tls``), ``[::1]:PORT``; a missing port means 9000 (the old scripts'
-    default). Raises TargetError for any other scheme or a port that is not a
+    ``is_tls``), ``http://HOST:PORT``, ``https://HOST:PORT`` (``is_http``), ``[::1]:PORT``; a missing
+    port means 9000 (the old scripts' default; 80 for http://, 443 for https://). Raises TargetError for any other scheme or a port that is not a
     number in 1..65535.
     """
     value = host.strip()
+    default_port = DEFAULT_PORT
     if "://" in value:
         scheme, value = value.split("://", 1)
-        if scheme not in ("grpc", "grpcs"):
-            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT, grpc://HOST:PORT or grpcs://HOST:PORT (TLS)")
+        if scheme not in SCHEMES:
+            raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT, grpc://HOST:PORT, grpcs://HOST:PORT "
+                              "(TLS), http://HOST:PORT or https://HOST:PORT (the REST API)")
+        default_port = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT)
     value = value.rstrip("/")
     if value.startswith("["):  # [v6]:port
         address, _, port = value[1:].partition("]")
@@ -45,7 +54,7 @@ def parse_target(host):
     if not address or "/" in address:
         raise TargetError(f"host {host!r} is not HOST:PORT; expected e.g. localhost:9000")
     if not port:
-        port = str(DEFAULT_PORT)
+        port = str(default_port)
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise TargetError(f"host {host!r} has port {port!r}; expected a number in 1..65535")
     return f"{address}:{port}"
@@ -90,10 +99,19 @@ def is_dns(target):
 
 
 def is_tls(host):
-    """Whether ``--host`` asks for TLS (``grpcs://``); TargetError when some entries do and some do not."""
-    flags = {entry.strip().startswith("grpcs://") for entry in host.split(",") if entry.strip()}
+    """Whether ``--host`` asks for TLS (``grpcs://``, ``https://``); TargetError when some entries do and some do not."""
+    flags = {entry.strip().startswith(("grpcs://", "https://")) for entry in host.split(",") if entry.strip()}
     if len(flags) > 1:
-        raise TargetError(f"host {host!r} mixes grpcs:// (TLS) and plaintext endpoints; expected one scheme for all")
+        raise TargetError(f"host {host!r} mixes grpcs:// or https:// (TLS) and plaintext endpoints; expected one scheme for all")
+    return flags == {True}
+
+
+def is_http(host):
+    """Whether ``--host`` names HTTP endpoints (``http://``, ``https://``: the server's REST API); TargetError
+    when some entries do and some do not."""
+    flags = {entry.strip().startswith(("http://", "https://")) for entry in host.split(",") if entry.strip()}
+    if len(flags) > 1:
+        raise TargetError(f"host {host!r} mixes HTTP (http://, https://) and gRPC endpoints; expected one transport for all")
     return flags == {True}
 
 

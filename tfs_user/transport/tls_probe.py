@@ -132,10 +132,8 @@ def certificate_names(peer):
     return names
 
 
-def diagnose(target, transport, timeout_s=1.0):
-    """Why a channel to ``target`` (``HOST:PORT``) made as ``transport`` (``tfs_user.settings.Transport``)
-    is not READY: a ``Fault``, or None when the port looks right (a server busy starting, or a fault
-    the probe cannot see). Each connection attempt takes at most ``timeout_s`` seconds."""
+def connect_fault(target, timeout_s):
+    """A ``Fault`` when a plain TCP connection to ``target`` cannot be made (``unresolved`` or ``closed``), else None."""
     host, port = split_target(target)
     try:
         _connect(host, port, timeout_s).close()
@@ -144,11 +142,28 @@ def diagnose(target, transport, timeout_s=1.0):
                                    "check the name in --host, or give an IP address")
     except OSError:
         return Fault("closed", "")
+    return None
+
+
+def diagnose(target, transport, timeout_s=1.0):
+    """Why a channel to ``target`` (``HOST:PORT``) made as ``transport`` (``tfs_user.settings.Transport``)
+    is not READY: a ``Fault``, or None when the port looks right (a server busy starting, or a fault
+    the probe cannot see). Each connection attempt takes at most ``timeout_s`` seconds."""
+    host, port = split_target(target)
+    fault = connect_fault(target, timeout_s)
+    if fault is not None:
+        return fault
     tls = speaks_tls(host, port, timeout_s)
     if not transport.tls:
         if tls:
             return Fault("tls-port", f"the server at {target} speaks TLS but the host is plaintext; use --host "
                                      f"grpcs://{target} (with --grpc-tls-ca for a private CA)")
+        if tls is False and not speaks_http2(host, port, timeout_s):
+            from tfs_user.transport.http_probe import speaks_http1  # an HTTP/1.1 port: a REST API, not gRPC
+
+            if speaks_http1(host, port, timeout_s):
+                return Fault("http-port", f"the server at {target} answers HTTP/1.1 (a REST API), not gRPC; use "
+                                          f"--host http://{target}, or give the server's gRPC port")
         return None
     if tls is False:
         what = "plaintext gRPC (HTTP/2 without TLS)" if speaks_http2(host, port, timeout_s) else "no TLS"

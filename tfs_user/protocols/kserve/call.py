@@ -5,8 +5,8 @@ from tfs_user.transport.gevent_grpc import grpc  # noqa: F401  (gevent set-up be
 from tfs_user.protocols.kserve.messages import MODEL_INFER_METHOD
 
 
-def open_call(channel):
-    """``GRPCInferenceService/ModelInfer`` on ``channel`` taking and returning raw message bytes.
+def open_call(channel, settings=None):
+    """``GRPCInferenceService/ModelInfer`` on ``channel`` (``settings``: not needed over gRPC) taking and returning raw message bytes.
 
     Called as ``call(body, timeout=s, metadata=pairs)`` -> response ``bytes``; raises
     ``grpc.RpcError``; blocks only the calling greenlet (waits go through the completion engine,

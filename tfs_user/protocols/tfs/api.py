@@ -21,8 +21,8 @@ def inspect_model(settings):
     return inspect(settings)
 
 
-def open_call(channel):
-    """``PredictionService/Predict`` on ``channel``: ``call(body, timeout=, metadata=) -> bytes`` (``predict``)."""
+def open_call(channel, settings=None):
+    """``PredictionService/Predict`` on ``channel`` (``settings``: not needed over gRPC): ``call(body, timeout=, metadata=) -> bytes`` (``predict``)."""
     from tfs_user.protocols.tfs.predict import predict_call
 
     return predict_call(channel)

@@ -3,6 +3,8 @@
 import csv
 import json
 import math
+from decimal import Decimal
+from fractions import Fraction
 from types import SimpleNamespace
 
 import msgpack
@@ -63,6 +65,47 @@ def test_percentiles_match_numpy(samples):
             assert close(got, np.percentile(samples, p, method="inverted_cdf")), p
         assert samples.min() <= got <= samples.max()  # clamped to the exact min/max
     assert stats.percentile_ms(100) == samples.max()
+
+
+def hdr_equivalent_ms(stats, value_ms):
+    """What the histogram can say of one value: the top of its HDR bucket, clamped to the exact min/max."""
+    top = stats.histogram.get_highest_equivalent_value(round(value_ms * 1000)) / 1000
+    return min(max(top, stats.min_ms), stats.max_ms)
+
+
+# (n, p) where the nearest rank ceil(p*n/100) and hdrh's round-half-up int(p*n/100 + 0.5) differ,
+# and a few where they agree; p 0 and 100 are the exact min and max
+SMALL_N_TABLE = [(160, 99), (170, 99), (31, 95), (13, 90), (20, 95), (40, 99), (10, 50), (3, 50), (7, 90), (150, 99), (1000, 99.9),
+                 (2, 50), (5, 99.9), (1, 99), (1999, 99.9), (160, 50), (160, 90), (100, 99), (4, 0), (4, 100)]
+
+
+@pytest.mark.parametrize("n,p", SMALL_N_TABLE)
+def test_small_n_percentiles_are_the_nearest_rank(n, p):
+    """Values 1..n ms in a shuffled order: the percentile is numpy's inverted_cdf value (the nearest rank)
+    as the HDR histogram holds it, never a neighbouring rank."""
+    values = np.random.default_rng(n).permutation(np.arange(1, n + 1, dtype=float))
+    stats = fill(values)
+    exact_rank = max(math.ceil(Fraction(Decimal(repr(p))) * n / 100), 1)  # values are 1..n: value = rank
+    expected = float(np.percentile(values, p, method="inverted_cdf"))
+    if Fraction(p / 100 * n) != Fraction(Decimal(repr(p))) * n / 100:  # numpy computes 0.999 * 1000 as 999.0000000000001
+        expected = float(exact_rank)
+    assert expected == exact_rank
+    assert stats.percentile_ms(p) == hdr_equivalent_ms(stats, expected), (n, p, stats.percentile_ms(p))
+    row = stats.summary()
+    if p in PERCENTILES:
+        assert row[f"p{p:g}_ms"] == stats.percentile_ms(p)
+
+
+def test_a_slow_tail_over_one_percent_is_p99():
+    """158 requests at 1 ms and 2 at 50 ms: 1.25 % are slow, so p99 is 50 ms and a 10 ms p99 SLO is missed
+    (rounding the rank half up read p99 1.0 ms and passed)."""
+    recorder = Recorder()
+    for i, ms in enumerate([1.0] * 158 + [50.0] * 2):
+        recorder.record("Predict m", ms, True, 1, T0 + i, T0 + i + ms / 1000)
+    data = summary(recorder)
+    assert data["rows"][-1]["p99_ms"] == 50.0
+    assert slo_violations(data, SimpleNamespace(slo_p99_ms=10.0, slo_min_fps=0, slo_max_fail_ratio=1)) == [
+        "SLO missed: p99 latency 50.000 ms > --slo-p99-ms 10"]
 
 
 def test_exact_count_min_max_mean_frames(samples):

@@ -12,14 +12,31 @@ from several worker processes or hosts can be merged (hosts need synchronized
 clocks, e.g. NTP). Durations themselves come from ``time.perf_counter``.
 """
 
+import math
 import time
+from decimal import Decimal
+from fractions import Fraction
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def nearest_rank(percent, count):
+    """The 1-based nearest rank of ``percent`` (0-100) among ``count`` >= 1 values: ceil(percent/100 * count),
+    at least 1, at most ``count``.
+
+    Computed exactly from the decimal the percent is written as (99.9 is 999/10, so p99.9 of 20000 is
+    rank 19980, where float arithmetic gives 19980.000000000004 and rank 19981). This is numpy's
+    ``method="inverted_cdf"`` and HdrHistogram Java's rule; ``hdrh`` rounds half up instead
+    (``int(p*n/100 + 0.5)``), which reads p99 of 160 values as the 158th.
+    """
+    exact = Fraction(Decimal(repr(float(percent)))) * count / 100
+    return min(max(math.ceil(exact), 1), count)
 
 
 def _new_histogram():
@@ -83,7 +100,24 @@ class LatencyStats:
         """
         if not self.ok:
             return None
-        return self._clamp(self.histogram.get_value_at_percentile(percent) / 1000.0)
+        return self._values_at([percent])[percent]
+
+    def _values_at(self, percents):
+        """{percent: ms} by nearest rank (``nearest_rank``) over the histogram, in one pass; p <= 0 is the
+        exact min, p >= 100 the exact max. The value is the highest of the rank's HDR bucket, clamped to
+        the exact min/max (HdrHistogram's precision, never a neighbouring rank)."""
+        histogram = self.histogram
+        cumulative = np.cumsum(np.ctypeslib.as_array(histogram.counts)[: histogram.counts_len])
+        count = int(cumulative[-1])
+        values = {}
+        for p in percents:
+            if p <= 0 or p >= 100:
+                values[p] = self.min_ms if p <= 0 else self.max_ms
+                continue
+            index = int(np.searchsorted(cumulative, nearest_rank(p, count)))  # first bucket reaching the rank
+            top = histogram.get_highest_equivalent_value(histogram.get_value_from_index(index))
+            values[p] = self._clamp(top / 1000.0)
+        return values
 
     def _clamp(self, value_ms):
         return min(max(value_ms, self.min_ms), self.max_ms)
@@ -106,9 +140,9 @@ class LatencyStats:
             "min_ms": self.min_ms if self.ok else None,
             "mean_ms": self.sum_ms / self.ok if self.ok else None,
         }
-        values = self.histogram.get_percentile_to_value_dict(list(PERCENTILES)) if self.ok else {}
-        for p in PERCENTILES:  # one pass over the histogram for all of them
-            row[f"p{p:g}_ms"] = self._clamp(values[p] / 1000.0) if self.ok else None
+        values = self._values_at(PERCENTILES) if self.ok else {}
+        for p in PERCENTILES:
+            row[f"p{p:g}_ms"] = values[p] if self.ok else None
         row["max_ms"] = self.max_ms if self.ok else None
         return row
 

@@ -4,11 +4,13 @@ In open-loop mode (``--arrival-rate R``) requests arrive on a schedule that does
 not depend on the server: R requests/s for the whole test, split over processes
 in proportion to their users (``process_rate``). Inter-arrival times are
 exponential (``poisson``, a Poisson process) or all equal to 1/R (``constant``).
-Users (greenlets) only bound the requests in flight: each asks the process's
-``Dispatcher`` for the next scheduled slot, sleeps until its time (when it is
-free early) and then sends. When every user is busy, slots fall due unclaimed
-and the request goes out late; that is counted, with how late, and never hidden
-by lowering the rate (the schedule keeps its own clock; see ``Dispatcher.warning``).
+Users (greenlets) only bound the requests in flight: a free user asks the process's
+``Dispatcher`` for the next slot, and one free user at a time waits for it; a slot is
+handed out only when it falls due, so a rate change (or a step's end) takes effect on
+the wire at once and a user stopped while waiting holds no slot of the old schedule.
+When every user is busy, slots fall due unclaimed and the request goes out late; that
+is counted, with how late, and never hidden by lowering the rate (the schedule keeps
+its own clock; see ``DispatchStats.warning``).
 
 Latency of an open-loop request is measured from its *scheduled* send time to
 the response (corrected for coordinated omission, as wrk2 ``-R`` does); the
@@ -23,6 +25,8 @@ import time
 from dataclasses import dataclass
 
 import gevent
+import gevent.event
+import gevent.lock
 import numpy as np
 
 from tfs_user.stats import LatencyStats
@@ -34,6 +38,9 @@ LATE_WARN_RATIO = 0.01
 """Warn when more than this share of the sends went out late (all users busy) ..."""
 LATE_WARN_MIN = 10
 """... and at least this many did (a single late send at start-up is noise)."""
+NAP_MARGIN_S = 0.005
+"""The waiting user naps on an event a rate change can cut short until this long before its slot, then
+sleeps the rest on time (``sleep``, e.g. ``engine.precise_sleep``); gevent's timers overshoot by ~0.7 ms."""
 
 
 class ArrivalError(ValueError):
@@ -198,11 +205,11 @@ class DispatchStats:
 class Dispatcher:
     """Hands out the scheduled send times of one process to its users (greenlets).
 
-    ``take()`` claims the next slot of the schedule; a user that calls it before
-    the slot's time sleeps (``gevent.sleep``) until then; after it, the slot is
-    late (all users were busy) and the request goes out at once. Claiming is
-    cooperative (greenlets switch only in ``sleep``), so no lock is needed.
-    The schedule never slows down: late slots pile up, they are not dropped.
+    ``take()`` waits for its turn (one free user at a time waits for the next slot), waits until the
+    slot falls due and claims it then; a slot that fell due before any user was free is late (all
+    users were busy) and goes out at once. No slot is claimed ahead of its time, so ``set_rate`` and
+    ``end`` replace every slot not yet sent. The schedule never slows down: late slots pile up, they
+    are not dropped.
     """
 
     def __init__(self, rate, arrival="poisson", rng=None, start=None, clock=time.perf_counter, sleep=gevent.sleep):
@@ -210,6 +217,9 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._claimed = 0
+        self._turn = gevent.lock.Semaphore()
+        self._changes = 0
+        self._changed = gevent.event.Event()
         begin = clock() if start is None else start
         self._next = begin + self._first_interval()
         self.stats = DispatchStats(self._intervals.rate)
@@ -224,9 +234,11 @@ class Dispatcher:
         return self._intervals.rate
 
     def set_rate(self, rate, at=None):
-        """Change the rate from ``at`` (default now) on, e.g. for the next step of a rate sweep.
+        """Start a new schedule at ``rate`` from ``at`` (default now) on, e.g. for the next step of a sweep
+        (the same rate closes the old schedule at a step's edge).
 
-        Slots already claimed keep their times; unclaimed ones are replaced by the new schedule.
+        The slots of the old schedule that fell due by ``at`` and were not sent are counted as unsent;
+        the user waiting for the next slot wakes and waits for the new schedule's first one.
         """
         at = self._clock() if at is None else at
         self.stats.unsent += self.end(at)  # due slots no user took: counted, not dropped silently
@@ -242,6 +254,9 @@ class Dispatcher:
             overdue += 1
             self._claimed += 1
             self._next += self._intervals.next()
+        self._changes += 1
+        changed, self._changed = self._changed, gevent.event.Event()
+        changed.set()  # the waiting user looks at the schedule again
         return overdue
 
     def lag_s(self):
@@ -249,20 +264,32 @@ class Dispatcher:
         return max(self._clock() - self._next, 0.0)
 
     def take(self, still_wanted=None):
-        """Claim the next slot, wait until its time if it is in the future, and return the Slot (sent = now).
+        """Wait for this user's turn and for the next slot to fall due, claim it and return the Slot (sent =
+        now); ``late`` when it was already due as the user got to it (no user was free).
 
         ``still_wanted()`` (optional) is asked after the wait: False (the run stopped meanwhile) returns
         None, and the slot is not counted as sent.
         """
-        scheduled = self._next
-        index = self._claimed
-        self._claimed += 1
-        self._next += self._intervals.next()
-        wait = scheduled - self._clock()
-        if wait > 0:
-            self._sleep(wait)
+        with self._turn:
+            waited = False  # this user was free and waiting before its slot fell due (under any schedule)
+            while True:
+                changes = self._changes
+                wait = self._next - self._clock()
+                if wait <= 0:
+                    break
+                waited = True
+                if wait > NAP_MARGIN_S:
+                    self._changed.wait(wait - NAP_MARGIN_S)  # cut short by set_rate / end
+                    continue
+                self._sleep(wait)
+                if changes == self._changes:
+                    break
+            scheduled, index = self._next, self._claimed
+            self._claimed += 1
+            self._next += self._intervals.next()
+            late = not waited and wait < 0  # due before a user was free to wait for it
         if still_wanted is not None and not still_wanted():
             return None
-        slot = Slot(index, scheduled, self._clock(), late=wait < 0)
+        slot = Slot(index, scheduled, self._clock(), late=late)
         self.stats.record(slot)
         return slot

@@ -84,8 +84,6 @@ def begin(environment, scheduled=True):
             c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
                                       sleep=precise_sleep)
             c.dispatch = c.dispatcher.stats
-        elif c.dispatcher.rate != c.load.rate:
-            c.dispatcher.set_rate(c.load.rate)
         slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None

@@ -112,7 +112,12 @@ class Capacity:
 
     @load.setter
     def load(self, value):
+        """A new load point; a new rate or step starts the dispatcher's schedule afresh now (the slots of the old
+        one that fell due and were not sent are its unsent: a step's backlog never goes out in the next)."""
+        before = self.load
         self._loads = self._loads[-self.LOAD_HISTORY:] + [(time.perf_counter(), value)]
+        if self.dispatcher is not None and value.rate > 0 and (value.rate != before.rate or value.index != before.index):
+            self.dispatcher.set_rate(value.rate)
 
     def load_at(self, t):
         """The load point that was in effect at perf_counter ``t`` (open loop: a slot's scheduled time)."""

@@ -7,7 +7,8 @@ import gevent
 import numpy as np
 import pytest
 
-from tfs_user.capacity.arrivals import ArrivalError, DispatchStats, Dispatcher, Intervals, process_rate, process_rng
+from tfs_user.capacity.arrivals import ArrivalError, DispatchStats, Intervals, process_rate, process_rng
+from tfs_user.capacity.dispatcher import Dispatcher
 
 
 def ks_statistic_exponential(samples, rate):

@@ -68,14 +68,16 @@ def test_sweep_errors_name_the_value(text, fragment):
 def test_plan_and_step_at():
     users_plan = sweep.plan(parse_sweep("users:1,2,4"), 4.0, rate=0.0)
     assert [(s.index, s.users, s.rate, s.start_s, s.warmup_s) for s in users_plan] == [
-        (1, 1, 0.0, 0.0, 0.8), (2, 2, 0.0, 4.0, 0.8), (3, 4, 0.0, 8.0, 0.8)]
+        (1, 1, 0.0, 0.0, 0.8), (2, 2, 0.0, 5.0, 0.8), (3, 4, 0.0, 10.0, 0.8)]  # 4 s each, a tick (1 s) apart
+    assert [s.end_s - s.start_s for s in users_plan] == [4.0, 4.0, 4.0]  # every step the same length
     rate_plan = sweep.plan(parse_sweep("rate:100,200"), 30.0, users=16)
     assert [(s.users, s.rate, s.warmup_s) for s in rate_plan] == [(16, 100.0, 2.0), (16, 200.0, 2.0)]
     assert sweep.step_at(users_plan, 0.5) == (users_plan[0], False)
     assert sweep.step_at(users_plan, 0.9) == (users_plan[0], True)
-    assert sweep.step_at(users_plan, 4.0) == (users_plan[1], False)
-    assert sweep.step_at(users_plan, 11.99) == (users_plan[2], True)
-    assert sweep.step_at(users_plan, 12.0) == (None, False)
+    assert sweep.step_at(users_plan, 4.5) == (users_plan[1], False)  # between steps: no step's figures
+    assert sweep.step_at(users_plan, 5.0) == (users_plan[1], False)
+    assert sweep.step_at(users_plan, 13.99) == (users_plan[2], True)
+    assert sweep.step_at(users_plan, 14.0) == (None, False)
     with pytest.raises(SweepError, match="step warm-up 5 s is not valid"):
         sweep.plan(parse_sweep("users:1"), 4.0, warmup_s=5)
 
@@ -89,7 +91,7 @@ class Shape(SweepShape):
 
 shape = Shape()
 ticks = []
-for t in (0.1, 2.1, 4.0):
+for t in (0.1, 3.1, 5.0):  # 2 s steps, a tick (1 s) apart
     shape.get_run_time = lambda t=t: t
     ticks.append(shape.tick())
 shape.get_run_time = lambda: 0.1

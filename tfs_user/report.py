@@ -33,8 +33,9 @@ LATENCY_KEYS = ["min_ms", "mean_ms", *[f"p{p:g}_ms" for p in PERCENTILES], "max_
 
 def summary(recorder):
     """The final figures as a dict: ``rows`` (one per request name, then ``Aggregated``) and run counters."""
-    rows = [dict(name=name, **stats.summary()) for name, stats in sorted(recorder.names.items())]
-    rows.append(dict(name=AGGREGATED, **recorder.total().summary()))
+    edges = recorder.edges  # open loop: the schedule's span (tfs_user.stats.Recorder.bound)
+    rows = [dict(name=name, **stats.summary(*edges)) for name, stats in sorted(recorder.names.items())]
+    rows.append(dict(name=AGGREGATED, **recorder.total().summary(*edges)))
     lag = loop_lag.figures(recorder.loop_lag)
     return {
         "rows": rows,

@@ -90,7 +90,17 @@ class LatencyStats:
     @property
     def window_s(self):
         """Measured window in s: first measured start to last measured end (0 before any request)."""
-        return max(self.last_end - self.first_start, 0.0) if self.requests else 0.0
+        return self.window_between()
+
+    def window_between(self, start=None, end=None):
+        """The measured window in s from ``start`` to ``end`` (wall clock; None = the first measured start /
+        the last measured end). An open loop gives its schedule's edges: n requests of a schedule at rate r
+        over its span read r, where first start to last end spans n - 1 gaps (0 before any request)."""
+        if not self.requests:
+            return 0.0
+        start = self.first_start if start is None else min(start, self.first_start)
+        end = self.last_end if end is None else end
+        return max(end - start, 0.0)
 
     def percentile_ms(self, percent):
         """Latency at ``percent`` (0-100) in ms, from the histogram; None without successes (an empty set).
@@ -122,13 +132,14 @@ class LatencyStats:
     def _clamp(self, value_ms):
         return min(max(value_ms, self.min_ms), self.max_ms)
 
-    def summary(self):
-        """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms.
+    def summary(self, start=None, end=None):
+        """Dict of the figures users read: counts, frames, window_s, rps, fps, latency in ms; the window's
+        edges as ``window_between`` takes them.
 
         Statistics of an empty set are None, never 0: latency without a successful request,
         rates without a measured window, the fail ratio without requests.
         """
-        window = self.window_s
+        window = self.window_between(start, end)
         row = {
             "requests": self.requests,
             "failures": self.failures,
@@ -191,6 +202,13 @@ class Recorder:
         self.warmup_failures = 0
         self.after_stop = 0
         self.loop_lag = LatencyStats()
+        self.edges = (None, None)
+        """Open loop: the measured schedule's start and end, wall-clock s (None = not set; ``bound``)."""
+
+    def bound(self, start=None, end=None):
+        """Open loop: the measured window starts at the schedule's ``start`` / ends at the stop ``end``
+        (wall-clock s; the earliest start and latest end of every process count)."""
+        self.edges = widen(self.edges, start, end)
 
     def record(self, name, response_time_ms, ok, frames, start, end):
         stats = self.names.get(name)
@@ -217,6 +235,7 @@ class Recorder:
         self.warmup_failures += other.warmup_failures
         self.after_stop += other.after_stop
         self.loop_lag.merge(other.loop_lag)
+        self.bound(*other.edges)
 
     def to_message(self):
         return {
@@ -225,6 +244,7 @@ class Recorder:
             "warmup_failures": self.warmup_failures,
             "after_stop": self.after_stop,
             "loop_lag": self.loop_lag.to_message(),
+            "edges": list(self.edges),
         }
 
     @classmethod
@@ -235,7 +255,17 @@ class Recorder:
         recorder.warmup_failures = data["warmup_failures"]
         recorder.after_stop = data["after_stop"]
         recorder.loop_lag = LatencyStats.from_message(data["loop_lag"])
+        recorder.edges = tuple(data.get("edges", (None, None)))
         return recorder
 
     def is_empty(self):
-        return not (self.names or self.warmup or self.after_stop or self.loop_lag.ok)
+        return not (self.names or self.warmup or self.after_stop or self.loop_lag.ok or self.edges != (None, None))
+
+
+def widen(edges, start=None, end=None):
+    """Window edges ``(start, end)`` (wall-clock s, None = not set) taking ``start`` and ``end`` in too: the
+    earliest start, the latest end."""
+    first, last = edges
+    first = start if first is None else first if start is None else min(first, start)
+    last = end if last is None else last if end is None else max(last, end)
+    return first, last

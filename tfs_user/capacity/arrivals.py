@@ -5,9 +5,7 @@ not depend on the server: R requests/s for the whole test, split over processes
 in proportion to their users (``process_rate``). Inter-arrival times are
 exponential (``poisson``, a Poisson process) or all equal to 1/R (``constant``).
 Users (greenlets) only bound the requests in flight: a free user asks the process's
-``Dispatcher`` for the next slot, and one free user at a time waits for it; a slot is
-handed out only when it falls due, so a rate change (or a step's end) takes effect on
-the wire at once and a user stopped while waiting holds no slot of the old schedule.
+``Dispatcher`` (``tfs_user.capacity.dispatcher``) for the next slot when it falls due.
 When every user is busy, slots fall due unclaimed and the request goes out late; that
 is counted, with how late, and never hidden by lowering the rate (the schedule keeps
 its own clock; see ``DispatchStats.warning``).
@@ -24,12 +22,9 @@ import os
 import time
 from dataclasses import dataclass
 
-import gevent
-import gevent.event
-import gevent.lock
 import numpy as np
 
-from tfs_user.stats import LatencyStats
+from tfs_user.stats import LatencyStats, widen
 
 ARRIVALS = ("poisson", "constant")
 DRAW_AHEAD = 4096
@@ -38,9 +33,6 @@ LATE_WARN_RATIO = 0.01
 """Warn when more than this share of the sends went out late (all users busy) ..."""
 LATE_WARN_MIN = 10
 """... and at least this many did (a single late send at start-up is noise)."""
-NAP_MARGIN_S = 0.005
-"""The waiting user naps on an event a rate change can cut short until this long before its slot, then
-sleeps the rest on time (``sleep``, e.g. ``engine.precise_sleep``); gevent's timers overshoot by ~0.7 ms."""
 
 
 class ArrivalError(ValueError):
@@ -137,6 +129,12 @@ class DispatchStats:
         self.unsent = 0
         self.send_error = LatencyStats()
         self.lateness = LatencyStats()
+        self.edges = (None, None)
+        """The schedule's start and the stop, wall-clock s (``tfs_user.stats.Recorder.bound``)."""
+
+    def bound(self, start=None, end=None):
+        """The schedule started at ``start`` / stopped at ``end`` (wall-clock s)."""
+        self.edges = widen(self.edges, start, end)
 
     def record(self, slot):
         wall = time.time()
@@ -154,18 +152,20 @@ class DispatchStats:
         self.unsent += other.unsent
         self.send_error.merge(other.send_error)
         self.lateness.merge(other.lateness)
+        self.bound(*other.edges)
 
     def summary(self):
-        """Dict: target_rps, sent, unsent, achieved_rps (None before two sends), late, late_ratio,
-        lateness p50/p99/max ms (None without late sends), send_error_p50_ms and _p99_ms (actual minus
-        scheduled send time of every send)."""
-        window = self.send_error.window_s
+        """Dict: target_rps, sent, unsent, achieved_rps (sent over the schedule's span, from its start to the
+        stop: the run's measured window; None without both edges), late, late_ratio, lateness p50/p99/max ms
+        (None without late sends), send_error_p50_ms and _p99_ms (actual minus scheduled send time of every send)."""
+        start, end = self.edges
+        window = end - start if start is not None and end is not None else 0.0
         empty = self.lateness.ok == 0
         return {
             "target_rps": self.target_rps,
             "sent": self.sent,
             "unsent": self.unsent,
-            "achieved_rps": (self.sent - 1) / window if window > 0 else None,
+            "achieved_rps": self.sent / window if window > 0 else None,
             "late": self.late,
             "late_ratio": self.late / self.sent if self.sent else None,
             "late_p50_ms": None if empty else self.lateness.percentile_ms(50),
@@ -191,7 +191,8 @@ class DispatchStats:
 
     def to_message(self):
         return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late, "unsent": self.unsent,
-                "send_error": self.send_error.to_message(), "lateness": self.lateness.to_message()}
+                "send_error": self.send_error.to_message(), "lateness": self.lateness.to_message(),
+                "edges": list(self.edges)}
 
     @classmethod
     def from_message(cls, data):
@@ -199,97 +200,5 @@ class DispatchStats:
         stats.sent, stats.late, stats.unsent = data["sent"], data["late"], data["unsent"]
         stats.send_error = LatencyStats.from_message(data["send_error"])
         stats.lateness = LatencyStats.from_message(data["lateness"])
+        stats.edges = tuple(data.get("edges", (None, None)))
         return stats
-
-
-class Dispatcher:
-    """Hands out the scheduled send times of one process to its users (greenlets).
-
-    ``take()`` waits for its turn (one free user at a time waits for the next slot), waits until the
-    slot falls due and claims it then; a slot that fell due before any user was free is late (all
-    users were busy) and goes out at once. No slot is claimed ahead of its time, so ``set_rate`` and
-    ``end`` replace every slot not yet sent. The schedule never slows down: late slots pile up, they
-    are not dropped.
-    """
-
-    def __init__(self, rate, arrival="poisson", rng=None, start=None, clock=time.perf_counter, sleep=gevent.sleep):
-        self._intervals = Intervals(rate, arrival, rng)
-        self._clock = clock
-        self._sleep = sleep
-        self._claimed = 0
-        self._turn = gevent.lock.Semaphore()
-        self._changes = 0
-        self._changed = gevent.event.Event()
-        begin = clock() if start is None else start
-        self._next = begin + self._first_interval()
-        self.stats = DispatchStats(self._intervals.rate)
-
-    def _first_interval(self):
-        # constant: the first request goes out at the start; poisson: after an exponential wait
-        return 0.0 if self._intervals.arrival == "constant" else self._intervals.next()
-
-    @property
-    def rate(self):
-        """Target rate of this dispatcher, req/s."""
-        return self._intervals.rate
-
-    def set_rate(self, rate, at=None):
-        """Start a new schedule at ``rate`` from ``at`` (default now) on, e.g. for the next step of a sweep
-        (the same rate closes the old schedule at a step's edge).
-
-        The slots of the old schedule that fell due by ``at`` and were not sent are counted as unsent;
-        the user waiting for the next slot wakes and waits for the new schedule's first one.
-        """
-        at = self._clock() if at is None else at
-        self.stats.unsent += self.end(at)  # due slots no user took: counted, not dropped silently
-        self._intervals = Intervals(rate, self._intervals.arrival, self._intervals._rng)
-        self._next = at + self._first_interval()
-        self.stats.target_rps = self._intervals.rate
-
-    def end(self, at):
-        """How many slots fell due by ``at`` (perf_counter s) that no user took (all were busy); they are
-        skipped. The run stops, or the rate changes, at ``at``: later slots are not counted."""
-        overdue = 0
-        while self._next <= at:
-            overdue += 1
-            self._claimed += 1
-            self._next += self._intervals.next()
-        self._changes += 1
-        changed, self._changed = self._changed, gevent.event.Event()
-        changed.set()  # the waiting user looks at the schedule again
-        return overdue
-
-    def lag_s(self):
-        """How far the oldest unclaimed slot is overdue, seconds (0 when on schedule)."""
-        return max(self._clock() - self._next, 0.0)
-
-    def take(self, still_wanted=None):
-        """Wait for this user's turn and for the next slot to fall due, claim it and return the Slot (sent =
-        now); ``late`` when it was already due as the user got to it (no user was free).
-
-        ``still_wanted()`` (optional) is asked after the wait: False (the run stopped meanwhile) returns
-        None, and the slot is not counted as sent.
-        """
-        with self._turn:
-            waited = False  # this user was free and waiting before its slot fell due (under any schedule)
-            while True:
-                changes = self._changes
-                wait = self._next - self._clock()
-                if wait <= 0:
-                    break
-                waited = True
-                if wait > NAP_MARGIN_S:
-                    self._changed.wait(wait - NAP_MARGIN_S)  # cut short by set_rate / end
-                    continue
-                self._sleep(wait)
-                if changes == self._changes:
-                    break
-            scheduled, index = self._next, self._claimed
-            self._claimed += 1
-            self._next += self._intervals.next()
-            late = not waited and wait < 0  # due before a user was free to wait for it
-        if still_wanted is not None and not still_wanted():
-            return None
-        slot = Slot(index, scheduled, self._clock(), late=late)
-        self.stats.record(slot)
-        return slot

@@ -21,7 +21,7 @@ def finish(c):
     rows = []
     if config.sweep is not None:
         last = c.stopped_after or max(c.entered, max(c.steps.steps, default=0))
-        rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last)
+        rows = steps_mod.step_rows(c.plan, c.steps, config.slo, last_index=last, edges=c.step_edges, judged=c.verdicts)
         for row in rows:  # JSON only: the steps CSV keeps its columns
             row["lost_workers"] = sorted(w for w, (_, index) in c.lost.items() if index == row["step"])
             add_server(c, row)
@@ -144,7 +144,8 @@ def live_rows(c):
         row = c.verdicts.get(step.index)
         if row is not None and not row["server"]:  # closed: its server figures, once its scrapes are done
             add_server(c, row, wait_s=0)
-        rows.append(row if row is not None else steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo))
+        rows.append(row if row is not None else steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo,
+                                                                    c.step_edges.get(step.index)))
     return rows
 
 

@@ -114,13 +114,18 @@ class Step:
         return self.start_s + self.warmup_s
 
 
+STEP_GAP_S = 1.0
+"""Between two steps: the tick that closes a step (its grace, its verdict) and the rest of that tick;
+the next step starts at the next load-shape tick (Locust ticks once a second)."""
+
+
 def step_warmup_s(duration_s):
     """Warm-up left out of a step of ``duration_s`` seconds: 20 % of it, at most 2 s."""
     return min(STEP_WARMUP_FRACTION * duration_s, STEP_WARMUP_MAX_S)
 
 
 def plan(sweep, step_time_s, users=1, rate=0.0, warmup_s=None):
-    """The steps of ``sweep``, each ``step_time_s`` long.
+    """The steps of ``sweep``, each ``step_time_s`` long, ``STEP_GAP_S`` apart.
 
     A users sweep keeps ``rate`` (0 = closed loop); a rate sweep keeps ``users``
     (the bound on requests in flight). ``warmup_s`` defaults to ``step_warmup_s``.
@@ -133,7 +138,7 @@ def plan(sweep, step_time_s, users=1, rate=0.0, warmup_s=None):
     steps = []
     for i, value in enumerate(sweep.values):
         step_users, step_rate = (value, rate) if sweep.kind == "users" else (users, value)
-        steps.append(Step(i + 1, int(step_users), float(step_rate), step_time_s, warmup, i * step_time_s))
+        steps.append(Step(i + 1, int(step_users), float(step_rate), step_time_s, warmup, i * (step_time_s + STEP_GAP_S)))
     return steps
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import gevent
 
 from tfs_user.capacity import steps as steps_mod
-from tfs_user.capacity.arrivals import DispatchStats, Dispatcher, process_rng
+from tfs_user.capacity.arrivals import DispatchStats, process_rng
+from tfs_user.capacity.dispatcher import Dispatcher
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
 from tfs_user.phases import Phase, sample_of
 from tfs_user.stats import LatencyStats
@@ -84,6 +85,9 @@ def begin(environment, scheduled=True):
             c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
                                       sleep=precise_sleep)
             c.dispatch = c.dispatcher.stats
+            begun = time.time()  # the schedule's start: the open loop's measured window begins here
+            c.dispatch.bound(start=begun)
+            c.run.recorder.bound(start=begun)
         slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None
@@ -126,6 +130,9 @@ def end_schedule(c, stopped_at):
     (perf_counter s) and that no user took are counted as unsent (``DispatchStats.unsent``)."""
     if c.dispatcher is not None:
         c.dispatch.unsent += c.dispatcher.end(stopped_at)
+        stopped_wall = time.time() - (time.perf_counter() - stopped_at)  # the measured window ends here
+        c.dispatch.bound(end=stopped_wall)
+        c.run.recorder.bound(end=stopped_wall)
 
 
 def record_lag(c, lag_ms):

@@ -133,6 +133,7 @@ class Capacity:
         self.service = LatencyStats()
         self.interval = LatencyStats()
         self.verdicts = {}  # master/local: step index -> row as judged when the step closed
+        self.step_edges = {}  # master/local: step index -> (measured part's start, its end or None), wall-clock s
         self.stopped_after = None
         self.entered = 0  # master/local: highest step index entered
         self.point = (0, 0.0, float("inf"))  # master/local: (step index or 0, the test's target req/s, measure from)

@@ -41,8 +41,11 @@ class CapacityShape(SweepShape):
     over, the step is closed: requests sent from then on carry no step, the
     requests in flight get ``STEP_GRACE_S`` to finish (a master also collects
     its workers' reports), the step is judged, and the sweep either ends (an
-    SLO missed) or enters the next step. So a step's verdict never depends on
-    a later step, and no step starts after the first miss.
+    SLO missed) or enters the next step at the next tick. So a step's verdict
+    never depends on a later step, no step starts after the first miss, and
+    every step starts at a tick's start and lasts ``duration_s`` (entered in
+    the closing tick, after the grace, it ran until a tick ``STEP_GRACE_S`` too
+    late: --step-time + 0.5 s).
     """
 
     def __init__(self, capacity, plan):
@@ -51,6 +54,7 @@ class CapacityShape(SweepShape):
         self.steps = plan
         self.entered = None
         self.entered_at = 0.0
+        self.closed = False  # the entered step was closed at the last tick: the next one starts at this one
 
     def reset_time(self):
         """Locust restarts the clock in ``start_shape`` and again (master) in ``start``, after the first
@@ -60,17 +64,21 @@ class CapacityShape(SweepShape):
 
     def tick(self):
         if self.runner is not None and self.runner.state in (STATE_INIT, STATE_STOPPED):
-            self.entered, self.stopped = None, False  # a new test: from step 1 again
+            self.entered, self.stopped, self.closed = None, False, False  # a new test: from step 1 again
         if self.stopped:
             return None
         step = self.entered
         if step is None:
             step = self.steps[0]
+        elif self.closed:
+            self.closed = False
+            step = self.steps[step.index]  # indexes start at 1: the next one
         elif self.get_run_time() >= self.entered_at + step.duration_s - TICK_SLACK_S:
             if not close_step(self.capacity, step) or step.index >= len(self.steps):
                 self.stopped = True
                 return None
-            step = self.steps[step.index]  # indexes start at 1: the next one
+            self.closed = True  # between steps until the next tick
+            return step.users, self.spawn_rate or min(max(float(step.users), 1.0) * 10.0, 100.0)
         if step is not self.entered:
             self.entered, self.entered_at = step, self.get_run_time()
             enter_step(self.capacity, step)
@@ -82,6 +90,8 @@ def set_point(c, index, rate, warmup_s):
     the step's figures start after ``warmup_s``, at the same moment in every worker (the master says when)."""
     measure_at = time.perf_counter() + warmup_s if index else float("inf")
     c.point = (index, rate, measure_at)
+    if index:  # the step's rates are over its measured part, edge to edge (tfs_user.capacity.steps.step_row)
+        c.step_edges[index] = (time.time() + warmup_s, None)
     if isinstance(c.environment.runner, LocalRunner):
         c.load = Load(index, rate, measure_at, True)
     elif isinstance(c.environment.runner, MasterRunner):
@@ -100,6 +110,7 @@ def measure_now(c, index):
     point, rate, measure_at = c.point
     if point == index:
         c.point = (point, rate, min(measure_at, time.perf_counter()))
+        c.step_edges[index] = (min(c.step_edges[index][0], time.time()), None)
     send_loads(c)
 
 
@@ -116,12 +127,13 @@ def close_step(c, step):
 
     Returns False when the sweep should end (the step missed a given SLO and not every step was asked for).
     """
-    set_point(c, 0, c.point[1], 0.0)  # between steps: same load, no step
+    set_point(c, 0, c.point[1], 0.0)  # between steps: same load, no step; the open loop's schedule starts afresh
+    c.step_edges[step.index] = (c.step_edges.get(step.index, (None, None))[0], time.time())
     c.run.server.step_end(step.index)  # before the grace: requests sent from now on are in no step
     gevent.sleep(STEP_GRACE_S)
     if isinstance(c.environment.runner, MasterRunner):
         collect_reports(c)
-    row = steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo)
+    row = steps_mod.step_row(step, c.steps.steps.get(step.index), c.config.slo, c.step_edges.get(step.index))
     c.verdicts[step.index] = row
     if sweep_mod.should_stop(row, c.config.slo, c.config.run_all_steps):
         c.stopped_after = step.index

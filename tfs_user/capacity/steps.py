@@ -142,15 +142,17 @@ def _or_none(value, present):
     return value if present else None
 
 
-def step_row(step, stats, slo):
+def step_row(step, stats, slo, edges=None):
     """The figures of one step: dict with the STEP_COLUMNS keys (target_rps None in closed loop) plus fail_ratio, window_s, frames,
     service p50/p90/p99 ms (open loop), warmup_requests, late_requests, loop lag p99/max ms; None for statistics
-    of an empty set."""
+    of an empty set. ``edges``: the measured part's (start, end) in wall-clock s (None = not known: the first
+    measured start, the last measured end); the window, req/s and FPS run edge to edge."""
     stats = stats or StepStats()
     lat = stats.latency
+    edges = edges or (None, None)
     has_ok = lat.ok > 0
-    has_window = lat.window_s > 0
-    summary = lat.summary()
+    has_window = lat.window_between(*edges) > 0
+    summary = lat.summary(*edges)
     row = {
         "step": step.index,
         "users": step.users,
@@ -179,11 +181,15 @@ def step_row(step, stats, slo):
     return row
 
 
-def step_rows(steps, recorder, slo, last_index=None):
-    """Rows for the planned ``steps`` up to ``last_index`` (default: every step that has figures)."""
+def step_rows(steps, recorder, slo, last_index=None, edges=None, judged=None):
+    """Rows for the planned ``steps`` up to ``last_index`` (default: every step that has figures); ``edges``
+    {step index: (start, end)} as ``step_row`` takes them; ``judged`` {step index: row}: a closed step's row
+    as it was judged, reported as it is (a request recorded after the verdict does not change it)."""
     if last_index is None:
         last_index = max(recorder.steps, default=0)
-    return [step_row(step, recorder.steps.get(step.index), slo) for step in steps if step.index <= last_index]
+    edges, judged = edges or {}, judged or {}
+    return [judged.get(step.index) or step_row(step, recorder.steps.get(step.index), slo, edges.get(step.index))
+            for step in steps if step.index <= last_index]
 
 
 def _cell(value):

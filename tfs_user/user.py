@@ -17,6 +17,7 @@ apart from the measured ones.
 import logging
 import time
 
+import gevent
 from locust import User, task
 
 from tfs_user import plugin  # noqa: F401  (plugin registers the parser and init listeners)
@@ -122,11 +123,22 @@ class TfsUser(User):
         if ticket.slot is not None:  # open loop: the stop waits for this request (RunControl.drain)
             self._control.scheduled_in_flight += 1
             try:
-                self._send(s, warmup, body, ticket)
+                self._send_to_the_end(s, warmup, body, ticket)
             finally:
                 self._control.scheduled_in_flight -= 1
         else:
             self._send(s, warmup, body, ticket)
+
+    def _send_to_the_end(self, *args):
+        """An open-loop send outlives its user being stopped (fewer users in a sweep or from the web UI,
+        Locust's rebalancing): the call completes and is recorded, then the user stops. A slot sent is
+        never lost (seen: 64 -> 8 users at 5 req/s, a slot sent and never recorded)."""
+        send = gevent.spawn(self._send, *args)
+        try:
+            send.get()
+        except gevent.GreenletExit:
+            send.join()
+            raise
 
     def _send(self, s, warmup, body, ticket):
         """One call, its request event, and the user's counters."""

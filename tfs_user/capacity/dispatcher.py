@@ -42,6 +42,8 @@ class Dispatcher:
         self._held = None  # (index, scheduled): the slot that fell due while a user waited for it, kept for it
         self._fresh = start is None  # a constant schedule made now: its first slot is due as it is made, by its maker
         begin = clock() if start is None else start
+        self.started = begin
+        """When the schedule began (``clock`` s)."""
         self._next = begin + self._first_interval()
         self.stats = DispatchStats(self._intervals.rate)
 

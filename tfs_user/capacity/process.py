@@ -85,7 +85,7 @@ def begin(environment, scheduled=True):
             c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
                                       sleep=precise_sleep)
             c.dispatch = c.dispatcher.stats
-            begun = time.time()  # the schedule's start: the open loop's measured window begins here
+            begun = time.time() - (time.perf_counter() - c.dispatcher.started)  # the measured window begins here
             c.dispatch.bound(start=begun)
             c.run.recorder.bound(start=begun)
         slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)

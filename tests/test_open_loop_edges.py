@@ -1,0 +1,113 @@
+"""The open loop at its edges, in real `locust --headless` runs against the demo server: rate changes with
+many idle users, users leaving at a low rate, a step's backlog at its edge, steps of equal length, 0.5 req/s.
+
+Delivered rates are asserted against the target with the counting noise of a constant schedule: a window
+of W s at r req/s holds r*W slots, give or take one (where its edges fall between two slots), so the
+requests counted in it read r within (1 + unsent) / W, whatever the machine's load (a late send still
+counts by its scheduled time; only a slot that was never sent is missing, and those are counted).
+"""
+
+import json
+import re
+import socket
+
+from tfs_user.demo.server import ModelConfig
+
+TINY = ModelConfig(shape=(-1, 4), output_size=1)
+TICK_JITTER_S = 0.25
+"""How far a loaded machine may move a step's edges (Locust's once-a-second shape tick, gevent's timer)."""
+
+
+def summary(run):
+    with open(run.folder / "summary.json") as f:
+        return json.load(f)
+
+
+def assert_exact_accounting(data):
+    """Every slot sent is one measured request of the run, and each is in a step, a step's warm-up or between
+    steps (the users' own warm-up requests go out outside the schedule)."""
+    loop, steps = data["open_loop"], data.get("steps", [])
+    assert loop["sent"] == data["rows"][-1]["requests"], data
+    if steps:
+        in_steps = sum(s["requests"] + s["warmup_requests"] for s in steps)
+        assert loop["sent"] == in_steps + data["between_steps_requests"], data
+    assert data["after_stop_requests"] == 0
+
+
+def assert_rates_near_targets(data, measured_s):
+    unsent = data["open_loop"]["unsent"]
+    for step in data["steps"]:
+        window = step["window_s"]
+        assert abs(window - measured_s) <= TICK_JITTER_S, (step, measured_s)  # every step as long as planned
+        slack = (1 + unsent) / window
+        assert abs(step["rps"] - step["target_rps"]) <= slack, (step, slack)
+        assert step["rps"] == step["requests"] / window and step["fps"] == step["rps"]  # batch 1, no failures
+
+
+def test_rate_sweep_with_many_idle_users_sends_each_steps_rate(demo_server, run_locust):
+    # 64 users, mostly idle at 5 and 10 req/s: before, each idle user claimed its next slot ahead and slept,
+    # holding 64 slots (12.8 s) of the old schedule: step 2 went out at 15.2 req/s against 10
+    server = demo_server(workers=8, delay_ms=2, models=[TINY])
+    run = run_locust("--host", server.address, "-u", "64", "--sweep", "rate:5,10", "--step-time", "2s",
+                     "--arrival", "constant", "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    assert [(s["step"], s["target_rps"]) for s in data["steps"]] == [(1, 5.0), (2, 10.0)]
+    assert_rates_near_targets(data, measured_s=2.0 - 0.4)
+    assert_exact_accounting(data)
+
+
+def test_users_sweep_at_a_low_rate_keeps_the_rate_when_users_leave(demo_server, run_locust):
+    # 64 users then 8 at 5 req/s: before, the 56 users stopped at step 2 held their claimed slots and
+    # step 2 went out at 1.4 req/s
+    server = demo_server(workers=8, delay_ms=2, models=[TINY])
+    run = run_locust("--host", server.address, "--sweep", "users:64,8", "--arrival-rate", "5", "--arrival", "constant",
+                     "--step-time", "2s", "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    assert [(s["step"], s["users"]) for s in data["steps"]] == [(1, 64), (2, 8)]
+    assert_rates_near_targets(data, measured_s=2.0 - 0.4)
+    assert_exact_accounting(data)
+
+
+def test_a_steps_backlog_is_its_unsent_and_the_judged_row_is_reported(demo_server, run_locust):
+    # one server thread at 25 ms serves 40 req/s against 100 scheduled: a backlog of late slots builds up in
+    # step 1. Before, it went out after step 1 was judged, labelled step 1, and the reported row was not the
+    # row judged (p99 judged 3018 ms, reported 4497 ms); now the step's edge closes its schedule: what fell
+    # due and was not sent is unsent, and the row reported is the row judged
+    server = demo_server(workers=1, delay_ms=25, models=[TINY])
+    run = run_locust("--host", server.address, "--sweep", "users:4,4", "--arrival-rate", "100", "--arrival", "constant",
+                     "--step-time", "2s", "--slo-p99-ms", "1", "--status-interval", "0", "--json-summary", "summary.json")
+    data = summary(run)
+    assert run.returncode == 3 and data["sweep_stopped_after"] == 1, run.output
+    judged = re.search(r"sweep step 1 missed the SLO \((.*)\); ending the sweep", run.output)
+    assert judged, run.output
+    step = data["steps"][0]
+    assert step["slo_misses"] == [judged.group(1)], (step, judged.group(1))
+    assert data["open_loop"]["unsent"] > 0, data["open_loop"]  # the backlog at the edge
+    assert_exact_accounting(data)
+
+
+def test_half_a_request_per_second_reads_half_a_request_per_second(demo_server, run_locust):
+    # 3 requests scheduled 2 s apart in a 6 s run: before, 3 requests over the 4 s from the first start to the
+    # last end read 0.75 req/s (0.6 FPS at 0.5 req/s over 10 s) beside an open-loop line of 0.5
+    server = demo_server(workers=2, delay_ms=2, models=[TINY])
+    run = run_locust("--host", server.address, "-u", "4", "--arrival-rate", "0.5", "--arrival", "constant", "-t", "6s",
+                     "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    total, loop = data["rows"][-1], data["open_loop"]
+    window = total["window_s"]
+    assert 6.0 - TICK_JITTER_S <= window <= 6.0 + TICK_JITTER_S, total  # the schedule's start to the stop
+    assert total["requests"] == 3, total
+    assert abs(total["rps"] - 0.5) <= (1 + loop["unsent"]) / window, total
+    assert total["fps"] == total["rps"] == total["requests"] / window
+    assert abs(loop["sent_rps"] - total["rps"]) <= 1e-4 * total["rps"], (loop, total)  # one window for every rate
+    assert f"FPS: {total['fps']:.1f} frames/s" in run.output and f"at {total['rps']:.1f} req/s" in run.output
+    assert_exact_accounting(data)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -110,7 +110,7 @@ def measure_now(c, index):
     point, rate, measure_at = c.point
     if point == index:
         c.point = (point, rate, min(measure_at, time.perf_counter()))
-        c.step_edges[index] = (min(c.step_edges[index][0], time.time()), None)
+        c.step_edges[index] = (min(c.step_edges.get(index, (time.time(), None))[0], time.time()), None)
     send_loads(c)
 
 

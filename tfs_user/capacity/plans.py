@@ -16,6 +16,8 @@ Durations are seconds (float); rates req/s; step indexes start at 1.
 import re
 from dataclasses import dataclass
 
+from tfs_user.verdict import apart
+
 SWEEP_KINDS = ("users", "rate")
 STEP_WARMUP_FRACTION = 0.2
 """Share of each step left out as warm-up ..."""
@@ -177,16 +179,19 @@ def slo_misses(row, slo):
     """
     misses = []
     if slo.p99_ms and (row["p99_ms"] is None or row["p99_ms"] > slo.p99_ms):
-        misses.append(f"p99 {_fmt(row['p99_ms'])} ms > {slo.p99_ms:g} ms")
+        misses.append(f"p99 {_fmt(row['p99_ms'], slo.p99_ms)} ms > {slo.p99_ms:g} ms")
     if slo.min_fps and (row["fps"] is None or row["fps"] < slo.min_fps):
-        misses.append(f"FPS {_fmt(row['fps'])} < {slo.min_fps:g}")
+        misses.append(f"FPS {_fmt(row['fps'], slo.min_fps)} < {slo.min_fps:g}")
     if slo.max_fail_ratio < 1 and row["fail_ratio"] is not None and row["fail_ratio"] > slo.max_fail_ratio:
-        misses.append(f"fail ratio {row['fail_ratio']:.4f} > {slo.max_fail_ratio:g}")
+        misses.append(f"fail ratio {apart(row['fail_ratio'], slo.max_fail_ratio, 4)} > {slo.max_fail_ratio:g}")
     return misses
 
 
-def _fmt(value):
-    return "n/a" if value is None else f"{value:.3f}"
+def _fmt(value, threshold=None):
+    """3 decimals, more when a miss needs them to read apart from ``threshold``; n/a for an empty set."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if threshold is None else apart(value, threshold, 3)
 
 
 def within_slo(row, slo):

@@ -11,7 +11,7 @@ import time
 
 import gevent
 import gevent.event
-import gevent.lock
+import gevent.queue
 
 from tfs_user.capacity.arrivals import DispatchStats, Intervals, Slot
 
@@ -35,7 +35,7 @@ class Dispatcher:
         self._clock = clock
         self._sleep = sleep
         self._claimed = 0
-        self._turn = gevent.lock.Semaphore()
+        self._turn = _Turn()
         self._changes = 0
         self._changed = gevent.event.Event()
         self._waiting = False  # a user is waiting for the next slot (napping or sleeping)
@@ -137,3 +137,19 @@ class Dispatcher:
         slot = Slot(index, scheduled, self._clock(), late=late)
         self.stats.record(slot)
         return slot
+
+
+class _Turn:
+    """One greenlet at a time, the others wait in order (a one-token queue: a release wakes one waiter;
+    gevent.lock would import gevent.monkey, which plain modules keep out)."""
+
+    def __init__(self):
+        self._token = gevent.queue.Queue(maxsize=1)
+        self._token.put(None)
+
+    def __enter__(self):
+        self._token.get()
+
+    def __exit__(self, *exc):
+        self._token.put(None)
+        return False

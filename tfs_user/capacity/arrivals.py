@@ -171,6 +171,7 @@ class DispatchStats:
             "late_p50_ms": None if empty else self.lateness.percentile_ms(50),
             "late_p99_ms": None if empty else self.lateness.percentile_ms(99),
             "late_max_ms": None if empty else self.lateness.max_ms,
+            "send_error_mean_ms": self.send_error.sum_ms / self.sent if self.sent else None,
             "send_error_p50_ms": self.send_error.percentile_ms(50) if self.sent else None,
             "send_error_p99_ms": self.send_error.percentile_ms(99) if self.sent else None,
         }

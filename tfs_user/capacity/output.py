@@ -38,6 +38,10 @@ def finish(c):
             lines.append(f"{between} measured request{'s' if between != 1 else ''} went out between sweep steps "
                          "(while a step was judged, or before a worker heard of the next one): in the run's figures, "
                          "in no step's")
+        out["after_verdict_requests"] = late = after_verdict(c, rows)
+        if late:
+            lines.append(f"{late} request{'s' if late != 1 else ''} of a step completed after the step was judged "
+                         "(beyond its 0.5 s grace): in the run's figures, not in the step's row as judged")
         lines.extend(lost_lines(c))
         lines.extend(f"Warning: step {row['step']}: {e['warning']}" for row in rows for e in row["server"].values()
                      if e["warning"])
@@ -58,6 +62,16 @@ def finish(c):
         lines.append(f"Plot written to {config.plot}")
     c.final = (out, lines)
     return c.final
+
+
+def after_verdict(c, rows):
+    """How many requests (measured or warm-up) were recorded into a step after its row was judged."""
+    count = 0
+    for row in rows:
+        stats = c.steps.steps.get(row["step"])
+        if stats is not None and row["step"] in c.verdicts:
+            count += stats.latency.requests + stats.warmup - row["requests"] - row["warmup_requests"]
+    return count
 
 
 def add_server(c, row, wait_s=None):
@@ -94,8 +108,10 @@ def open_loop_summary(c):
         "late_p50_ms": dispatch["late_p50_ms"],
         "late_p99_ms": dispatch["late_p99_ms"],
         "late_max_ms": dispatch["late_max_ms"],
+        "send_error_mean_ms": dispatch["send_error_mean_ms"],
         "send_error_p50_ms": dispatch["send_error_p50_ms"],
         "send_error_p99_ms": dispatch["send_error_p99_ms"],
+        "service_mean_ms": service.sum_ms / service.ok if has else None,
         "service_p50_ms": service.percentile_ms(50) if has else None,
         "service_p90_ms": service.percentile_ms(90) if has else None,
         "service_p99_ms": service.percentile_ms(99) if has else None,

@@ -45,6 +45,7 @@ def start(c, runner):
         events.request.add_listener(lambda **kw: process.on_request(c, **kw))
         c.run.control.at_stop.append(lambda stopped_at: process.end_schedule(c, stopped_at))
     if isinstance(runner, WorkerRunner):
+        events.test_stop.add_listener(lambda **kw: setattr(c, "load", Load()))  # the next test's loads come anew
         events.report_to_master.add_listener(lambda client_id, data, **kw: process.on_report_to_master(c, data))
         runner.register_message(sweep.LOAD_MESSAGE, lambda msg, **kw: process.on_load_message(c, msg))
         runner.register_message(sweep.STEP_FLUSH_MESSAGE, lambda msg, **kw: process.on_step_flush(c, msg))
@@ -102,7 +103,9 @@ def on_test_start(c):
     c.entered, c.point, c.step_edges = entered, point, edges
     if isinstance(runner, LocalRunner):
         c.load = Load(point[0], point[1], point[2], c.config.sweep is None or entered > 0)
-    elif isinstance(runner, WorkerRunner):
+    elif isinstance(runner, WorkerRunner) and not c.load.known:
+        # the master's first tick entered step 1 and sent its load before this worker's first spawn (and
+        # so this test_start): resetting it counted step 1's warm-up as between steps (801 between, 0 warm-up)
         c.load = Load()
     if isinstance(runner, MasterRunner):
         c.greenlets.append(gevent.spawn(sweep.broadcast_loads, c))

@@ -32,6 +32,9 @@ STEP_GRACE_S = 0.5
 FLUSH_TIMEOUT_S = 5.0
 """Master: how long it waits for the workers' step reports."""
 STEP_FLUSH_MESSAGE = "tfs_step_flush"
+FIRST_STEP_WAIT_S = 15.0
+"""The first step starts once its users run (a worker prepares its requests at its first spawn, which
+took 3.5 s of a 2 s step under load), or after this long whatever the count."""
 
 
 class CapacityShape(SweepShape):
@@ -55,6 +58,7 @@ class CapacityShape(SweepShape):
         self.entered = None
         self.entered_at = 0.0
         self.closed = False  # the entered step was closed at the last tick: the next one starts at this one
+        self.waiting_since = None  # when the first step began to wait for its users
 
     def reset_time(self):
         """Locust restarts the clock in ``start_shape`` and again (master) in ``start``, after the first
@@ -65,11 +69,14 @@ class CapacityShape(SweepShape):
     def tick(self):
         if self.runner is not None and self.runner.state in (STATE_INIT, STATE_STOPPED):
             self.entered, self.stopped, self.closed = None, False, False  # a new test: from step 1 again
+            self.waiting_since = None
         if self.stopped:
             return None
         step = self.entered
         if step is None:
             step = self.steps[0]
+            if not self._users_running(step.users):
+                return step.users, self.spawn_rate or min(max(float(step.users), 1.0) * 10.0, 100.0)
         elif self.closed:
             self.closed = False
             step = self.steps[step.index]  # indexes start at 1: the next one
@@ -83,6 +90,16 @@ class CapacityShape(SweepShape):
             self.entered, self.entered_at = step, self.get_run_time()
             enter_step(self.capacity, step)
         return step.users, self.spawn_rate or min(max(float(step.users), 1.0) * 10.0, 100.0)
+
+
+    def _users_running(self, users):
+        """Whether ``users`` run (a master counts its workers' reports: they spawn after their pre-flight)."""
+        runner = self.runner
+        if runner is None:
+            return True
+        if self.waiting_since is None:
+            self.waiting_since = time.perf_counter()
+        return runner.user_count >= users or time.perf_counter() - self.waiting_since >= FIRST_STEP_WAIT_S
 
 
 def set_point(c, index, rate, warmup_s):
@@ -169,13 +186,15 @@ def send_loads(c):
     clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
     total = sum(clients.values())
     index, rate, measure_at = c.point
-    measuring = time.perf_counter() >= measure_at
+    now = time.perf_counter()
+    measuring = now >= measure_at
+    measure_from = time.time() + (measure_at - now) if measure_at < float("inf") else None  # wall clock
     for worker, users in clients.items():
         share = process_rate(rate, users, total) if total and rate else 0.0
         load = (index, share, measuring)
         if c.sent_loads.get(worker) != load:
             runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,
-                                               "sent": time.time()}, client_id=worker)  # sent: workers time the lag
+                                               "measure_from": measure_from, "sent": time.time()}, client_id=worker)  # sent: workers time the lag
             c.sent_loads[worker] = load
 
 

@@ -9,7 +9,10 @@ rate and run, one ``locust --headless`` of each checkout (``-u 16``, Poisson ``-
 ``--json-summary``), the two alternating (the order flips every run). From each summary: send error
 (actual minus scheduled send) p50/p99 ms, latency from the schedule minus service time at p50 (how much
 later than scheduled the median request left, as the user sees it), late sends (all users busy), and the
-CPU per request of the locust process (user + system, us; start-up included, so compare like with like).
+CPU per request of the locust process over its measured section (user + system, us): each run goes through
+``probe_locustfile.py`` (the checkout's own ``OptionsTfsUser``), which samples the process's CPU time and
+request count, and the CPU between the first request and the last counts, as in ``overhead.py``
+(issue 28: the whole process's CPU added about 0.75 s of Locust start and stop and diluted the ratio).
 The table gives medians over the runs and, with a baseline, the ratios this / baseline.
 Targets of issue 22: send error p50 < 0.1 ms and p99 < 2 ms at 100-1000 req/s on a quiet machine.
 """
@@ -17,7 +20,6 @@ Targets of issue 22: send error p50 < 0.1 ms and p99 < 2 ms at 100-1000 req/s on
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from overhead import _env, start_server, stop_server  # noqa: E402
+from overhead import PROBE_LOCUSTFILE, _env, _probe_cpu, start_server, stop_server  # noqa: E402
 
 SERVER_ARGS = ["--shape=-1,4", "--output-size", "1", "--delay-ms", "5", "--workers", "8"]
 USERS = 16
@@ -39,23 +41,22 @@ def run_once(repo, address, rate, seconds, timeout=120):
     """One open-loop locust run of ``repo``'s locustfile at ``rate`` req/s; a dict of the COLUMNS (+ requests)."""
     with tempfile.TemporaryDirectory(prefix="tfs-send-error-") as folder:
         summary = os.path.join(folder, "summary.json")
-        command = [sys.executable, "-m", "locust", "-f", str(Path(repo) / "locustfile.py"), "--headless",
+        command = [sys.executable, "-m", "locust", "-f", str(PROBE_LOCUSTFILE), "--headless",
                    "--host", address, "-u", str(USERS), "-r", str(USERS), "-t", f"{seconds:g}s",
                    "--arrival-rate", f"{rate:g}", "--arrival", "poisson", "--status-interval", "0",
                    "--json-summary", summary]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(command, cwd=folder, env=_env(repo), capture_output=True, text=True, timeout=timeout)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(command, cwd=folder, env=_env(repo, TFS_BENCH_PROBE_DIR=folder), capture_output=True,
+                              text=True, timeout=timeout)
         if not os.path.isfile(summary):
             raise RuntimeError(f"{repo} at {rate:g} req/s: exit code {done.returncode}: {(done.stderr or done.stdout)[-300:]}")
         with open(summary) as f:
             data = json.load(f)
+        cpu_s, probed = _probe_cpu(folder)  # the measured section: first request to last, start and stop left out
     total, open_loop = data["rows"][-1], data["open_loop"]
-    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return {"requests": total["requests"], "send_error_p50_ms": open_loop["send_error_p50_ms"],
             "send_error_p99_ms": open_loop["send_error_p99_ms"],
             "behind_p50_ms": total["p50_ms"] - open_loop["service_p50_ms"], "late": open_loop["late"],
-            "cpu_us": 1e6 * cpu_s / max(total["requests"], 1)}
+            "cpu_us": 1e6 * cpu_s / probed}
 
 
 def table(results, names):

@@ -52,8 +52,11 @@ class Watch:
         gevent.joinall(list(jobs.values()), timeout=self.timeout_s)
         pages, took = {}, {}
         for url, job in jobs.items():
-            if job.ready():
+            if job.ready() and job.successful():
                 pages[url], took[url] = job.value
+            elif job.ready():  # _read raises nothing; should it, this is still one URL's failure, not the run's
+                pages[url] = MetricsError(f"server metrics {url}: {type(job.exception).__name__}: {job.exception}")
+                took[url] = self.timeout_s
             else:
                 job.kill(block=False)
                 pages[url] = MetricsError(f"server metrics {url}: no answer within {self.timeout_s:g} s")
@@ -68,6 +71,9 @@ class Watch:
             return parse(scrape(url, timeout_s=self.timeout_s)), time.perf_counter() - began
         except MetricsError as e:
             return MetricsError(str(e) if url in str(e) else f"server metrics {url}: {e}"), time.perf_counter() - began
+        except Exception as e:  # any answer from any URL is one warning, never the run's end
+            reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            return MetricsError(f"server metrics {url}: {reason}"), time.perf_counter() - began
 
     def _warn_once(self, url, page):
         if isinstance(page, MetricsError):

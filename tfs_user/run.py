@@ -141,6 +141,7 @@ class TfsRun:
         else:
             events.request.add_listener(self._on_request)
             events.test_stop.add_listener(lambda **kw: self._probe.stop())
+        self.server.register(runner)
         self.capacity = capacity.Capacity(self)
         try:  # open loop and sweeps: listeners of their own (tfs_user.capacity.wiring)
             capacity.start(self.capacity, runner)

@@ -10,13 +10,22 @@ window is its measured part: from the end of its warm-up to the moment it closes
 users) are the only difference, with the requests sent while the edge was uncertain: while its
 scrape was under way (the server wrote its page at some moment of it) and, with workers, before they
 heard of the edge (as late as they measured it: the master's send time in the load message against
-theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``. A statistics reset (web UI) restarts the test's window.
+theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``.
+
+A statistics reset (web UI) restarts the test's window while users run: the master tells its workers
+(``RESET_MESSAGE``), which forget the requests they had not reported yet (they were before the reset) and
+answer how late they heard of it; the window's start is then as uncertain as its scrape was long and the
+workers were late, at the test's rate. The live web UI tab compares each page with our count as of that
+page (read right after its scrape), not of now. On a master our count lags each worker by up to its
+report interval (Locust's WORKER_REPORT_INTERVAL, 3 s), so the live tab shows both counts without a
+verdict (``LIVE_ON_MASTER``); the test's end compares them once every worker has reported.
 
 The figures themselves come from ``tfs_user.server_metrics`` (scrape, parse, difference, recognise
 the server); entries, console lines and the CSV from ``tfs_user.server_metrics.entries``.
 """
 
 import math
+import time
 
 import gevent
 
@@ -27,6 +36,11 @@ from tfs_user.server_metrics.entries import ClientSide
 from tfs_user.server_metrics.watch import Watch
 from tfs_user.transport.endpoints import row_name
 
+RESET_MESSAGE = "tfs_server_reset"
+RESET_DONE_MESSAGE = "tfs_server_reset_done"
+LIVE_ON_MASTER = ("count gap: not checked while running on a master (our count lags each worker's report by up to "
+                  "3 s); checked at the test's end")
+
 
 class ServerWindow:
     """``--server-metrics`` in one run (see the module docstring). ``watch`` is None without URLs or on a worker."""
@@ -35,7 +49,19 @@ class ServerWindow:
         self.run = run
         self.watch = None
         self._live = None
+        self._reset_lag_s = None  # after a statistics reset: how late the workers heard of it (max), s; else None
 
+    def register(self, runner):
+        """Master / worker: the statistics reset's messages (see the module docstring)."""
+        if self.run.worker:
+            def on_reset(msg, **kwargs):
+                self.run.recorder = type(self.run.recorder)()  # unreported requests were before the master's reset
+                runner.send_message(RESET_DONE_MESSAGE, {"lag_s": max(0.0, time.time() - msg.data["at"])})
+            runner.register_message(RESET_MESSAGE, on_reset)
+        elif self.run.master:
+            def on_done(msg, **kwargs):
+                self._reset_lag_s = max(self._reset_lag_s or 0.0, float(msg.data["lag_s"]))
+            runner.register_message(RESET_DONE_MESSAGE, on_done)
     @property
     def active(self):
         return self.watch is not None
@@ -56,11 +82,20 @@ class ServerWindow:
 
     def on_test_start(self):
         """At ``test_start``, before the first user: read the test window's start."""
+        self._reset_lag_s = None
         if self._current_watch() is not None:
             self.watch.begin()
 
     def restart(self):
-        """A statistics reset: the test's window starts again now."""
+        """A statistics reset: the test's window starts again now; a master's workers forget what they have not
+        reported (it was before the reset)."""
+        runner = self.run.environment.runner
+        if self.run.master and runner is not None:
+            self._reset_lag_s = 0.0
+            for client in list(runner.clients.values()):
+                runner.send_message(RESET_MESSAGE, {"at": time.time()}, client_id=client.id)
+        elif not self.run.worker:
+            self._reset_lag_s = 0.0
         if self.watch is not None:
             self.watch.begin()
 
@@ -69,9 +104,9 @@ class ServerWindow:
             self.watch.finish()
 
     def watch_live(self, running):
-        """Web UI: scrape every few seconds while ``running()`` (its own greenlet)."""
+        """Web UI: scrape every few seconds while ``running()`` (its own greenlet), our figures read with each page."""
         if self.watch is not None and self._live is None:
-            self._live = gevent.spawn(self.watch.watch_live, running)
+            self._live = gevent.spawn(self.watch.watch_live, running, lambda: report.summary(self.run.recorder))
 
     # ------------------------------------------------------------- figures
 
@@ -86,8 +121,9 @@ class ServerWindow:
         plan = self.run.capacity.plan if self.run.capacity is not None else []
         return max([int(getattr(options, "num_users", 0) or 1), *(step.users for step in plan)])
 
-    def _clients(self, data):
-        """{url: ClientSide} of the test from the summary ``data`` and the run's left-out counts.
+    def _clients(self, data, end=None):
+        """{url: ClientSide} of the test from the summary ``data`` and the run's left-out counts; ``end``: the
+        live Edge it is compared with (None: the test's end).
 
         One URL per endpoint (as many URLs as endpoints): each URL beside its endpoint's rows; the
         warm-ups and after-stop requests, not kept per endpoint, widen the allowed gap. Else every
@@ -96,7 +132,7 @@ class ServerWindow:
         urls = self.watch.urls
         endpoints = data.get("endpoints") or []
         left_out = data["warmup_requests"] + data["after_stop_requests"]
-        users = self._users()
+        users = self._users() + self._uncertain(data, end)
         total = data["rows"][-1]
         if len(endpoints) > 1 and len(urls) == len(endpoints):
             out = {}
@@ -112,6 +148,16 @@ class ServerWindow:
         side = ClientSide(total["requests"] + left_out, users, total["mean_ms"], "measured + warm-up + after stop")
         return {url: side for url in urls}
 
+    def _uncertain(self, data, end):
+        """Requests the edges' uncertainty may add to a gap, at the test's rate: a reset's start edge (its scrape
+        and the workers' lag in hearing of it), and for a live page its scrape."""
+        seconds = 0.0
+        if self._reset_lag_s is not None and self.watch.start is not None:
+            seconds += self._reset_lag_s + max(self.watch.start.took.values(), default=0.0)
+        if end is not None:
+            seconds += max(end.took.values(), default=0.0)
+        return math.ceil((data["rows"][-1].get("rps") or 0.0) * seconds)
+
     def test_entries(self, data):
         """{url: entry} of the test (JSON key ``server``), from the summary ``data``; None without URLs."""
         if self.watch is None:
@@ -123,11 +169,19 @@ class ServerWindow:
         """{url: entry} from the test's start to the last live scrape (or the end): the web UI's tab."""
         if self.watch is None or self.watch.start is None:
             return {}
-        end = self.watch.end or self.watch.latest
-        if end is None:
+        if self.watch.end is not None:
+            end, data, live = self.watch.end, report.summary(self.run.recorder), None
+        elif self.watch.latest is not None and self.watch.latest_ours is not None:
+            end, data = self.watch.latest, self.watch.latest_ours  # our count as of that page, not of now
+            live = end
+        else:
             return {}
-        data = report.summary(self.run.recorder)
-        return entries_mod.entries(self.watch.urls, self.watch.start, end, self.model(), self._clients(data))
+        out = entries_mod.entries(self.watch.urls, self.watch.start, end, self.model(), self._clients(data, live))
+        if live is not None and self.run.master:
+            for e in out.values():
+                e["warning"] = None
+                e["notes"].append(LIVE_ON_MASTER)
+        return out
 
     def step_entries(self, row, users, wait_s=None):
         """{url: entry} of the sweep step of ``row`` (a step row), beside its measured requests; {} when the

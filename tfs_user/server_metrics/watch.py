@@ -42,6 +42,7 @@ class Watch:
         self.urls = tuple(urls)
         self.timeout_s = timeout_s
         self.start = self.end = self.latest = None  # Edge of the test's start, end, the last live scrape
+        self.latest_ours = None  # what ``watch_live``'s ``ours()`` gave right after the last live scrape
         self._steps = {}  # step index -> [greenlet of the start Edge, greenlet of the end Edge or None]
         self._failing = set()  # URLs whose last scrape failed (warned once until they answer again)
 
@@ -87,7 +88,7 @@ class Watch:
 
     def begin(self):
         """At test start (before any user is spawned; it waits at most ``timeout_s``): the window's start."""
-        self.start, self.end, self.latest = self.take(), None, None
+        self.start, self.end, self.latest, self.latest_ours = self.take(), None, None, None
 
     def clear_steps(self):
         """A new sweep: forget the steps' scrapes (and stop those still waiting)."""
@@ -109,12 +110,14 @@ class Watch:
                 else:
                     jobs[0].kill(block=False)
 
-    def watch_live(self, running):
-        """Scrape every LIVE_INTERVAL_S while ``running()`` is true (a greenlet of the web UI)."""
+    def watch_live(self, running, ours=lambda: None):
+        """Scrape every LIVE_INTERVAL_S while ``running()`` is true (a greenlet of the web UI); ``ours()`` is read
+        right after each scrape (``latest_ours``): the client's side as of that page, to compare like with like."""
         while True:
             gevent.sleep(LIVE_INTERVAL_S)
             if running() and self.start is not None:
-                self.latest = self.take()
+                latest = self.take()
+                self.latest, self.latest_ours = latest, ours()
 
     # -------------------------------------------------------------- sweep steps
 

@@ -12,10 +12,12 @@ scrape was under way (the server wrote its page at some moment of it) and, with 
 heard of the edge (as late as they measured it: the master's send time in the load message against
 theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``.
 
-A statistics reset (web UI) restarts the test's window while users run: the master tells its workers
-(``RESET_MESSAGE``), which forget the requests they had not reported yet (they were before the reset) and
-answer how late they heard of it; the window's start is then as uncertain as its scrape was long and the
-workers were late, at the test's rate. The live web UI tab compares each page with our count as of that
+A statistics reset (web UI) restarts the test's window while users run. On a master, Locust resets its own
+table only: what the workers had not reported yet arrives after the reset and counts there, in Locust's
+table and in ours alike, though those requests were sent before it. So the master asks its workers
+(``RESET_MESSAGE``) how many they held then and how late they heard of it, and the server's count is
+compared with ours minus those (``carried``); the window's start is as uncertain as its scrape was long
+and the workers were late, at the test's rate. The live web UI tab compares each page with our count as of that
 page (read right after its scrape), not of now. On a master our count lags each worker by up to its
 report interval (Locust's WORKER_REPORT_INTERVAL, 3 s), so the live tab shows both counts without a
 verdict (``LIVE_ON_MASTER``); the test's end compares them once every worker has reported.
@@ -50,17 +52,20 @@ class ServerWindow:
         self.watch = None
         self._live = None
         self._reset_lag_s = None  # after a statistics reset: how late the workers heard of it (max), s; else None
+        self._carried = 0  # requests the workers held unreported at the last reset (in ours, before the window)
 
     def register(self, runner):
         """Master / worker: the statistics reset's messages (see the module docstring)."""
         if self.run.worker:
             def on_reset(msg, **kwargs):
-                self.run.recorder = type(self.run.recorder)()  # unreported requests were before the master's reset
-                runner.send_message(RESET_DONE_MESSAGE, {"lag_s": max(0.0, time.time() - msg.data["at"])})
+                recorder = self.run.recorder  # not yet reported: sent before the master's reset, reported after it
+                held = recorder.total().requests + recorder.warmup + recorder.after_stop
+                runner.send_message(RESET_DONE_MESSAGE, {"lag_s": max(0.0, time.time() - msg.data["at"]), "held": held})
             runner.register_message(RESET_MESSAGE, on_reset)
         elif self.run.master:
             def on_done(msg, **kwargs):
                 self._reset_lag_s = max(self._reset_lag_s or 0.0, float(msg.data["lag_s"]))
+                self._carried += int(msg.data["held"])
             runner.register_message(RESET_DONE_MESSAGE, on_done)
     @property
     def active(self):
@@ -82,7 +87,7 @@ class ServerWindow:
 
     def on_test_start(self):
         """At ``test_start``, before the first user: read the test window's start."""
-        self._reset_lag_s = None
+        self._reset_lag_s, self._carried = None, 0
         if self._current_watch() is not None:
             self.watch.begin()
 
@@ -91,7 +96,7 @@ class ServerWindow:
         reported (it was before the reset)."""
         runner = self.run.environment.runner
         if self.run.master and runner is not None:
-            self._reset_lag_s = 0.0
+            self._reset_lag_s, self._carried = 0.0, 0
             for client in list(runner.clients.values()):
                 runner.send_message(RESET_MESSAGE, {"at": time.time()}, client_id=client.id)
         elif not self.run.worker:
@@ -132,6 +137,7 @@ class ServerWindow:
         urls = self.watch.urls
         endpoints = data.get("endpoints") or []
         left_out = data["warmup_requests"] + data["after_stop_requests"]
+        carried = self._carried  # in ours, sent before a reset (a master's workers had not reported them)
         users = self._users() + self._uncertain(data, end)
         total = data["rows"][-1]
         if len(endpoints) > 1 and len(urls) == len(endpoints):
@@ -141,11 +147,12 @@ class ServerWindow:
                 ok = sum(r["requests"] - r["failures"] for r in rows)
                 mean = (sum(r["mean_ms"] * (r["requests"] - r["failures"]) for r in rows if r["mean_ms"] is not None)
                         / ok) if ok else None
-                out[url] = ClientSide(sum(r["requests"] for r in rows), users + left_out, mean,
+                out[url] = ClientSide(sum(r["requests"] for r in rows), users + left_out + carried, mean,
                                       f"measured to {endpoint}; {left_out} warm-up and after-stop requests not kept "
                                       "per endpoint")
             return out
-        side = ClientSide(total["requests"] + left_out, users, total["mean_ms"], "measured + warm-up + after stop")
+        what = "measured + warm-up + after stop" + (f" - {carried} sent before the reset" if carried else "")
+        side = ClientSide(total["requests"] + left_out - carried, users, total["mean_ms"], what)
         return {url: side for url in urls}
 
     def _uncertain(self, data, end):

@@ -62,7 +62,7 @@ def test_wrong_model_name_is_caught_before_start_when_the_server_has_status(demo
     run = run_locust("--host", server.address, "-u", "2", "-r", "2", "--iterations", "5",
                      "--model-name", "nosuch", "--images-numpy-path", small_images)
     assert run.returncode == 2, run.output
-    assert f"error: model 'nosuch' is not served at {server.address} (NOT_FOUND: Servable not found" in run.output
+    assert f"error: model 'nosuch' not found at {server.address} (the server said NOT_FOUND: Servable not found" in run.output
     assert server.counts()["requests"] == 0
 
 

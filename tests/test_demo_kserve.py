@@ -278,7 +278,7 @@ def test_cli_answers_model_infer_in_typed_contents():
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert out.endswith("demo server served 1 requests (1 ok, 0 failed), 2 frames\n")
+    assert out.endswith("demo server served 1 requests (1 ok, 0 failed, 0 cancelled), 2 frames\n")
 
 
 def test_help_says_both_protocols_on_one_port():

@@ -325,6 +325,6 @@ def test_cli_prints_the_metrics_page_on_its_second_line_and_serves_it(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         last = [lines.get(timeout=5), lines.get(timeout=5)]
-        assert last == ["demo server served 6 requests (4 ok, 2 failed), 4 frames\n", None]
+        assert last == ["demo server served 6 requests (4 ok, 2 failed, 0 cancelled), 4 frames\n", None]
     finally:
         proc.kill()

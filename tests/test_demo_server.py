@@ -88,7 +88,7 @@ def test_predict_returns_softmax_and_counts(server, stub):
     assert (c["requests"], c["ok"], c["failed"], c["frames"]) == (2, 2, 0, 8)
     assert before <= c["first_ok_start"] <= c["last_ok_end"] <= time.time()
     server.reset_counts()
-    assert server.counts() == {"requests": 0, "ok": 0, "failed": 0, "frames": 0,
+    assert server.counts() == {"requests": 0, "ok": 0, "failed": 0, "cancelled": 0, "frames": 0,
                                "first_ok_start": None, "last_ok_end": None}
 
 
@@ -277,7 +277,7 @@ def test_cli_serves_and_stops_on_sigterm():
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert out == "demo server served 2 requests (1 ok, 1 failed), 3 frames\n"
+    assert out == "demo server served 2 requests (1 ok, 1 failed, 0 cancelled), 3 frames\n"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -200,3 +200,21 @@ def test_a_worker_lost_in_a_sweep_is_named_in_its_step(demo_server, run_locust, 
     lost = steps[0]["lost_workers"][0]
     assert re.search(rf"Worker {re.escape(lost)} \(index \d\) was lost in step 1;", output), output
     assert steps[1]["requests"] > 0  # the sweep went on with the other worker
+
+
+def test_the_master_waits_for_busy_workers_last_reports_at_the_stop(demo_server, small_model, small_images,
+                                                                     run_locust):
+    # Workers busy at the stop: every 40th request is held 2 s and --stop-timeout lets it finish, so a worker
+    # answers Locust's quit well after the master's own 0.5 s wait. Without the master's wait for every worker's
+    # final report (control._collect_final_reports), everything since the last periodic report (up to 3 s of
+    # requests) is missing; with it, at most the requests still in flight (one per user) go unreported.
+    server = demo_server(models=[small_model], delay_ms=20, slow_every=40, slow_delay_ms=2000)
+    run = run_locust("--processes", "2", "--host", server.address, "-u", "8", "-r", "8", "-t", "4s",
+                     "--stop-timeout", "10s", "--model-name", "small", "--images-numpy-path", small_images,
+                     "--json-summary", "summary.json", "--status-interval", "0", timeout=180)
+    assert run.returncode == 0, run.output[-3000:]
+    summary = json.loads((run.folder / "summary.json").read_text())
+    reported = summary["rows"][-1]["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    served = server.counts()["requests"]
+    assert served > 100, served
+    assert 0 <= served - reported <= 8, (served, reported, run.output[-3000:])

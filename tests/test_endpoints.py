@@ -99,7 +99,7 @@ def test_preflight_checks_every_endpoint(demo_server, small_model, run_locust, f
     run = run_locust("--host", f"{a.address},{other.address}", "-u", "1", "--iterations", "2", "--model-name", "small",
                      "--synthetic-shape", "8,8,3")
     assert run.returncode == 2, run.output
-    assert f"error: endpoint {other.address}: model 'small' is not served at {other.address}" in run.output
+    assert f"error: endpoint {other.address}: model 'small' not found at {other.address}" in run.output
     assert a.counts()["requests"] == 0
     nothing = f"127.0.0.1:{free_port()}"
     run = run_locust("--host", f"{a.address},{nothing}", "-u", "1", "--iterations", "2", "--model-name", "small",

@@ -100,21 +100,23 @@ def test_two_level_latency_percentiles_and_warmup_left_out(demo_server, small_mo
 
 
 def test_requests_completing_after_stop_are_left_out(demo_server, small_model, run_locust):
-    server = demo_server(models=[small_model], delay_ms=30)
-    run = run_locust("--host", server.address, "-u", "8", "-r", "8", "-t", "3s", "--model-name", "small",
-                     "--synthetic-shape", "8,8,3", "--json-summary", "summary.json")
+    # Certain, not likely: every 25th request is held 3 s, as long as the whole run, so each one started is in
+    # flight at the stop (the 25th comes within the run at 9 requests/s), and --stop-timeout lets it complete then.
+    server = demo_server(models=[small_model], delay_ms=30, slow_every=25, slow_delay_ms=3000)
+    run = run_locust("--host", server.address, "-u", "8", "-r", "8", "-t", "3s", "--stop-timeout", "10s",
+                     "--model-name", "small", "--synthetic-shape", "8,8,3", "--json-summary", "summary.json")
     assert run.returncode == 0, run.output
     summary = json.loads((run.folder / "summary.json").read_text())
     total = summary["rows"][-1]
+    held = server.counts()["requests"] // 25
+    assert held >= 1 and server.counts()["ok"] == server.counts()["requests"], server.counts()
+    assert total["max_ms"] < 3000.0, total  # no held request among the measured ones
     assert 30.0 <= total["min_ms"] <= total["p50_ms"] < 45.0
-    # Locust's own table shows the requests that completed after the stop on a row of their own
-    # (count, avg, min, max): the same count as ours, and the slowest of them is not in our max.
-    row = re.search(r"gRPC\s+Predict small \(after stop\)\s+(\d+)\s+0\(0\.00%\)\s+\|\s+\d+\s+\d+\s+(\d+)", run.output)
-    assert row, run.output
-    after_stop, after_stop_max = int(row[1]), int(row[2])
-    assert summary["after_stop_requests"] == after_stop > 0
-    if after_stop_max > 100:  # the stop stalled the process (TensorFlow loaded) and inflated them
-        assert total["max_ms"] < after_stop_max, (total, after_stop_max)
+    # every held request completed after the stop and is counted there, none among the measured ones (Locust's
+    # own table, printed while the held ones still ran, may show fewer of them on its "(after stop)" row)
+    assert summary["after_stop_requests"] >= held, (summary["after_stop_requests"], held)
+    row = re.search(r"gRPC\s+Predict small \(after stop\)\s+(\d+)\s", run.output)
+    assert row is None or int(row[1]) <= summary["after_stop_requests"], run.output[-3000:]
 
 
 @pytest.mark.parametrize("option, value, missed", [

@@ -131,6 +131,6 @@ def test_demo_server_with_an_http_host_tests_its_rest_port(run_locust):
     summary = json.loads((run.folder / "summary.json").read_text())
     assert summary["rows"][-1]["requests"] == 10, summary
     assert "HTTP ModelInfer resnet" in " ".join(run.output.split())
-    assert "[tfs] demo server served 12 requests (12 ok, 0 failed)" in run.output  # with 2 warm-up requests
+    assert "[tfs] demo server served 12 requests (12 ok, 0 failed, 0 cancelled)" in run.output  # with 2 warm-up requests
     started = [line for line in run.output.splitlines() if "[tfs] started demo server at" in line]
     assert len(started) == 1 and ", REST at 127.0.0.1:" in started[0], started

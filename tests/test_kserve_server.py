@@ -139,3 +139,47 @@ def test_the_tool_counts_exactly_what_kserve_served_over_rest(servers, run_locus
     assert f"HTTP {verb} {server.model_name}" in " ".join(run.output.split())
     assert notice in run.output, run.output[-3000:]
     print(f"\n{case}: KServe counted {served}, the tool reported {_sent(summary)}")
+
+def _strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+def test_server_metrics_read_kserves_own_page_with_failures_said_so(servers, run_locust, tmp_path):
+    """--server-metrics against KServe's /metrics (issue 29): recognised as KServe, its successes (postprocess
+    count) and failures (predict minus postprocess) beside ours exactly, its times marked as including the
+    failed calls, and network + client left out (8 of 32 calls failed inside those times)."""
+    server = servers(fail_every=4)
+    run, _ = _run(run_locust, server, tmp_path, "--iterations", "15", "--warmup-iterations", "1",
+                  "--server-metrics", server.metrics_url)
+    assert run.returncode == 1, run.output[-3000:]  # failed requests
+    summary = _strict_json(run.folder / "summary.json")
+    e = summary["server"][server.metrics_url]
+    assert (e["server"], e["model"], e["requests"], e["failures"], e["client_requests"], e["count_gap"],
+            e["warning"], e["error"]) == ("KServe", server.model_name, 24, 8, 32, 0, None, None), e
+    assert e["inference_ms"]["with_failures"] and e["preprocess_ms"]["with_failures"]
+    assert e["postprocess_ms"]["with_failures"] is False and e["postprocess_ms"]["mean"] > 0
+    assert e["request_ms"]["mean"] == pytest.approx(
+        e["preprocess_ms"]["mean"] + e["inference_ms"]["mean"] + e["postprocess_ms"]["mean"])
+    assert e["network_client_ms"] is None and e["queue_ms"]["mean"] is None
+    assert f"  {server.metrics_url} (KServe, model {server.model_name}): 24 requests, 8 failures; we sent 32" \
+        in run.output, run.output[-3000:]
+    assert "inference (failed calls included) mean" in run.output
+    # KServe's first bucket is 0-5 ms: a sub-millisecond model's p50 is that bucket, not a number inside it
+    assert e["inference_ms"]["p50"] is None and e["inference_ms"]["p50_bucket_ms"] == [0.0, 5.0], e["inference_ms"]
+    assert "p50 <= 5.000" in run.output
+
+
+def test_server_metrics_of_a_clean_kserve_run_give_network_plus_client(servers, run_locust, tmp_path):
+    server = servers()
+    run, _ = _run(run_locust, server, tmp_path, "-t", "2s", "--server-metrics", server.metrics_url)
+    assert run.returncode == 0, run.output[-3000:]
+    summary = _strict_json(run.folder / "summary.json")
+    e = summary["server"][server.metrics_url]
+    assert (e["server"], e["failures"], e["count_gap"], e["warning"]) == ("KServe", 0, 0, None), e
+    assert e["requests"] == _sent(summary)
+    assert e["network_client_ms"] == pytest.approx(summary["rows"][-1]["mean_ms"] - e["request_ms"]["mean"])
+    print(f"\nKServe counted {e['requests']}, we sent {_sent(summary)}; its steps' means (ms): preprocess "
+          f"{e['preprocess_ms']['mean']:.3f}, predict {e['inference_ms']['mean']:.3f}, postprocess "
+          f"{e['postprocess_ms']['mean']:.3f}; our client mean {summary['rows'][-1]['mean_ms']:.3f}")

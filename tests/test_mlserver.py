@@ -119,7 +119,8 @@ def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locus
     assert (mine["client_requests"], mine["count_gap"], mine["warning"], mine["error"]) == \
         (reported, counted - reported, None, None)
     assert mine["inference_ms"]["mean"] > 0 and mine["request_ms"]["mean"] > 0
-    assert mine["queue_ms"] == {"mean": None, "p50": None, "p99": None, "p50_bucket_ms": None, "p99_bucket_ms": None}
+    assert mine["queue_ms"] == {"mean": None, "p50": None, "p99": None, "p50_bucket_ms": None, "p99_bucket_ms": None,
+                                "with_failures": None}
     assert mine["network_client_ms"] == pytest.approx(summary["rows"][-1]["mean_ms"] - mine["request_ms"]["mean"])
     assert summary["server"][down]["error"] == f"server metrics {down}: connection refused"
     assert summary["server"][down]["requests"] is None

@@ -188,6 +188,18 @@ def preflight_waits_for_a_loading_model_or_says_what_is_not_ready(protocol, demo
     assert server.counts()["ok"] == 4 and len(server.status_times) >= 1
 
 
+def a_model_the_server_does_not_have_is_not_found_in_its_own_words(protocol, demo_server, run_locust, tmp_path):
+    server = demo_server(models=[ModelConfig(**NHWC)])
+    run = run_locust("--protocol", protocol, "--host", server.address, "--model-name", "nope", "-u", "1", "-r", "1",
+                     "--iterations", "1", "--status-interval", "0")
+    assert run.returncode == 2, run.output[-2000:]
+    said = {"tfs": "Servable not found for request: Latest(nope)", "kserve": "Request for unknown model: 'nope'"}[protocol]
+    line = next((line for line in run.output.splitlines() if line.startswith("error: ")), run.output[-2000:])
+    assert line.startswith(f"error: model 'nope' not found at {server.address} (the server said NOT_FOUND: ") \
+        and said in line and "not ready" not in line, line
+    assert "Traceback" not in run.output and server.counts()["requests"] == 0
+
+
 def without_metadata_the_options_give_the_input(protocol, demo_server, run_locust, tmp_path):
     server = demo_server(models=[ModelConfig(**NHWC)], metadata=False, record=True)
     run = _run(run_locust, protocol, [server], "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations", "0",
@@ -198,6 +210,7 @@ def without_metadata_the_options_give_the_input(protocol, demo_server, run_locus
 
 
 FEATURES = [preflight_waits_for_a_loading_model_or_says_what_is_not_ready, without_metadata_the_options_give_the_input,
+            a_model_the_server_does_not_have_is_not_found_in_its_own_words,
             closed_loop_pixels_version_metadata_outputs, open_loop_counts_every_scheduled_request, sweep_steps,
             processes_two_workers, two_endpoints, mutual_tls, server_failures_are_recorded_and_the_run_goes_on,
             wrong_output_batch_fails_validation, slo_missed_exits_3, encoded_images_to_a_bytes_input]

@@ -242,7 +242,7 @@ def test_demo_config_runs_its_server_and_progress_average_is_the_running_mean(ru
                      "--report-every", "1", "--demo-server-args=--slow-every 2 --slow-delay-ms 30",
                      headless=False, csv_prefix=None)
     assert run.returncode == 0, run.output
-    assert "[tfs] demo server served 9 requests (9 ok, 0 failed), 9 frames" in run.output, run.output  # + 1 warm-up
+    assert "[tfs] demo server served 9 requests (9 ok, 0 failed, 0 cancelled), 9 frames" in run.output, run.output  # + 1 warm-up
     lines = [tuple(map(float, m)) for m in PROGRESS.findall(run.output)]
     assert [(i, total) for i, total, _, _ in lines] == [(i, 8) for i in range(1, 9)], run.output
     currents = [c for _, _, c, _ in lines]

@@ -12,40 +12,33 @@ workers), the FPS meter, the status line, the demo server and the final figures.
 - worker: ``report_to_master`` (ship the Recorder), answer the master's final-report request;
 - master: ``worker_report`` (merge workers' Recorders), done/error/flushed messages;
 - local runner and master: ``quitting`` (final figures, CSV/JSON, SLO exit code) and ``quit``
-  (print the summary, finish the HTML report, stop the demo server).
+  (print the summary, finish the HTML report, stop the demo server): ``tfs_user.final``.
+
+Before the first test, ``start`` checks the demo server, options, data and server (``tfs_user.startup``).
 
 Users read what they need with ``run.prepared(user_class)``; nothing is prepared per user.
 """
 
 import itertools
 import logging
-import os
-import sys
 import time
 
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from tfs_user.capacity import wiring as capacity
-from tfs_user.demo import process as demo_process
-from tfs_user import locust_csv, loop_lag, report
+from tfs_user import final, loop_lag, startup
 from tfs_user.control import RunControl, take_sigint
-from tfs_user.transport.endpoints import channel_facts, row_name
+from tfs_user.transport.endpoints import row_name
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
-from tfs_user.option_values import DEMO_METRICS
 from tfs_user.phases import Phase, sample_of
 from tfs_user.prepare import Preparer
 from tfs_user.server_window import ServerWindow
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
-from tfs_user.live import print_status
-from tfs_user.verdict import decide
 
 logger = logging.getLogger(__name__)
 
-PREFLIGHT_TIMEOUT_S = 5.0
-"""Seconds to wait for the server to accept a connection before a headless run starts
-(``--wait-for-model`` instead, when it is longer)."""
 MESSAGE_KEY = "tfs"
 """Key of our Recorder in Locust's worker report."""
 
@@ -79,11 +72,11 @@ class TfsRun:
         """The servers' own figures (``--server-metrics``), scraped by a local runner or master."""
         self._web_ui = False
         self.master = self.worker = False
-        self._settings = {}  # user class -> Settings, for the current test
+        self.settings_by_class = {}  # user class -> Settings, for the current test
         self.preparer = Preparer()
         """Pre-flight and request bodies, once per process and Settings."""
-        self._status = None
-        self._probe = loop_lag.Probe(self._record_lag)  # local runner / worker, from test_start to test_stop
+        self.status = None
+        self.probe = loop_lag.Probe(self._record_lag)  # local runner / worker, from test_start to test_stop
         self._user_numbers = itertools.count(1)
 
     @classmethod
@@ -101,9 +94,9 @@ class TfsRun:
 
         Raises OptionError, DataError, InputError or PreflightError (ValueError, one line).
         """
-        settings = self._settings.get(user_class)
+        settings = self.settings_by_class.get(user_class)
         if settings is None:
-            settings = self._settings[user_class] = user_class.make_settings(self.environment)
+            settings = self.settings_by_class[user_class] = user_class.make_settings(self.environment)
         return self.preparer.prepare(settings)
 
     def next_user_number(self):
@@ -113,14 +106,14 @@ class TfsRun:
     def settings_list(self):
         """The Settings of this test's TfsUser classes, in class order (made on first use)."""
         out = []
-        for user_class in self._tfs_user_classes():
+        for user_class in self.tfs_user_classes():
             try:
-                out.append(self._settings.get(user_class) or user_class.make_settings(self.environment))
+                out.append(self.settings_by_class.get(user_class) or user_class.make_settings(self.environment))
             except ValueError:  # a bad option: reported where the users need it
                 continue
         return out
 
-    def _tfs_user_classes(self):
+    def tfs_user_classes(self):
         return [c for c in self.environment.user_classes if hasattr(c, "make_settings")]
 
     # ------------------------------------------------------------ wiring
@@ -140,7 +133,8 @@ class TfsRun:
             events.worker_report.add_listener(self._on_worker_report)
         else:
             events.request.add_listener(self._on_request)
-            events.test_stop.add_listener(lambda **kw: self._probe.stop())
+            events.test_stop.add_listener(lambda **kw: self.probe.stop())
+        self.server.register(runner)
         self.capacity = capacity.Capacity(self)
         try:  # open loop and sweeps: listeners of their own (tfs_user.capacity.wiring)
             capacity.start(self.capacity, runner)
@@ -176,54 +170,11 @@ class TfsRun:
 
     def _check_before_start(self):
         """Local runner or master: demo server, settings and data, and (headless) the server and model."""
-        options = self.options
-        environment = self.environment
-        if "iterations" in vars(environment.parsed_options):  # another plugin (locust-plugins) owns --iterations
-            logger.info("notice: --iterations belongs to another plugin here (locust-plugins: requests per process, "
-                        "not per user); use --tfs-iterations (config key tfs-iterations) for requests per user")
-        if options.demo_server:
-            try:
-                self.demo = demo_process.start(options.demo_server_args, stream=options.out)
-            except demo_process.DemoServerError as e:
-                self.fail(str(e))
-            # an http:// or https:// --host means its REST port (the host:port part is the demo server's)
-            http = (environment.parsed_options.host or "").startswith(("http://", "https://"))
-            address = f"http://{self.demo.rest_address}" if http and self.demo.rest_address else self.demo.address
-            environment.host = environment.parsed_options.host = address
-        if DEMO_METRICS in options.server_metrics and not options.demo_server:
-            self.fail("--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "
-                      "(or the URL of your server's Prometheus page)")
-        checks = []
-        try:
-            for user_class in self._tfs_user_classes():
-                settings = user_class.make_settings(environment)
-                checks.append((settings, self.preparer.open(settings, master=self.master) is not None))
-        except ValueError as e:  # OptionError, DataError
-            self.fail(str(e))
-        if not (options.headless or options.autostart):
-            return
-        from tfs_user.transport.connect import wait_until_reachable
-
-        try:
-            for settings, has_data in checks:
-                for endpoint in settings.endpoints:  # every endpoint, before any user starts
-                    wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings)
-                self.preparer.prepare(settings, load=has_data)
-        except (ConnectionError, ValueError) as e:
-            self.fail(str(e))
-        if options.status_interval_s > 0:
-            self._status = gevent.spawn(print_status, self, options.status_interval_s, options.csv_prefix)
+        startup.check_before_start(self)
 
     def fail(self, message):
-        """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.
-
-        Locust opens its CSV files before ``init``; the still-empty ones are removed
-        so that a run that never started leaves nothing behind.
-        """
-        self.demo = demo_process.stop(self.demo, stream=self.options.out)
-        locust_csv.remove_empty(self.options.csv_prefix)
-        sys.stderr.write(f"error: {message}\n")
-        sys.exit(2)
+        """Fatal error before the test: one line on stderr, demo server stopped, exit code 2 (``tfs_user.startup``)."""
+        startup.fail(self, message)
 
     # ------------------------------------------------------------ listeners
 
@@ -233,8 +184,8 @@ class TfsRun:
             self.options = RunOptions.from_options(options)
         self.recorder = Recorder()
         self.counted_from = None
-        self._settings = {}
-        classes = self._tfs_user_classes()
+        self.settings_by_class = {}
+        classes = self.tfs_user_classes()
         self.control.on_test_start(iterations_limited=any(
             self._iterations_limited(c) for c in classes))
         self.server.on_test_start()  # before the first user: the window's start
@@ -243,7 +194,7 @@ class TfsRun:
             self.server.watch_live(lambda: runner.state in (STATE_RUNNING, STATE_SPAWNING))
         if self.master:
             return
-        self._probe.start()
+        self.probe.start()
         try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
             for user_class in classes:
                 self.prepared(user_class)
@@ -256,7 +207,7 @@ class TfsRun:
 
     def _iterations_limited(self, user_class):
         try:
-            settings = self._settings[user_class] = user_class.make_settings(self.environment)
+            settings = self.settings_by_class[user_class] = user_class.make_settings(self.environment)
         except ValueError:
             return False
         return settings.iterations >= 0
@@ -292,52 +243,7 @@ class TfsRun:
                 self.meter.sample(self.recorder)
 
     def _on_quitting(self, **kwargs):
-        if self._status is not None:
-            self._status.kill()
-        self._probe.stop()
-        # Ctrl-C reaches here with the test still running: stop it first so that the
-        # workers' last reports arrive before the figures are final.
-        self.environment.runner.quit()
-        environment = self.environment
-        runner = environment.runner
-        data = report.summary(self.recorder)
-        lost = self.control.lost
-        data["lost_workers"] = sorted(lost)
-        data["counted_from"] = self.counted_from
-        data.update(channel_facts(self._settings.values()))
-        if lost:
-            self.notes.append(f"Lost workers: {', '.join(f'{w} (index {i})' for w, i in sorted(lost.items()))}; "
-                              "figures include what they reported before they were lost")
-        if self.counted_from:
-            self.notes.append(self.counted_from)
-        capacity_final = capacity.finish(self.capacity)  # steps, open loop: JSON keys and summary lines
-        if capacity_final is not None:
-            data.update(capacity_final[0])
-            self.notes.extend(capacity_final[1])
-        server = self.server.test_entries(data)
-        if server is not None:
-            data["server"] = server
-            self.notes.extend(self.server.lines(server))
-        verdict = decide(data, self.options, could_not_run=bool(self.control.errors) or environment.process_exit_code == 2,
-                         any_failure=bool(runner.stats.errors or runner.exceptions),
-                         exit_code_on_error=self.options.exit_code_on_error,
-                         violations=capacity.sweep_violations(self.capacity))  # a sweep: SLOs per step
-        environment.process_exit_code = verdict.exit_code  # Locust exits with it
-        if self.options.csv_prefix:
-            report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)
-            if server is not None:
-                self.server.write_csv(f"{self.options.csv_prefix}_tfs_server.csv", data)
-        if self.options.json_summary:
-            report.write_json(self.options.json_summary, data, verdict)
-        self.final = (data, verdict)
+        final.on_quitting(self)
 
     def _on_quit(self, **kwargs):
-        if self.final is not None:
-            data, verdict = self.final
-            print(report.format_summary(data, self.notes + list(verdict.violations)), file=self.options.out, flush=True)
-            path = self.options.html_file
-            if path and os.path.isfile(path):  # Locust wrote it; add our section with the final figures
-                from tfs_user.web.html_report import add_to_file
-
-                add_to_file(path, data, self.meter.chart, self.notes, capacity.charts(self.capacity))
-        self.demo = demo_process.stop(self.demo, stream=self.options.out)
+        final.on_quit(self)

@@ -10,13 +10,24 @@ window is its measured part: from the end of its warm-up to the moment it closes
 users) are the only difference, with the requests sent while the edge was uncertain: while its
 scrape was under way (the server wrote its page at some moment of it) and, with workers, before they
 heard of the edge (as late as they measured it: the master's send time in the load message against
-theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``. A statistics reset (web UI) restarts the test's window.
+theirs, so hosts need synchronized clocks); both at the step's rate. That sum is the entry's ``count_slack``.
+
+A statistics reset (web UI) restarts the test's window while users run. On a master, Locust resets its own
+table only: what the workers had not reported yet arrives after the reset and counts there, in Locust's
+table and in ours alike, though those requests were sent before it. So the master asks its workers
+(``RESET_MESSAGE``) how many they held then and how late they heard of it, and the server's count is
+compared with ours minus those (``carried``); the window's start is as uncertain as its scrape was long
+and the workers were late, at the test's rate. The live web UI tab compares each page with our count as of that
+page (read right after its scrape), not of now. On a master our count lags each worker by up to its
+report interval (Locust's WORKER_REPORT_INTERVAL, 3 s), so the live tab shows both counts without a
+verdict (``LIVE_ON_MASTER``); the test's end compares them once every worker has reported.
 
 The figures themselves come from ``tfs_user.server_metrics`` (scrape, parse, difference, recognise
 the server); entries, console lines and the CSV from ``tfs_user.server_metrics.entries``.
 """
 
 import math
+import time
 
 import gevent
 
@@ -27,6 +38,11 @@ from tfs_user.server_metrics.entries import ClientSide
 from tfs_user.server_metrics.watch import Watch
 from tfs_user.transport.endpoints import row_name
 
+RESET_MESSAGE = "tfs_server_reset"
+RESET_DONE_MESSAGE = "tfs_server_reset_done"
+LIVE_ON_MASTER = ("count gap: not checked while running on a master (our count lags each worker's report by up to "
+                  "3 s); checked at the test's end")
+
 
 class ServerWindow:
     """``--server-metrics`` in one run (see the module docstring). ``watch`` is None without URLs or on a worker."""
@@ -35,7 +51,22 @@ class ServerWindow:
         self.run = run
         self.watch = None
         self._live = None
+        self._reset_lag_s = None  # after a statistics reset: how late the workers heard of it (max), s; else None
+        self._carried = 0  # requests the workers held unreported at the last reset (in ours, before the window)
 
+    def register(self, runner):
+        """Master / worker: the statistics reset's messages (see the module docstring)."""
+        if self.run.worker:
+            def on_reset(msg, **kwargs):
+                recorder = self.run.recorder  # not yet reported: sent before the master's reset, reported after it
+                held = recorder.total().requests + recorder.warmup + recorder.after_stop
+                runner.send_message(RESET_DONE_MESSAGE, {"lag_s": max(0.0, time.time() - msg.data["at"]), "held": held})
+            runner.register_message(RESET_MESSAGE, on_reset)
+        elif self.run.master:
+            def on_done(msg, **kwargs):
+                self._reset_lag_s = max(self._reset_lag_s or 0.0, float(msg.data["lag_s"]))
+                self._carried += int(msg.data["held"])
+            runner.register_message(RESET_DONE_MESSAGE, on_done)
     @property
     def active(self):
         return self.watch is not None
@@ -56,11 +87,20 @@ class ServerWindow:
 
     def on_test_start(self):
         """At ``test_start``, before the first user: read the test window's start."""
+        self._reset_lag_s, self._carried = None, 0
         if self._current_watch() is not None:
             self.watch.begin()
 
     def restart(self):
-        """A statistics reset: the test's window starts again now."""
+        """A statistics reset: the test's window starts again now; a master's workers forget what they have not
+        reported (it was before the reset)."""
+        runner = self.run.environment.runner
+        if self.run.master and runner is not None:
+            self._reset_lag_s, self._carried = 0.0, 0
+            for client in list(runner.clients.values()):
+                runner.send_message(RESET_MESSAGE, {"at": time.time()}, client_id=client.id)
+        elif not self.run.worker:
+            self._reset_lag_s = 0.0
         if self.watch is not None:
             self.watch.begin()
 
@@ -69,9 +109,9 @@ class ServerWindow:
             self.watch.finish()
 
     def watch_live(self, running):
-        """Web UI: scrape every few seconds while ``running()`` (its own greenlet)."""
+        """Web UI: scrape every few seconds while ``running()`` (its own greenlet), our figures read with each page."""
         if self.watch is not None and self._live is None:
-            self._live = gevent.spawn(self.watch.watch_live, running)
+            self._live = gevent.spawn(self.watch.watch_live, running, lambda: report.summary(self.run.recorder))
 
     # ------------------------------------------------------------- figures
 
@@ -86,8 +126,9 @@ class ServerWindow:
         plan = self.run.capacity.plan if self.run.capacity is not None else []
         return max([int(getattr(options, "num_users", 0) or 1), *(step.users for step in plan)])
 
-    def _clients(self, data):
-        """{url: ClientSide} of the test from the summary ``data`` and the run's left-out counts.
+    def _clients(self, data, end=None):
+        """{url: ClientSide} of the test from the summary ``data`` and the run's left-out counts; ``end``: the
+        live Edge it is compared with (None: the test's end).
 
         One URL per endpoint (as many URLs as endpoints): each URL beside its endpoint's rows; the
         warm-ups and after-stop requests, not kept per endpoint, widen the allowed gap. Else every
@@ -96,7 +137,8 @@ class ServerWindow:
         urls = self.watch.urls
         endpoints = data.get("endpoints") or []
         left_out = data["warmup_requests"] + data["after_stop_requests"]
-        users = self._users()
+        carried = self._carried  # in ours, sent before a reset (a master's workers had not reported them)
+        users = self._users() + self._uncertain(data, end)
         total = data["rows"][-1]
         if len(endpoints) > 1 and len(urls) == len(endpoints):
             out = {}
@@ -105,12 +147,23 @@ class ServerWindow:
                 ok = sum(r["requests"] - r["failures"] for r in rows)
                 mean = (sum(r["mean_ms"] * (r["requests"] - r["failures"]) for r in rows if r["mean_ms"] is not None)
                         / ok) if ok else None
-                out[url] = ClientSide(sum(r["requests"] for r in rows), users + left_out, mean,
+                out[url] = ClientSide(sum(r["requests"] for r in rows), users + left_out + carried, mean,
                                       f"measured to {endpoint}; {left_out} warm-up and after-stop requests not kept "
                                       "per endpoint")
             return out
-        side = ClientSide(total["requests"] + left_out, users, total["mean_ms"], "measured + warm-up + after stop")
+        what = "measured + warm-up + after stop" + (f" - {carried} sent before the reset" if carried else "")
+        side = ClientSide(total["requests"] + left_out - carried, users, total["mean_ms"], what)
         return {url: side for url in urls}
+
+    def _uncertain(self, data, end):
+        """Requests the edges' uncertainty may add to a gap, at the test's rate: a reset's start edge (its scrape
+        and the workers' lag in hearing of it), and for a live page its scrape."""
+        seconds = 0.0
+        if self._reset_lag_s is not None and self.watch.start is not None:
+            seconds += self._reset_lag_s + max(self.watch.start.took.values(), default=0.0)
+        if end is not None:
+            seconds += max(end.took.values(), default=0.0)
+        return math.ceil((data["rows"][-1].get("rps") or 0.0) * seconds)
 
     def test_entries(self, data):
         """{url: entry} of the test (JSON key ``server``), from the summary ``data``; None without URLs."""
@@ -123,11 +176,19 @@ class ServerWindow:
         """{url: entry} from the test's start to the last live scrape (or the end): the web UI's tab."""
         if self.watch is None or self.watch.start is None:
             return {}
-        end = self.watch.end or self.watch.latest
-        if end is None:
+        if self.watch.end is not None:
+            end, data, live = self.watch.end, report.summary(self.run.recorder), None
+        elif self.watch.latest is not None and self.watch.latest_ours is not None:
+            end, data = self.watch.latest, self.watch.latest_ours  # our count as of that page, not of now
+            live = end
+        else:
             return {}
-        data = report.summary(self.run.recorder)
-        return entries_mod.entries(self.watch.urls, self.watch.start, end, self.model(), self._clients(data))
+        out = entries_mod.entries(self.watch.urls, self.watch.start, end, self.model(), self._clients(data, live))
+        if live is not None and self.run.master:
+            for e in out.values():
+                e["warning"] = None
+                e["notes"].append(LIVE_ON_MASTER)
+        return out
 
     def step_entries(self, row, users, wait_s=None):
         """{url: entry} of the sweep step of ``row`` (a step row), beside its measured requests; {} when the

@@ -185,7 +185,8 @@ class DispatchStats:
         late = (f"{self.late} of {self.sent} requests ({100 * s['late_ratio']:.1f} %) sent late because all users were busy "
                 f"(late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max {s['late_max_ms']:.1f} ms)"
                 if self.late else f"no request of {self.sent} sent late")
-        unsent = (f"; {self.unsent} more fell due and were never sent (no user sent them before the stop or the "
+        were = "was" if self.unsent == 1 else "were"
+        unsent = (f"; {self.unsent} more fell due and {were} never sent (no user sent them before the stop or the "
                   "next step)" if self.unsent else "")
         return (f"open-loop schedule not kept: {late}{unsent}; latencies include the wait; add users or lower "
                 "--arrival-rate")

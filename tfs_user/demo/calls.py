@@ -30,13 +30,13 @@ def serve_inference(server, request, context, protocol):
             time.sleep(delay_ms / 1000.0)
         inference_s = time.perf_counter() - model_started
     except Exception as e:  # Abort: a request error; anything else is a bug, reported as INTERNAL
-        server._ledger.failed()
         code, details = (e.code, e.details) if isinstance(e, Abort) else \
             (grpc.StatusCode.INTERNAL, f"demo server error: {e!r}")
-        if received is not None:
-            received.code = code.name
-        server._metrics.failed(name, method, code.name, on_worker - arrived)
+        _failed(server, context, name, method, received, code, on_worker - arrived)
         context.abort(code, details)
+    if not context.is_active():  # the client's deadline passed (or it cancelled) in the handler: it saw no answer
+        _failed(server, context, name, method, received, None, on_worker - arrived)
+        context.abort(gone_code(context), "the client's deadline passed or it cancelled before the answer")
     end = time.time()
     server._ledger.succeeded(batch, start, end, (time.perf_counter() - started) * 1000.0)
     if received is not None:
@@ -44,3 +44,32 @@ def serve_inference(server, request, context, protocol):
     version = response.model_version if method == "ModelInfer" else str(response.model_spec.version.value)
     server._metrics.succeeded(name, method, version, on_worker - arrived, inference_s, time.perf_counter() - arrived)
     return response
+
+
+def gone_code(context):
+    """The status a call the client abandoned ended with: DEADLINE_EXCEEDED when its deadline passed, else
+    CANCELLED."""
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
+
+
+def _failed(server, context, name, method, received, code, queue_s):
+    """Count a call that ended without an OK answer: failed with ``code``, or cancelled when the client is gone
+    (``code`` None: it is known to be)."""
+    cancelled = code is None or not context.is_active()
+    if cancelled:
+        code = gone_code(context)
+    server._ledger.failed(cancelled)
+    if received is not None:
+        received.code = code.name
+    server._metrics.failed(name, method, code.name, queue_s)
+
+
+def unserved(server, method, queue_s, deadline):
+    """A call to ``method`` (full gRPC name) cancelled while it waited ``queue_s`` for a worker (``deadline``:
+    the client's, ``time.time()`` seconds, or None): counted as cancelled, its wait in the queue figures. Its
+    request was never read, so it counts for the server's model when it serves one (else model "")."""
+    server._ledger.unserved()
+    code = "DEADLINE_EXCEEDED" if deadline is not None and time.time() >= deadline else "CANCELLED"
+    model = next(iter(server.models)) if len(server.models) == 1 else ""
+    server._metrics.failed(model, method.rsplit("/", 1)[-1], code, queue_s, started=False)

@@ -42,8 +42,8 @@ def main(argv=None):
         print(f"demo server metrics on {server.metrics_url}", flush=True)
     while not stop.wait(0.5):
         pass
-    server.stop(grace=1.0)
+    left = server.stop(grace=1.0)
     c = server.counts()
-    print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed), {c['frames']} frames",
-          flush=True)
+    print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed, {c['cancelled']} "
+          f"cancelled{f', {left} still in a handler' if left else ''}), {c['frames']} frames", flush=True)
     return 0

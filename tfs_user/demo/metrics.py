@@ -4,7 +4,8 @@ named and labelled as TF Serving or OVMS publish theirs, so that a scraper reads
 ``DemoServer.serve_inference`` measures each call with ``time.perf_counter`` (microseconds on the page):
 
 - queue: from the call's arrival at the worker pool (grpc's ``submit``) to its start on a worker thread
-  (``tfs_user.demo.timed_pool``): the wait for one of the ``--workers`` threads. Every inference call.
+  (``tfs_user.demo.timed_pool``): the wait for one of the ``--workers`` threads. Every inference call, those
+  cancelled while they waited included (counted as failures with status CANCELLED or DEADLINE_EXCEEDED).
 - inference: the "model", ``predict`` plus the injected delay's sleep (``--delay-ms``, ``--slow-delay-ms``):
   what the server was told to take. Successful calls.
 - request: from the arrival at the pool to the response ready (the queue and the whole handler).
@@ -154,16 +155,19 @@ class DemoMetrics:
             with self._lock:
                 self._add("ovms_current_requests", (model, self._latest.get(model, "")), 1)
 
-    def failed(self, model, method, code, queue_s):
+    def failed(self, model, method, code, queue_s, started=True):
         """A call that started with ``started(model)`` failed with the gRPC status ``code`` (a name, e.g.
-        "UNAVAILABLE"); ``method`` is "Predict" or "ModelInfer", ``queue_s`` its wait for a worker, seconds."""
+        "UNAVAILABLE", "DEADLINE_EXCEEDED" when the client's deadline passed); ``method`` is "Predict" or
+        "ModelInfer", ``queue_s`` its wait for a worker, seconds. ``started`` False: a call cancelled while it
+        waited, which never entered the handler."""
         version = self._latest.get(model, "")
         with self._lock:
             if self.format == "tfs":
                 self._add(":tensorflow:serving:request_count", (model, code))
                 self._observe(":tensorflow:serving:batching_session:queuing_latency", (POOL_NAME,), queue_s)
             else:
-                self._add("ovms_current_requests", (model, version), -1)
+                if started:
+                    self._add("ovms_current_requests", (model, version), -1)
                 self._add("ovms_requests_fail", (_OVMS_API[method], "gRPC", method, model, version))
                 self._observe("ovms_wait_for_infer_req_time_us", (model, version), queue_s)
 

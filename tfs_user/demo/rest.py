@@ -52,6 +52,12 @@ class _Context:
     def peer(self):
         return self._peer
 
+    def is_active(self):
+        return True  # HTTP carries no deadline to the server; a client that gave up is not seen here
+
+    def time_remaining(self):
+        return None
+
     def abort(self, code, details):
         raise Abort(code, details)
 

@@ -43,6 +43,10 @@ from tfs_user.demo.ledger import DEFAULT_RECORD_LIMIT, SERVICE_TIMES_KEPT, Ledge
 from tfs_user.demo.metrics import POOL_NAME, DemoMetrics
 from tfs_user.demo.model import ModelConfig, model_function
 
+INFERENCE_METHODS = ("/tensorflow.serving.PredictionService/Predict", "/inference.GRPCInferenceService/ModelInfer")
+STOP_SETTLE_S = 5.0
+"""Seconds ``stop`` waits for the handlers of the calls it cut off (an injected delay may hold one)."""
+
 __all__ = ["DEFAULT_RECORD_LIMIT", "SERVICE_TIMES_KEPT", "DemoServer", "ModelConfig", "ReceivedRequest",
            "model_function"]
 
@@ -188,8 +192,10 @@ class DemoServer:
         metrics_port = None if self.metrics_port is None else self._metrics.serve(self.host, self.metrics_port)
         options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
                    ("grpc.so_reuseport", 0), *self.server_options]
-        server = grpc.server(timed_pool.TimedThreadPool(max_workers=self.workers, thread_name_prefix=POOL_NAME),
-                             options=options)
+        self._pool = timed_pool.TimedThreadPool(
+            max_workers=self.workers, thread_name_prefix=POOL_NAME, methods=INFERENCE_METHODS,
+            on_unserved=lambda method, queue_s, deadline: calls.unserved(self, method, queue_s, deadline))
+        server = grpc.server(self._pool, options=options)
         tfs_service.add_to_server(self, server)
         kserve_service.add_to_server(self, server)
         host = _bracketed(self.host)
@@ -223,14 +229,22 @@ class DemoServer:
         self._server = server
         return port
 
-    def stop(self, grace=None):
-        """Stop serving; in-flight calls get ``grace`` seconds to finish (None: cancel them now). Blocks until stopped."""
-        if self._server is not None:
-            if self._rest is not None:
-                self._rest.stop()
-            self._server.stop(grace).wait()
-            self._server = None
-            self._metrics.close()
+    def stop(self, grace=None, settle_s=STOP_SETTLE_S):
+        """Stop serving; in-flight calls get ``grace`` seconds to finish (None: cancel them now). Blocks until
+        stopped, and then until the handlers of the calls it cut off have ended (at most ``settle_s``): they
+        count as cancelled, so ``counts()`` is final. Returns the number still in a handler then (0: final)."""
+        if self._server is None:
+            return 0
+        if self._rest is not None:
+            self._rest.stop()
+        self._server.stop(grace).wait()
+        self._server = None
+        waiting = threading.Thread(target=self._pool.shutdown, daemon=True)  # calls still queued end as cancelled
+        waiting.start()
+        waiting.join(settle_s)
+        left = self._ledger.settle(max(0.0, settle_s))
+        self._metrics.close()
+        return left
 
     def __enter__(self):
         self.start()
@@ -243,7 +257,9 @@ class DemoServer:
         """A snapshot of the inference counters (Predict and ModelInfer alike).
 
         Returns a dict: requests (Predict and ModelInfer calls received), ok, failed (any
-        error status, injected or not), frames (sum of the batch sizes of
+        error status, injected or not), cancelled (the client's deadline passed, or it cancelled, before
+        the answer: in the handler or while the call waited for a worker; ok + failed + cancelled =
+        requests once no call is in a handler), frames (sum of the batch sizes of
         successful requests), first_ok_start and last_ok_end (``time.time()``
         seconds: arrival of the earliest successful request, completion of the
         latest one; None before any).

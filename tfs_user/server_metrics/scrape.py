@@ -20,6 +20,7 @@ def scrape(url, timeout_s=2.0):
     Raises MetricsError naming the URL and what went wrong: connection refused, no answer within
     the timeout, an HTTP status other than 200, a body that is not UTF-8 Prometheus text.
     """
+    import http.client
     import urllib.error  # here, not at import: urllib.request loads ssl, which report modules need not
     import urllib.request
 
@@ -35,8 +36,9 @@ def scrape(url, timeout_s=2.0):
         raise MetricsError(f"server metrics {url}: {_reason(e.reason, timeout_s)}") from None
     except (TimeoutError, socket.timeout) as e:
         raise MetricsError(f"server metrics {url}: {_reason(e, timeout_s)}") from None
-    except (OSError, ValueError) as e:  # http.client's errors (a dropped connection) and bad URLs
-        raise MetricsError(f"server metrics {url}: {type(e).__name__}: {e}".splitlines()[0]) from None
+    except (OSError, ValueError, http.client.HTTPException) as e:  # a dropped connection, an answer that is not
+        # HTTP (BadStatusLine: e.g. the gRPC port), bad URLs
+        raise MetricsError(f"server metrics {url}: {_not_http(e)}") from None
     if status != 200:
         raise MetricsError(f"server metrics {url}: HTTP {status}")
     try:
@@ -57,6 +59,15 @@ def _first_sample_line(text):
         if line and not line.startswith("#"):
             return line
     return None
+
+
+def _not_http(e):
+    import http.client
+
+    if isinstance(e, http.client.BadStatusLine):
+        return ("the answer is not HTTP (BadStatusLine); expected the server's HTTP metrics port "
+                "(a gRPC port answers so)")
+    return f"{type(e).__name__}: {e}".splitlines()[0][:200]
 
 
 def _reason(reason, timeout_s):

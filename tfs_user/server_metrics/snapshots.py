@@ -4,7 +4,7 @@ Values keep the server's units (microseconds, seconds): servers.py converts to m
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,11 +22,23 @@ class Snapshot:
     Counter samples are keyed by the family name without ``_total`` whether or not the server
     wrote it (prometheus_client's parser adds ``_total`` to a counter's samples when the server did
     not: TF Serving's and Triton's counters): ``nv_inference_count``, ``model_infer_request_success``.
-    Histogram samples keep ``_bucket`` (with its ``le`` label), ``_sum`` and ``_count``; ``_created``
-    samples are left out.
+    Histogram samples keep ``_bucket`` (with its ``le`` label), ``_sum`` and ``_count``. ``created``: the
+    ``_created`` samples (prometheus_client's pages: MLServer, KServe) by (family name, frozenset(labels)),
+    the time a series began; it changes when the server restarts, even if the count climbed past its old value.
     """
 
     samples: dict
+    created: dict = field(default_factory=dict)
+
+    def created_of(self, name, labels):
+        """When the series ``name`` (a sample name: ``X``, ``X_count``, ``X_sum``, ``X_bucket``) with ``labels``
+        began, or None (the server publishes no ``_created``)."""
+        rest = frozenset(kv for kv in labels if kv[0] != "le")
+        for base in (name, *(name.removesuffix(end) for end in ("_count", "_sum", "_bucket") if name.endswith(end))):
+            found = self.created.get((base, rest))
+            if found is not None:
+                return found
+        return None
 
     def names(self):
         return {name for name, _ in self.samples}
@@ -38,14 +50,13 @@ class Snapshot:
 
 def parse(text):
     """The Snapshot of a Prometheus text page. Raises MetricsError if the text is not Prometheus text."""
-    samples = {}
+    samples, created = {}, {}
     try:
         for family in text_string_to_metric_families(text):
-            if family.name.endswith("_created"):
-                continue
             for sample in family.samples:
                 name = sample.name
-                if sample.name.endswith("_created"):
+                if name.endswith("_created"):  # its own family in text format 0.0.4, a sample in OpenMetrics
+                    created[(name.removesuffix("_created"), frozenset(sample.labels.items()))] = float(sample.value)
                     continue
                 if family.type == "counter" and name == family.name + "_total":
                     name = family.name
@@ -54,7 +65,13 @@ def parse(text):
         raise
     except Exception as e:  # the parser raises ValueError, and IndexError/KeyError on some broken lines
         raise MetricsError(f"not Prometheus text: {type(e).__name__}: {e}".splitlines()[0][:200]) from None
-    return Snapshot(samples)
+    return Snapshot(samples, created)
+
+
+def _restarted(start, end, name, labels):
+    """Whether the series began again between the two Snapshots (its ``_created`` changed)."""
+    was, now = start.created_of(name, labels), end.created_of(name, labels)
+    return was is not None and now is not None and was != now
 
 
 def counter_delta(start, end, name, match=lambda labels: True):
@@ -62,7 +79,8 @@ def counter_delta(start, end, name, match=lambda labels: True):
 
     None when ``end`` has no such series (the server does not publish it). A series missing from
     ``start`` counts from 0 (servers create a series at its first use). Raises WindowError when a
-    series went down or disappeared (the counter was reset).
+    series went down or disappeared, or its ``_created`` time changed (the counter was reset: a restart,
+    even one after which it climbed past its old value).
     """
     before, after = start.series(name, match), end.series(name, match)
     if not after:
@@ -72,6 +90,9 @@ def counter_delta(start, end, name, match=lambda labels: True):
         raise WindowError(f"{name}: {len(gone)} series gone at the end (counter reset: server restarted?)")
     total = 0.0
     for labels, value in after.items():
+        if labels in before and _restarted(start, end, name, labels):
+            raise WindowError(f"{name}: began again between the readings (its _created time changed: counter reset, "
+                              "server restarted)")
         if value < before.get(labels, 0.0):
             raise WindowError(f"{name}: went down from {before[labels]:g} to {value:g} (counter reset)")
         total += value - before.get(labels, 0.0)
@@ -101,6 +122,9 @@ def histogram_delta(start, end, name, match=lambda labels: True):
         le = float(dict(labels)["le"])
         rest = frozenset(kv for kv in labels if kv[0] != "le")
         was = start.samples.get((f"{name}_bucket", labels), 0.0)
+        if _restarted(start, end, f"{name}_bucket", labels):
+            raise WindowError(f"{name}: began again between the readings (its _created time changed: counter reset, "
+                              "server restarted)")
         if value < was:
             raise WindowError(f"{name}: bucket le={le:g} went down from {was:g} to {value:g} (counter reset)")
         per_series.setdefault(rest, {})[le] = value - was

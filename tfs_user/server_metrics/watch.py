@@ -42,6 +42,7 @@ class Watch:
         self.urls = tuple(urls)
         self.timeout_s = timeout_s
         self.start = self.end = self.latest = None  # Edge of the test's start, end, the last live scrape
+        self.latest_ours = None  # what ``watch_live``'s ``ours()`` gave right after the last live scrape
         self._steps = {}  # step index -> [greenlet of the start Edge, greenlet of the end Edge or None]
         self._failing = set()  # URLs whose last scrape failed (warned once until they answer again)
 
@@ -52,8 +53,11 @@ class Watch:
         gevent.joinall(list(jobs.values()), timeout=self.timeout_s)
         pages, took = {}, {}
         for url, job in jobs.items():
-            if job.ready():
+            if job.ready() and job.successful():
                 pages[url], took[url] = job.value
+            elif job.ready():  # _read raises nothing; should it, this is still one URL's failure, not the run's
+                pages[url] = MetricsError(f"server metrics {url}: {type(job.exception).__name__}: {job.exception}")
+                took[url] = self.timeout_s
             else:
                 job.kill(block=False)
                 pages[url] = MetricsError(f"server metrics {url}: no answer within {self.timeout_s:g} s")
@@ -68,6 +72,9 @@ class Watch:
             return parse(scrape(url, timeout_s=self.timeout_s)), time.perf_counter() - began
         except MetricsError as e:
             return MetricsError(str(e) if url in str(e) else f"server metrics {url}: {e}"), time.perf_counter() - began
+        except Exception as e:  # any answer from any URL is one warning, never the run's end
+            reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            return MetricsError(f"server metrics {url}: {reason}"), time.perf_counter() - began
 
     def _warn_once(self, url, page):
         if isinstance(page, MetricsError):
@@ -81,7 +88,7 @@ class Watch:
 
     def begin(self):
         """At test start (before any user is spawned; it waits at most ``timeout_s``): the window's start."""
-        self.start, self.end, self.latest = self.take(), None, None
+        self.start, self.end, self.latest, self.latest_ours = self.take(), None, None, None
 
     def clear_steps(self):
         """A new sweep: forget the steps' scrapes (and stop those still waiting)."""
@@ -103,12 +110,14 @@ class Watch:
                 else:
                     jobs[0].kill(block=False)
 
-    def watch_live(self, running):
-        """Scrape every LIVE_INTERVAL_S while ``running()`` is true (a greenlet of the web UI)."""
+    def watch_live(self, running, ours=lambda: None):
+        """Scrape every LIVE_INTERVAL_S while ``running()`` is true (a greenlet of the web UI); ``ours()`` is read
+        right after each scrape (``latest_ours``): the client's side as of that page, to compare like with like."""
         while True:
             gevent.sleep(LIVE_INTERVAL_S)
             if running() and self.start is not None:
-                self.latest = self.take()
+                latest = self.take()
+                self.latest, self.latest_ours = latest, ours()
 
     # -------------------------------------------------------------- sweep steps
 

@@ -5,7 +5,7 @@ Imports neither Locust nor Flask: testable in any process.
 """
 
 from tfs_user import report
-from tfs_user.server_metrics.entries import TIMES
+from tfs_user.server_metrics.entries import TIMES, estimate_text
 
 ROUNDED_KEYS = {"fps": 1, "rps": 1, **{key: 3 for key in report.LATENCY_KEYS}}
 """Decimals shown in the TFS tab: rates to 0.1, ms to the microsecond."""
@@ -43,7 +43,7 @@ SERVER_COLUMNS = [
 
 def server_rows(by_url):
     """The server metrics tab's rows from {url: entry} (``tfs_user.server_metrics.entries``): ms to 3 decimals,
-    None where the server publishes nothing; the note is the error or the count warning."""
+    a p50/p99 in a wide bucket as its bucket's text (``<= 5.000``), None where the server publishes nothing; the note is the error or the count warning."""
     rows = []
     for url, e in by_url.items():
         row = {"url": url, "server": e["server"], "requests": e["requests"], "client_requests": e["client_requests"],
@@ -51,7 +51,8 @@ def server_rows(by_url):
         for key, _ in TIMES:
             for q in ("mean", "p50", "p99"):
                 value = e[key][q]
-                row[f"{key[:-3]}_{q}"] = None if value is None else round(value, 3)
+                wide = None if q == "mean" else estimate_text(e[key], q)  # a p50/p99 in a wide bucket: the bucket
+                row[f"{key[:-3]}_{q}"] = round(value, 3) if value is not None else wide
         value = e["network_client_ms"]
         row["network_client_ms"] = None if value is None else round(value, 3)
         rows.append(row)

@@ -40,6 +40,7 @@ import time
 
 from flask import Blueprint, Response, before_render_template, jsonify, make_response, request
 from flask_login import current_user
+from werkzeug.datastructures import ImmutableMultiDict
 
 from tfs_user.capacity import wiring as capacity, steps as steps_mod
 from tfs_user import report
@@ -159,6 +160,10 @@ def extend(run, web_ui, master=False):
             return None
         if web_ui.web_login and not _logged_in():
             return None  # Locust's login check answers; no file checks for strangers
+        if run.demo is not None and "host" in request.form and not request.form["host"].strip():
+            form = request.form.copy()  # an empty host on a --demo-server run is the demo server, not localhost:9000
+            form["host"] = run.demo.address
+            request.form = ImmutableMultiDict(form)  # Locust's swarm reads it just after this hook
         values, message = check_form(environment, request.form, master=master)
         if message is not None:
             logger.error("error: %s", message)

@@ -56,11 +56,13 @@ def check_ready(channel, settings, target=None):
                 return False
             if e.code() != grpc.StatusCode.NOT_FOUND:
                 raise PreflightError(f"ModelReady for {wanted} failed: {e.code().name}: {e.details()}") from None
-            state = (f"{wanted} ready", f"NOT_FOUND: {e.details()}")
+            state = ("not found", f"NOT_FOUND: {e.details()}")  # the server does not have it (or not yet)
         if state[1] is True:
             return True
         if time.monotonic() >= deadline:
             waited = f" after waiting {settings.wait_for_model_s:g} s" if settings.wait_for_model_s else ""
+            if state[0] == "not found":
+                raise PreflightError(f"{wanted} not found at {target}{waited} (the server said {state[1]})")
             said = "false" if state[1] is False else state[1]
             raise PreflightError(f"{wanted} is not ready at {target}{waited} ({state[0]}: {said})")
         time.sleep(STATUS_POLL_S)

@@ -67,7 +67,7 @@ def check_status(channel, settings, target=None):
         if time.monotonic() >= deadline:
             waited = f" after waiting {settings.wait_for_model_s:g} s" if settings.wait_for_model_s else ""
             if not versions:
-                raise PreflightError(f"model {name!r} is not served at {target}{waited} ({reported})")
+                raise PreflightError(f"model {name!r} not found at {target}{waited} (the server said {reported})")
             raise PreflightError(f"model {name!r} {wanted} is not AVAILABLE{waited}; the server reports: {reported}")
         time.sleep(STATUS_POLL_S)
 

@@ -1,0 +1,71 @@
+"""Before a test (local runner or master, Locust's ``init``): the demo server, the options, settings and
+data of each TfsUser class, and for a headless or autostarted run the server and model at every endpoint.
+A problem is one line on stderr and exit code 2 (``fail``), before any user exists."""
+
+import logging
+import sys
+
+import gevent
+
+from tfs_user import locust_csv
+from tfs_user.demo import process as demo_process
+from tfs_user.live import print_status
+from tfs_user.option_values import DEMO_METRICS
+
+logger = logging.getLogger(__name__)
+
+PREFLIGHT_TIMEOUT_S = 5.0
+"""Seconds to wait for the server to accept a connection before a headless run starts
+(``--wait-for-model`` instead, when it is longer)."""
+
+def check_before_start(run):
+    """Local runner or master: demo server, settings and data, and (headless) the server and model."""
+    options = run.options
+    environment = run.environment
+    if "iterations" in vars(environment.parsed_options):  # another plugin (locust-plugins) owns --iterations
+        logger.info("notice: --iterations belongs to another plugin here (locust-plugins: requests per process, "
+                    "not per user); use --tfs-iterations (config key tfs-iterations) for requests per user")
+    if options.demo_server:
+        try:
+            run.demo = demo_process.start(options.demo_server_args, stream=options.out)
+        except demo_process.DemoServerError as e:
+            fail(run, str(e))
+        # an http:// or https:// --host means its REST port (the host:port part is the demo server's)
+        http = (environment.parsed_options.host or "").startswith(("http://", "https://"))
+        address = f"http://{run.demo.rest_address}" if http and run.demo.rest_address else run.demo.address
+        environment.host = environment.parsed_options.host = address
+    if DEMO_METRICS in options.server_metrics and not options.demo_server:
+        fail(run, "--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "
+                  "(or the URL of your server's Prometheus page)")
+    checks = []
+    try:
+        for user_class in run.tfs_user_classes():
+            settings = user_class.make_settings(environment)
+            checks.append((settings, run.preparer.open(settings, master=run.master) is not None))
+    except ValueError as e:  # OptionError, DataError
+        fail(run, str(e))
+    if not (options.headless or options.autostart):
+        return
+    from tfs_user.transport.connect import wait_until_reachable
+
+    try:
+        for settings, has_data in checks:
+            for endpoint in settings.endpoints:  # every endpoint, before any user starts
+                wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings)
+            run.preparer.prepare(settings, load=has_data)
+    except (ConnectionError, ValueError) as e:
+        fail(run, str(e))
+    if options.status_interval_s > 0:
+        run.status = gevent.spawn(print_status, run, options.status_interval_s, options.csv_prefix)
+
+def fail(run, message):
+    """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.
+
+    Locust opens its CSV files before ``init``; the still-empty ones are removed
+    so that a run that never started leaves nothing behind.
+    """
+    run.demo = demo_process.stop(run.demo, stream=run.options.out)
+    locust_csv.remove_empty(run.options.csv_prefix)
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
+

@@ -121,7 +121,8 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
     (["--images-numpy-path", "empty.npy"], "holds no data"),
     (["--batch-size", "0"], "--batch-size/--batchsize/--batch_size: '0' is out of range; expected an integer >= 1"),
     (["--batch-size", "-2"], "'-2' is out of range"),
-    (["--host", "http://x:1"], "uses scheme 'http'"),
+    (["--host", "ftp://x:1"], "uses scheme 'ftp'"),
+    (["--host", "http://127.0.0.1:1"], "no HTTP server answered at 127.0.0.1:1"),
     (["--host", "127.0.0.1:1"], "no gRPC server answered at 127.0.0.1:1"),
     (["--sweep", "users:1,2", "--step-time", "5"], "error: --iterations 1 and --sweep 'users:1,2' do not go together: "
                                                    "a sweep runs each step for --step-time; drop --iterations"),

@@ -35,6 +35,7 @@ from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.option_values import DEMO_METRICS
 from tfs_user.phases import Phase, sample_of
 from tfs_user.prepare import Preparer
+from tfs_user.results import baseline, summary_keys
 from tfs_user.server_window import ServerWindow
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
@@ -202,6 +203,11 @@ class TfsRun:
             self.fail(str(e))
         if not (options.headless or options.autostart):
             return
+        if options.baseline:
+            try:
+                baseline.check_before_start(self)
+            except ValueError as e:  # CompareError
+                self.fail(str(e))
         from tfs_user.transport.connect import wait_until_reachable
 
         try:
@@ -301,6 +307,9 @@ class TfsRun:
         environment = self.environment
         runner = environment.runner
         data = report.summary(self.recorder)
+        summary_keys.add_to_rows(data, self.recorder)  # histograms and windows: for a later comparison
+        data["run"] = summary_keys.run_facts(self.settings_list(), environment.parsed_options,
+                                             workers=runner.worker_count if self.master else None)
         lost = self.control.lost
         data["lost_workers"] = sorted(lost)
         data["counted_from"] = self.counted_from
@@ -322,6 +331,8 @@ class TfsRun:
                          any_failure=bool(runner.stats.errors or runner.exceptions),
                          exit_code_on_error=self.options.exit_code_on_error,
                          violations=capacity.sweep_violations(self.capacity))  # a sweep: SLOs per step
+        if self.options.baseline:
+            verdict = baseline.judge(self, data, verdict)  # a worse figure: exit 3
         environment.process_exit_code = verdict.exit_code  # Locust exits with it
         if self.options.csv_prefix:
             report.write_csv(f"{self.options.csv_prefix}_tfs.csv", data)

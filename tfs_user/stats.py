@@ -16,6 +16,8 @@ import time
 
 from hdrh.histogram import HdrHistogram
 
+from tfs_user.results.windows import Windows
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
@@ -27,9 +29,13 @@ def _new_histogram():
 
 
 class LatencyStats:
-    """Measured requests of one request name: latency distribution, counts, frames, window."""
+    """Measured requests of one request name: latency distribution, counts, frames, window.
 
-    def __init__(self):
+    ``windowed``: also keep per-window statistics (``tfs_user.results.windows``) for comparisons.
+    """
+
+    def __init__(self, windowed=False):
+        self.windows = Windows() if windowed else None
         self.histogram = _new_histogram()
         self.ok = 0
         self.failures = 0
@@ -44,6 +50,8 @@ class LatencyStats:
         """Add one measured request: latency in ms, success flag, frames it carried, wall-clock start/end in s."""
         self.first_start = min(self.first_start, start)
         self.last_end = max(self.last_end, end)
+        if self.windows is not None:
+            self.windows.record(response_time_ms, ok, frames, start, end)
         if not ok:
             self.failures += 1
             return
@@ -56,6 +64,8 @@ class LatencyStats:
 
     def merge(self, other):
         """Add another LatencyStats (e.g. a worker's) into this one."""
+        if self.windows is not None and other.windows is not None:
+            self.windows.merge(other.windows)
         self.histogram.add(other.histogram)
         self.ok += other.ok
         self.failures += other.failures
@@ -124,11 +134,14 @@ class LatencyStats:
             "max_ms": self.max_ms,
             "first_start": self.first_start if self.requests else None,
             "last_end": self.last_end,
+            "windows": self.windows.to_message() if self.windows is not None else None,
         }
 
     @classmethod
     def from_message(cls, data):
         stats = cls()
+        if data.get("windows") is not None:
+            stats.windows = Windows.from_message(data["windows"])
         if data["hist"]:
             stats.histogram = HdrHistogram.decode(data["hist"])
         stats.ok = data["ok"]
@@ -161,7 +174,7 @@ class Recorder:
     def record(self, name, response_time_ms, ok, frames, start, end):
         stats = self.names.get(name)
         if stats is None:
-            stats = self.names[name] = LatencyStats()
+            stats = self.names[name] = LatencyStats(windowed=True)
         stats.record(response_time_ms, ok, frames, start, end)
 
     def record_lag(self, lag_ms):
@@ -171,14 +184,14 @@ class Recorder:
 
     def total(self):
         """LatencyStats of all names merged."""
-        total = LatencyStats()
+        total = LatencyStats(windowed=True)
         for stats in self.names.values():
             total.merge(stats)
         return total
 
     def merge(self, other):
         for name, stats in other.names.items():
-            self.names.setdefault(name, LatencyStats()).merge(stats)
+            self.names.setdefault(name, LatencyStats(windowed=True)).merge(stats)
         self.warmup += other.warmup
         self.warmup_failures += other.warmup_failures
         self.after_stop += other.after_stop

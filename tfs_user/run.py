@@ -80,6 +80,8 @@ class TfsRun:
         """The servers' own figures (``--server-metrics``), scraped by a local runner or master."""
         self._web_ui = False
         self.master = self.worker = False
+        self.workers_at_start = None
+        """Master: workers connected when the test started (the JSON's ``run``; they are gone at the end)."""
         self._settings = {}  # user class -> Settings, for the current test
         self.preparer = Preparer()
         """Pre-flight and request bodies, once per process and Settings."""
@@ -248,6 +250,7 @@ class TfsRun:
             runner = self.environment.runner
             self.server.watch_live(lambda: runner.state in (STATE_RUNNING, STATE_SPAWNING))
         if self.master:
+            self.workers_at_start = self.environment.runner.worker_count  # for the JSON's ``run`` (gone at the end)
             return
         self._probe.start()
         try:  # pre-flight and data before the first user starts; on a worker, options arrived just now
@@ -309,7 +312,7 @@ class TfsRun:
         data = report.summary(self.recorder)
         summary_keys.add_to_rows(data, self.recorder)  # histograms and windows: for a later comparison
         data["run"] = summary_keys.run_facts(self.settings_list(), environment.parsed_options,
-                                             workers=runner.worker_count if self.master else None)
+                                             workers=self.workers_at_start if self.master else None)
         lost = self.control.lost
         data["lost_workers"] = sorted(lost)
         data["counted_from"] = self.counted_from

@@ -23,7 +23,7 @@ from statistics import NormalDist, fmean, variance
 from tfs_user.results.summary_keys import FORMAT_NAME, FORMAT_VERSION
 
 WORSE, SAME, BETTER, UNKNOWN = "worse", "same", "better", "unknown"
-CONFIDENCE = 0.99
+CONFIDENCE = 0.95
 """Two-sided confidence of the interval of the change."""
 MIN_WINDOWS = 2
 
@@ -56,7 +56,19 @@ FIGURES = (
 )
 BY_NAME = {f.name: f for f in FIGURES}
 BEST_FPS = Figure("best_fps", "fps", "highest FPS within the SLO", "frames/s", 5.0, higher_is_worse=False)
-"""A sweep's extra figure; its threshold is FPS's."""
+BEST_FPS_NO_SLO = Figure("best_fps", "fps", "highest FPS of any step", "frames/s", 5.0, higher_is_worse=False)
+"""A sweep's extra figure (without an SLO: the highest FPS of any step); its threshold is FPS's."""
+
+
+def best_step(doc, steps):
+    """The step index of a sweep's highest FPS within the SLO (``best_step``); without an SLO (no step judged),
+    the step with the highest FPS; None when neither."""
+    if doc.get("best_step") is not None:
+        return doc["best_step"] if doc["best_step"] in steps else None
+    if any(s.get("within_slo") is not None for s in steps.values()):
+        return None  # an SLO was given and no step met it
+    fps = {index: s["fps"] for index, s in steps.items() if s.get("fps") is not None}
+    return max(fps, key=fps.get) if fps else None
 
 SAME_LOAD = ("protocol", "transport", "model", "batch_size", "users", "arrival_rate", "sweep", "step_time")
 """``run`` keys that must be equal: two runs with another of these measure different things."""
@@ -231,6 +243,10 @@ def compare(base_doc, new_doc, thresholds=None):
     check_document(base_doc, "the baseline")
     check_document(new_doc, "the new run")
     notices = check_same_run(base_doc.get("run", {}), new_doc.get("run", {}))
+    for label, doc in (("the baseline", base_doc), ("this run", new_doc)):
+        if doc.get("loop_lag_warning"):
+            notices.append(f"Notice: in {label} the load generator was a bottleneck (event-loop lag p99 "
+                           f"{doc.get('loop_lag_p99_ms', 0):.3f} ms): its latencies include that wait, so does the change")
     limits = thresholds_of(thresholds)
     figures = [f for f in FIGURES if limits[f.name] is not None]
     rows = [judge(f, base_doc["rows"][-1], new_doc["rows"][-1], limits[f.name]) for f in figures]
@@ -243,9 +259,10 @@ def compare(base_doc, new_doc, thresholds=None):
         if missing:
             notices.append(f"Notice: step{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} ran in only "
                            "one of the two runs (a sweep ends at the first step that misses its SLO)")
-        best_base, best_new = base_doc.get("best_step"), new_doc.get("best_step")
-        if limits["fps"] is not None and best_base in base_steps and best_new in new_steps:
-            rows.append(judge(BEST_FPS, base_steps[best_base], new_steps[best_new], limits["fps"], name="best_fps"))
+        best_base, best_new = best_step(base_doc, base_steps), best_step(new_doc, new_steps)
+        if limits["fps"] is not None and best_base is not None and best_new is not None:
+            figure = BEST_FPS if base_doc.get("best_step") is not None else BEST_FPS_NO_SLO
+            rows.append(judge(figure, base_steps[best_base], new_steps[best_new], limits["fps"], name="best_fps"))
     return Comparison(rows, notices)
 
 

@@ -68,6 +68,10 @@ def test_windows_merge_by_wall_clock_index_and_coarsen_past_the_limit():
     a.merge(many)  # a finer Windows takes the coarser width
     assert a.width_s == 2 * windows.WINDOW_S
     assert sum(s.requests for s in a.by_index.values()) == 6 + windows.MAX_WINDOWS + 1
+    fine = windows.Windows()
+    fine.record(5.0, True, 1, T0 + 2, T0 + 3.5)  # 1 s window int(T0) + 3 = 2 s window (int(T0) + 3) // 2
+    many.merge(fine)  # a coarser Windows merges a finer one at its own width
+    assert many.width_s == 2 * windows.WINDOW_S and many.by_index[(int(T0) + 3) // 2].requests == 3
 
 
 def test_window_figures_mark_partial_windows_and_give_their_fps_over_the_covered_span():
@@ -214,3 +218,19 @@ def test_files_that_cannot_be_compared_give_one_line_and_exit_2(tmp_path, conten
     assert done.returncode == 2 and "No such file" in done.stderr and len(done.stderr.splitlines()) == 1
     done = _cli(good, good, "--baseline-p99", "lots")
     assert done.returncode == 2 and "'lots' is not a threshold" in done.stderr
+
+
+def test_the_benchmark_table_counts_verdicts_per_condition(tmp_path):
+    (tmp_path / "r01-A.json").write_text(json.dumps(document(stats_of(NOISY))))
+    (tmp_path / "r01-A2.json").write_text(json.dumps(document(stats_of(NOISY[::-1]))))
+    (tmp_path / "r01-slow.json").write_text(json.dumps(document(stats_of([1.3 * v for v in NOISY], per_window=154))))
+    for doc in tmp_path.glob("*.json"):
+        data = json.loads(doc.read_text())
+        data["run"]["load_average"] = [3.0, 2.0, 1.0]
+        doc.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, "benchmarks/compare_noise.py", "table", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert rows["A2"].startswith("| A2 | 1 | 0/0 | 0/0 | 0/0 | 0/0 | 0/0 | 0 |"), rows
+    assert rows["slow"].startswith("| slow | 1 | 1/0 | 1/0 | 1/0 | 1/0 | 0/0 | 1 |"), rows

@@ -5,7 +5,7 @@
 | 0 | the run completed and every SLO given holds (failures allowed when ``--slo-max-fail-ratio`` is given) |
 | 1 | requests failed and no ``--slo-max-fail-ratio`` was given (Locust's ``--exit-code-on-error``, default 1) |
 | 2 | the run could not run: bad input, no server, a worker that could not start |
-| 3 | an SLO was missed |
+| 3 | an SLO was missed, or a figure is worse than ``--baseline`` (``tfs_user.results.baseline``) |
 
 A given fail-ratio SLO replaces Locust's any-failure rule. A latency or FPS SLO over zero
 successful requests is missed. Ctrl-C and SIGTERM end the run like ``--run-time``: the figures so

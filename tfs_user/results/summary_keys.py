@@ -32,7 +32,7 @@ def exact_keys(stats):
 def add_to_rows(data, recorder):
     """Add ``exact_keys`` to each row of ``data`` (``report.summary(recorder)``) and the ``format`` key."""
     by_name = dict(recorder.names)
-    total = recorder.total()
+    total = recorder.total(windowed=True)
     for row in data["rows"]:
         stats = total if row["name"] not in by_name else by_name[row["name"]]
         row.update(exact_keys(stats))

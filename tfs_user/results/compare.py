@@ -270,12 +270,12 @@ def format_table(comparison):
     """The console table: one line per figure (and step), then the notices."""
     lines = ["", f"Compared with the baseline (change of each figure; noise = half-width of its {100 * CONFIDENCE:g} % "
              "interval from the runs' windows; allowed = the larger of noise and threshold)",
-             f"{'step':>5} {'figure':<28}{'baseline':>14}{'this run':>14}{'change':>12}{'noise':>10}{'threshold':>11}"
+             f"{'step':>5} {'figure':<28}{'baseline':>18}{'this run':>18}{'change':>13}{'noise':>10}{'threshold':>11}"
              f"{'allowed':>10}  verdict"]
     for row in comparison.rows:
         def pct(value):
             return "-" if value is None else f"{value:.1f}"
-        lines.append(f"{'' if row.step is None else row.step:>5} {row.label:<28}{row.value_text(row.base):>14}"
-                     f"{row.value_text(row.new):>14}{row.change_text(row.change):>12}{pct(row.noise):>10}"
+        lines.append(f"{'' if row.step is None else row.step:>5} {row.label:<28}{row.value_text(row.base):>18}"
+                     f"{row.value_text(row.new):>18}{row.change_text(row.change):>13}{pct(row.noise):>10}"
                      f"{pct(row.threshold):>11}{pct(row.allowed):>10}  {row.verdict}")
     return "\n".join(lines + comparison.notices)

@@ -234,3 +234,12 @@ def test_the_benchmark_table_counts_verdicts_per_condition(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line.startswith("| ")}
     assert rows["A2"].startswith("| A2 | 1 | 0/0 | 0/0 | 0/0 | 0/0 | 0/0 | 0 |"), rows
     assert rows["slow"].startswith("| slow | 1 | 1/0 | 1/0 | 1/0 | 1/0 | 0/0 | 1 |"), rows
+
+
+@pytest.mark.parametrize("module", ["tfs_user.compare", "tfs_user.cli"])
+def test_help_lists_the_threshold_options(module):
+    # argparse formats help texts with %: a bare "%" in one broke --help with a traceback
+    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for figure in compare.FIGURES:
+        assert figure.option in done.stdout

@@ -34,7 +34,7 @@ def read_summary(path, label):
 def threshold_options(parser, with_help=True):
     """Add ``--baseline-p50`` ... (one per compared figure) to an argparse parser (this command's)."""
     for figure in compare.FIGURES:
-        unit = "percentage points" if not figure.relative else "%"
+        unit = "percentage points" if not figure.relative else "%%"  # argparse formats help with %
         parser.add_argument(figure.option, type=_threshold, default=f"{figure.default:g}",
                             help=f"Smallest change of {figure.label} called worse or better, {unit}, however quiet "
                                  f"the runs; 'off' leaves it out. Default: {figure.default:g}")

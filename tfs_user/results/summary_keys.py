@@ -71,7 +71,7 @@ def run_facts(settings_list, options, workers=None):
     sweep = getattr(options, "sweep", "") or ""
     return {
         "protocol": first.protocol,
-        "transport": getattr(first, "transport_name", "grpc"),
+        "transport": "http" if first.http else "grpc",
         "model": first.model_name,
         "model_version": first.model_version,
         "signature": first.signature_name,

@@ -47,7 +47,9 @@ GRPC_FREE = ["transport.target", "settings", "options", "report", "verdict", "st
              "protocols.tfs.tensors", "protocols.tfs.messages", "web.form", "fps_meter", "web.html_report",
              "transport.endpoints", "transport.channel_args", "web.tab", "capacity.arrivals", "capacity.dispatcher", "capacity.plans",
              "capacity.steps", "web.plot", "demo.model", "data.images", "images", "option_values", "transport.config",
-             "transport.failures", "protocols.tfs.api", "prepare", "server_metrics.entries"]
+             "transport.failures", "protocols.tfs.api", "prepare", "server_metrics.entries", "results.windows",
+             "results.summary_keys", "results.compare", "results.compare_cli", "results.compare_plot", "results.baseline",
+             "compare"]
 
 
 @pytest.mark.parametrize("name", GRPC_FREE)

@@ -7,6 +7,7 @@ import os
 from tfs_user import report
 from tfs_user.capacity import wiring as capacity
 from tfs_user.demo import process as demo_process
+from tfs_user.results import baseline, summary_keys
 from tfs_user.transport.endpoints import channel_facts
 from tfs_user.verdict import decide
 
@@ -22,6 +23,9 @@ def on_quitting(run):
     environment = run.environment
     runner = environment.runner
     data = report.summary(run.recorder)
+    summary_keys.add_to_rows(data, run.recorder)  # histograms and windows: for a later comparison
+    data["run"] = summary_keys.run_facts(run.settings_list(), environment.parsed_options,
+                                         workers=run.workers_at_start if run.master else None)
     lost = run.control.lost
     data["lost_workers"] = sorted(lost)
     data["counted_from"] = run.counted_from
@@ -43,6 +47,8 @@ def on_quitting(run):
                      any_failure=bool(runner.stats.errors or runner.exceptions),
                      exit_code_on_error=run.options.exit_code_on_error,
                      violations=capacity.sweep_violations(run.capacity))  # a sweep: SLOs per step
+    if run.options.baseline:
+        verdict = baseline.judge(run, data, verdict)  # a worse figure: exit 3
     environment.process_exit_code = verdict.exit_code  # Locust exits with it
     if run.options.csv_prefix:
         report.write_csv(f"{run.options.csv_prefix}_tfs.csv", data)

@@ -14,6 +14,7 @@ Imports neither gRPC nor Locust.
 import argparse
 
 from tfs_user import protocols
+from tfs_user.results.compare import FIGURES, parse_threshold
 from tfs_user.option_values import OptionError, parse_bool, parse_metric_urls, parse_names
 from tfs_user.settings import BINARY_DATA, DEFAULTS, LAYOUTS, RunOptions
 from tfs_user.transport.config import COMPRESSIONS
@@ -86,6 +87,10 @@ def _checked_by(parse, expected_error):
     return check
 
 
+def _threshold_text(text):
+    return _checked_by(parse_threshold, ValueError)(text)
+
+
 def _sweep_text(text):
     from tfs_user.capacity.plans import SweepError, parse_sweep
     return _checked_by(parse_sweep, SweepError)(text) if text else text
@@ -141,6 +146,8 @@ _OPTIONS = [
     (("--plot",), dict(topic=OUTPUT, label="Capacity plot (HTML file)", default="", help="Write a self-contained HTML file with latency (p50, p99) against FPS per step and FPS/latency over time. Default: none")),
     (("--arrival-seed",), dict(topic=LOAD, label="Arrival seed", type=_int_at_least(-1, "an integer >= 0, or -1 for a fresh seed"), default=-1, help="Seed of the Poisson arrivals (each process draws its own sequence from it); -1 = fresh. Default: -1")),
     (("--server-metrics",), dict(topic=OUTPUT, label="Server metrics (Prometheus URLs)", type=_checked_by(parse_metric_urls, OptionError), default="", help="The server's Prometheus metrics page, e.g. http://127.0.0.1:8002/metrics (several comma-separated, one per endpoint). Scraped at the start and end of the test and of every sweep step (by the master only): the server's request count, request, queue and inference time over the window beside ours (TF Serving, OVMS, Triton, MLServer). Default: none")),
+    (("--baseline",), dict(topic=OUTPUT, label="Baseline (JSON summary)", default=R.baseline, help="Compare this run at its end with an earlier run's --json-summary file: per figure (p50, p90, p99, FPS, fail ratio; per step for a sweep) better / same / worse, the change and the range the noise allows (docs/compare.md). A worse figure makes the run exit 3; a baseline of another model, batch size, protocol or load exits 2. Default: none")),
+    *[((f.option,), dict(topic=OUTPUT, label=f"Baseline threshold {f.label} ({'points' if not f.relative else '%'})", type=_threshold_text, default=f"{f.default:g}", help=f"With --baseline: the smallest change of {f.label} called worse or better, in {'percentage points' if not f.relative else '%%'}, however quiet the runs; off = leave it out of the verdict. Default: {f.default:g}")) for f in FIGURES],
     (("--json-summary",), dict(topic=OUTPUT, label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
     (("--grpc-metadata", "--metadata"), dict(topic=TARGET, label="gRPC metadata / HTTP headers (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata (HTTP headers over http://) with every call; --metadata is the same option; repeat the option or separate pairs with commas; values are never printed. Default: none")),
     (("--max-message-mb",), dict(topic=TARGET, label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),

@@ -72,6 +72,8 @@ class TfsRun:
         """The servers' own figures (``--server-metrics``), scraped by a local runner or master."""
         self._web_ui = False
         self.master = self.worker = False
+        self.workers_at_start = None
+        """Master: workers connected when the test started (the JSON's ``run``; they are gone at the end)."""
         self.settings_by_class = {}  # user class -> Settings, for the current test
         self.preparer = Preparer()
         """Pre-flight and request bodies, once per process and Settings."""
@@ -193,6 +195,7 @@ class TfsRun:
             runner = self.environment.runner
             self.server.watch_live(lambda: runner.state in (STATE_RUNNING, STATE_SPAWNING))
         if self.master:
+            self.workers_at_start = self.environment.runner.worker_count  # for the JSON's ``run`` (gone at the end)
             return
         self.probe.start()
         try:  # pre-flight and data before the first user starts; on a worker, options arrived just now

@@ -228,6 +228,10 @@ class RunOptions:
     """Locust's ``--exit-code-on-error``: the exit code for failures without a fail-ratio SLO."""
     server_metrics: tuple = ()
     """``--server-metrics``: URLs of the servers' Prometheus pages (``tfs_user.server_metrics``)."""
+    baseline: str = ""
+    """``--baseline``: an earlier run's JSON summary to compare with at the end (``tfs_user.results.baseline``)."""
+    baseline_thresholds: tuple = ()
+    """(figure name, threshold text) pairs of ``--baseline-p50`` ... (``tfs_user.results.compare.FIGURES``)."""
 
     @classmethod
     def from_options(cls, options):
@@ -247,6 +251,9 @@ class RunOptions:
             json_stdout=bool(getattr(options, "json", False)),
             exit_code_on_error=int(getattr(options, "exit_code_on_error", 1)),
             server_metrics=parse_metric_urls(getattr(options, "server_metrics", "") or ""),
+            baseline=getattr(options, "baseline", "") or "",
+            baseline_thresholds=tuple((key[len("baseline_"):], str(value)) for key, value in sorted(vars(options).items())
+                                      if key.startswith("baseline_")),
         )
 
     @property

@@ -11,6 +11,7 @@ from tfs_user import locust_csv
 from tfs_user.demo import process as demo_process
 from tfs_user.live import print_status
 from tfs_user.option_values import DEMO_METRICS
+from tfs_user.results import baseline
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ def check_before_start(run):
         fail(run, str(e))
     if not (options.headless or options.autostart):
         return
+    if options.baseline:
+        try:
+            baseline.check_before_start(run)
+        except ValueError as e:  # CompareError
+            fail(run, str(e))
     from tfs_user.transport.connect import wait_until_reachable
 
     try:

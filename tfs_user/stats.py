@@ -20,6 +20,8 @@ from fractions import Fraction
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from tfs_user.results.windows import Windows
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
@@ -44,9 +46,13 @@ def _new_histogram():
 
 
 class LatencyStats:
-    """Measured requests of one request name: latency distribution, counts, frames, window."""
+    """Measured requests of one request name: latency distribution, counts, frames, window.
 
-    def __init__(self):
+    ``windowed``: also keep per-window statistics (``tfs_user.results.windows``) for comparisons.
+    """
+
+    def __init__(self, windowed=False):
+        self.windows = Windows() if windowed else None
         self.histogram = _new_histogram()
         self.ok = 0
         self.failures = 0
@@ -61,6 +67,8 @@ class LatencyStats:
         """Add one measured request: latency in ms, success flag, frames it carried, wall-clock start/end in s."""
         self.first_start = min(self.first_start, start)
         self.last_end = max(self.last_end, end)
+        if self.windows is not None:
+            self.windows.record(response_time_ms, ok, frames, start, end)
         if not ok:
             self.failures += 1
             return
@@ -73,6 +81,8 @@ class LatencyStats:
 
     def merge(self, other):
         """Add another LatencyStats (e.g. a worker's) into this one."""
+        if self.windows is not None and other.windows is not None:
+            self.windows.merge(other.windows)
         self.histogram.add(other.histogram)
         self.ok += other.ok
         self.failures += other.failures
@@ -169,11 +179,14 @@ class LatencyStats:
             "max_ms": self.max_ms,
             "first_start": self.first_start if self.requests else None,
             "last_end": self.last_end,
+            "windows": self.windows.to_message() if self.windows is not None else None,
         }
 
     @classmethod
     def from_message(cls, data):
         stats = cls()
+        if data.get("windows") is not None:
+            stats.windows = Windows.from_message(data["windows"])
         if data["hist"]:
             stats.histogram = HdrHistogram.decode(data["hist"])
         stats.ok = data["ok"]
@@ -213,7 +226,7 @@ class Recorder:
     def record(self, name, response_time_ms, ok, frames, start, end):
         stats = self.names.get(name)
         if stats is None:
-            stats = self.names[name] = LatencyStats()
+            stats = self.names[name] = LatencyStats(windowed=True)
         stats.record(response_time_ms, ok, frames, start, end)
 
     def record_lag(self, lag_ms):
@@ -221,16 +234,17 @@ class Recorder:
         wall = time.time()
         self.loop_lag.record(lag_ms, True, 0, wall, wall)
 
-    def total(self):
-        """LatencyStats of all names merged."""
-        total = LatencyStats()
+    def total(self, windowed=False):
+        """LatencyStats of all names merged; ``windowed`` merges their windows too (the final summary only:
+        about 1 ms per window, too slow for a live status line)."""
+        total = LatencyStats(windowed=windowed)
         for stats in self.names.values():
             total.merge(stats)
         return total
 
     def merge(self, other):
         for name, stats in other.names.items():
-            self.names.setdefault(name, LatencyStats()).merge(stats)
+            self.names.setdefault(name, LatencyStats(windowed=True)).merge(stats)
         self.warmup += other.warmup
         self.warmup_failures += other.warmup_failures
         self.after_stop += other.after_stop

@@ -5,7 +5,7 @@
 | 0 | the run completed and every SLO given holds (failures allowed when ``--slo-max-fail-ratio`` is given) |
 | 1 | requests failed and no ``--slo-max-fail-ratio`` was given (Locust's ``--exit-code-on-error``, default 1) |
 | 2 | the run could not run: bad input, no server, a worker that could not start |
-| 3 | an SLO was missed |
+| 3 | an SLO was missed, or a figure is worse than ``--baseline`` (``tfs_user.results.baseline``) |
 
 Thresholds judge the exact figures, and a line that names a miss prints its figure with as many
 decimals as it takes to read apart from the threshold (``apart``): "FPS 99.96 < 100", never

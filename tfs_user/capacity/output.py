@@ -4,7 +4,9 @@
 """
 
 from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.results.summary_keys import exact_keys
 from tfs_user.server_metrics.entries import step_columns
+from tfs_user.stats import LatencyStats
 
 
 def finish(c):
@@ -25,6 +27,8 @@ def finish(c):
         for row in rows:  # JSON only: the steps CSV keeps its columns
             row["lost_workers"] = sorted(w for w, (_, index) in c.lost.items() if index == row["step"])
             add_server(c, row)
+            stats = c.steps.steps.get(row["step"])
+            row.update(exact_keys(stats.latency if stats else LatencyStats(windowed=True)))
         best_line = sweep_mod.best_line(rows, config.slo)
         best = sweep_mod.best_step(rows)
         out["steps"] = steps_mod.json_steps(rows)

@@ -38,7 +38,7 @@ class StepStats:
     ``loop_lag``, the event-loop lag samples (ms) taken in the step's measured part."""
 
     def __init__(self):
-        self.latency = LatencyStats()
+        self.latency = LatencyStats(windowed=True)
         self.service = LatencyStats()
         self.loop_lag = LatencyStats()
         self.warmup = 0

@@ -1,0 +1,1 @@
+"""The results family: what a run leaves behind and how two runs compare (``compare``, ``windows``)."""

@@ -1,0 +1,94 @@
+"""``python -m tfs_user.compare BASE.json NEW.json``: the baseline comparison of two JSON summaries after the fact.
+
+Prints the table (``compare.format_table``) and one ``Worse than baseline: ...`` line per worse figure;
+``--json FILE``, ``--csv FILE`` and ``--plot FILE.html`` write the same comparison. Thresholds are the
+run's options (``--baseline-p50 4`` ..., ``off`` leaves a figure out). Exit codes as a run's
+(``tfs_user.verdict``): 0 nothing worse, 3 a figure worse, 2 the files cannot be compared (one line on stderr).
+"""
+
+import argparse
+import csv
+import json
+import sys
+
+from tfs_user.report import _write_atomically
+from tfs_user.results import compare
+from tfs_user.verdict import COULD_NOT_RUN, OK, SLO_MISSED
+
+CSV_COLUMNS = ("step", "figure", "base", "new", "change", "noise", "threshold", "allowed", "verdict")
+
+
+def read_summary(path, label):
+    """The JSON summary at ``path`` as a dict, checked (``compare.check_document``). Raises CompareError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise compare.CompareError(f"cannot read {label} {path!r}: {e.strerror}; expected a JSON summary file") from None
+    except ValueError:
+        raise compare.CompareError(f"{label} {path!r} is not JSON; expected a file written by --json-summary") from None
+    compare.check_document(doc, f"{label} {path!r}")
+    return doc
+
+
+def threshold_options(parser, with_help=True):
+    """Add ``--baseline-p50`` ... (one per compared figure) to an argparse parser (this command's)."""
+    for figure in compare.FIGURES:
+        unit = "percentage points" if not figure.relative else "%%"  # argparse formats help with %
+        parser.add_argument(figure.option, type=_threshold, default=f"{figure.default:g}",
+                            help=f"Smallest change of {figure.label} called worse or better, {unit}, however quiet "
+                                 f"the runs; 'off' leaves it out. Default: {figure.default:g}")
+
+
+def _threshold(text):
+    try:
+        compare.parse_threshold(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def thresholds_from(options):
+    """{figure name: float or None} from parsed options holding ``baseline_p50`` ..."""
+    return {f.name: compare.parse_threshold(getattr(options, f"baseline_{f.name}")) for f in compare.FIGURES}
+
+
+def write_outputs(comparison, base_doc, new_doc, json_path="", csv_path="", plot_path=""):
+    """Write the comparison as JSON, CSV and/or the HTML page (each never half-written)."""
+    if json_path:
+        _write_atomically(json_path, lambda f: json.dump(comparison.to_json(), f, indent=2))
+    if csv_path:
+        def write(f):
+            out = csv.writer(f)
+            out.writerow(CSV_COLUMNS)
+            for row in comparison.rows:
+                out.writerow(["" if v is None else v if isinstance(v, str) else f"{v:.6g}"
+                              for v in (row.to_json()[k] for k in CSV_COLUMNS)])
+        _write_atomically(csv_path, write)
+    if plot_path:
+        from tfs_user.results import compare_plot  # matplotlib only when a plot is asked for
+
+        compare_plot.write_page(plot_path, comparison, base_doc, new_doc)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tfs_user.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("baseline", help="JSON summary of the baseline run (--json-summary)")
+    parser.add_argument("new", help="JSON summary of the run to judge")
+    parser.add_argument("--json", default="", help="write the comparison as JSON to this file")
+    parser.add_argument("--csv", default="", help="write the comparison as CSV to this file")
+    parser.add_argument("--plot", default="", help="write a self-contained HTML page with both runs' charts")
+    threshold_options(parser)
+    options = parser.parse_args(argv)
+    try:
+        base_doc = read_summary(options.baseline, "baseline")
+        new_doc = read_summary(options.new, "new run")
+        comparison = compare.compare(base_doc, new_doc, thresholds_from(options))
+    except compare.CompareError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return COULD_NOT_RUN
+    print(compare.format_table(comparison))
+    for line in comparison.worse_lines():
+        print(line)
+    write_outputs(comparison, base_doc, new_doc, options.json, options.csv, options.plot)
+    return SLO_MISSED if comparison.worse else OK

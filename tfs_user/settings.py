@@ -61,6 +61,8 @@ class Settings:
     """numpy dtype to send; empty = the signature's input dtype, else as stored."""
     layout: str = "auto"
     """auto, keep, nhwc-to-nchw or nchw-to-nhwc (README "Inputs")."""
+    allow_lossy_cast: bool = False
+    """Clip data outside the input dtype's range to it; False = stop with one line (``tfs_user.data.ranges``)."""
     output_names: tuple = ()
     """Outputs to ask for by name (TF Serving's output_filter, KServe v2's requested outputs); () = all."""
     validate_outputs: bool = True
@@ -176,6 +178,7 @@ class Settings:
             synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
             dtype=options.dtype,
             layout=options.layout,
+            allow_lossy_cast=parse_bool(getattr(options, "allow_lossy_cast", False)),
             output_names=parse_names(options.output_names),
             validate_outputs=parse_bool(options.validate_outputs),
             batch_size=int(options.batch_size),

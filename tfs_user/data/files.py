@@ -21,6 +21,7 @@ import zipfile
 
 import numpy as np
 
+from tfs_user.data.ranges import synthetic_range
 from tfs_user.protocols.tfs.tensors import dtype_to_dt
 
 
@@ -111,10 +112,16 @@ class Batches:
 SYNTHETIC_FRAMES = 8
 
 
-def synthetic_array(frame_shape, frames=SYNTHETIC_FRAMES):
-    """Seeded random float32 frames ``[frames, *frame_shape]`` with pixel values in 0..255."""
+def synthetic_array(frame_shape, frames=SYNTHETIC_FRAMES, dtype=np.float32):
+    """Seeded random frames ``[frames, *frame_shape]`` of ``dtype`` with pixel-like values inside its range:
+    floats uniform in 0..255, integers 0..255 (int8 0..127), bool False/True (``tfs_user.data.ranges``)."""
     rng = np.random.default_rng(0)
-    return rng.uniform(0, 255, size=(frames, *frame_shape)).astype(np.float32)
+    dtype = np.dtype(dtype)
+    low, high = synthetic_range(dtype)
+    shape = (frames, *frame_shape)
+    if dtype.kind == "f":
+        return rng.uniform(low, high, size=shape).astype(dtype)
+    return rng.integers(low, high, size=shape, endpoint=True).astype(dtype)
 
 
 def open_data(path):

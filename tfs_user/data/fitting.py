@@ -8,10 +8,14 @@ move, batch checks) with one notice line per conversion. The run object
 (``tfs_user.run``) calls these once per process and settings and keeps the result.
 """
 
+import dataclasses
 import os
+
+import numpy as np
 
 from tfs_user.data.files import Batches, load_array, load_encoded_images, open_data, synthetic_array
 from tfs_user.data.inputs import InputError, notice, plan_input
+from tfs_user.data.ranges import cast_problem
 
 
 def fit_inputs(settings, signature, sources):
@@ -31,9 +35,21 @@ def _gather(settings, signature, sources):
     if sources:
         return [(name, data, False) for name, data in sources]
     if signature is not None and not settings.input_name and len(signature.inputs) > 1:
-        return [(name, synthetic_array(synthetic_frame_shape(signature, settings, name)), True)
-                for name in sorted(signature.inputs)]
-    return [("", synthetic_array(synthetic_frame_shape(signature, settings)), True)]
+        return [(name, _synthetic(signature, settings, name), True) for name in sorted(signature.inputs)]
+    return [("", _synthetic(signature, settings), True)]
+
+
+def _synthetic(signature, settings, name=""):
+    """Synthetic frames for one input, of the dtype it is sent as (--dtype, else the signature's, else float32),
+    so that their values lie inside its range."""
+    shape = synthetic_frame_shape(signature, settings, name)
+    if settings.dtype:
+        dtype = np.dtype(settings.dtype)
+    elif signature is not None:
+        dtype = signature.input_for(name or settings.input_name).dtype
+    else:
+        dtype = np.float32
+    return synthetic_array(shape, dtype=dtype)
 
 
 def open_sources(settings):
@@ -89,6 +105,7 @@ def _fit(sources, settings, signature):
             continue
         plan = plan_input(signature, settings, data.dtype, data.shape[1:], synthetic=synthetic, name=name,
                           rows=len(data))
+        plan = _check_range(plan, data, settings, signature)
         for message in plan.notices:
             notice(message)
         fitted.append((plan.input_name, Batches(data, settings.batch_size), plan.transform))
@@ -98,6 +115,22 @@ def _fit(sources, settings, signature):
             raise InputError(f"model {settings.model_name!r} needs inputs {', '.join(sorted(signature.inputs))}; "
                              f"no data for {', '.join(missing)} (give --input NAME=FILE.npy or an .npz)")
     return fitted
+
+
+def _check_range(plan, data, settings, signature):
+    """``plan``, or InputError when its cast would change the data's values (see ``tfs_user.data.ranges``); with
+    ``--allow-lossy-cast``, the plan that saturates them, with a notice."""
+    problem = cast_problem(data, plan.dtype) if plan.dtype is not None else None
+    if problem is None:
+        return plan
+    spec = signature.inputs.get(plan.input_name) if signature is not None else None
+    what = f"input {plan.input_name!r}" + (f" ({spec.dt_name})" if spec is not None else "")
+    if not settings.allow_lossy_cast:
+        raise InputError(f"{what}: the data's {problem}; a cast to {np.dtype(plan.dtype).name} would change them. "
+                         "Expected data within the range (rescale it, or give --dtype), or --allow-lossy-cast to clip "
+                         "values to the range")
+    return dataclasses.replace(plan, clip=True, notices=(*plan.notices, f"{what}: the data's {problem}; clipped to "
+                                                          "the range (--allow-lossy-cast)"))
 
 
 def synthetic_frame_shape(signature, settings, name=""):

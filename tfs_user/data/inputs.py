@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfs_user.data.ranges import clip_cast
 from tfs_user.protocols.tfs.messages import types_pb2
 from tfs_user.protocols.tfs.tensors import DT_NAMES, DT_TO_NUMPY
 
@@ -87,17 +88,19 @@ class Signature:
 
 @dataclass(frozen=True)
 class InputPlan:
-    """How batches are sent: ``input_name``; ``dtype`` to cast to (None = as stored); ``axes`` to transpose."""
+    """How batches are sent: ``input_name``; ``dtype`` to cast to (None = as stored); ``axes`` to transpose;
+    ``clip``: values outside ``dtype``'s range saturate (``--allow-lossy-cast``) instead of numpy's wrapping."""
 
     input_name: str
     dtype: np.dtype = None
     axes: tuple = None
     notices: tuple = ()
+    clip: bool = False
 
     def transform(self, batch):
         """Apply the plan to one batch ``[b, ...]``."""
         if self.dtype is not None and batch.dtype != self.dtype:
-            batch = batch.astype(self.dtype)
+            batch = clip_cast(batch, self.dtype) if self.clip else batch.astype(self.dtype)
         if self.axes is not None:
             batch = np.transpose(batch, self.axes)
         return batch

@@ -36,7 +36,9 @@ def test_the_ports_reproduce_what_the_page_did_before():
 def test_every_option_has_its_own_label():
     labels = [kwargs.get("label") for _, kwargs in OPTIONS]
     assert all(labels) and len(set(labels)) == len(labels), labels
-    assert list(form_labels()) == [option_dest(flags, kwargs) for flags, kwargs in OPTIONS]
+    assert list(form_labels()) == [option_dest(flags, kwargs) for flags, kwargs in OPTIONS
+                                   if kwargs.get("include_in_web_ui", True)]
+    assert "demo_server" not in form_labels()  # it starts with the process: not offered on the form
 
 
 @pytest.mark.parametrize("text", [kwargs["label"] for _, kwargs in OPTIONS] + ["a_b9C", "x", "Ünïcode p99"])
@@ -57,7 +59,7 @@ def test_labels_read_like_the_options():
 def test_fields_come_by_topic_frequent_ones_first():
     order = list(form_labels())
     grouped = topics()
-    assert list(grouped) == list(TOPICS) and order == [d for dests in grouped.values() for d in dests]
+    assert list(grouped) == list(TOPICS) and order == [d for dests in grouped.values() for d in dests if d in order]
     assert grouped["Model and data"][:2] == ["model_name", "images_numpy_path"]
     assert grouped["Load and capacity"][:2] == ["batch_size", "tfs_iterations"]
     assert grouped["SLOs and output"][:3] == ["slo_p99_ms", "slo_min_fps", "slo_max_fail_ratio"]

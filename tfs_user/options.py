@@ -161,8 +161,8 @@ _OPTIONS = [
     (("--grpc-tls-server-name",), dict(topic=TARGET, label="gRPC TLS server name", default="", help="Server name to verify instead of the host's (TLS). Default: the host")),
     (("--grpc-address", "--grpc_address"), dict(topic=TARGET, label="gRPC address (old style)", default="", help="Server address, old-script style; used when --host is not given. Default: empty (localhost when neither is given)")),
     (("--grpc-port", "--grpc_port"), dict(topic=TARGET, label="gRPC port (old style)", type=_port, default=0, help=f"Server port, old-script style; used when --host is not given. Default: 0 ({DEFAULT_PORT} when neither is given)")),
-    (("--demo-server",), dict(topic=TARGET, label="Demo server", action="store_true", default=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
-    (("--demo-server-args",), dict(topic=TARGET, label="Demo server arguments", default="", help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
+    (("--demo-server",), dict(topic=TARGET, label="Demo server", action="store_true", default=False, include_in_web_ui=False, help="Start the bundled demo TFS server on a free loopback port and test it (no --host needed)")),
+    (("--demo-server-args",), dict(topic=TARGET, label="Demo server arguments", default="", include_in_web_ui=False, help="Extra arguments for the demo server, e.g. '--delay-ms 2'. Default: empty")),
 ]
 
 
@@ -203,5 +203,7 @@ def topics():
 
 
 def form_labels():
-    """{option dest: label} in OPTIONS order: the web UI start form's labels and order (``tfs_user.webform``)."""
-    return {option_dest(flags, kwargs): kwargs.get("label") or flags[0] for flags, kwargs in OPTIONS}
+    """{option dest: label} in OPTIONS order: the web UI start form's labels and order (``tfs_user.webform``);
+    options not offered on the form (``include_in_web_ui=False``) are left out."""
+    return {option_dest(flags, kwargs): kwargs.get("label") or flags[0] for flags, kwargs in OPTIONS
+            if kwargs.get("include_in_web_ui", True)}

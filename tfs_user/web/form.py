@@ -22,6 +22,15 @@ What Locust 2.47 does with a plugin's options (``locust/web.py`` ``update_templa
 - On submit it posts each field under its name snake-cased back, except a name whose first
   character has no upper case form different from itself: that one is posted as it is.
 
+Secrets: Locust writes each option's current value into the page as ``default_value``, a secret
+option's (``is_secret``: ``--grpc-metadata``, a TLS key, another plugin's token) too, in plain
+text for anyone who opens the page. ``form_fields`` empties every secret field's value, whoever
+added the option, and ``without_empty_secrets`` drops a secret field posted back empty, so that
+the value set at start-up stays (Locust would otherwise set it to the empty string).
+
+Options not offered on the form (``include_in_web_ui=False``, e.g. ``--demo-server``, which
+starts with the process) are refused when posted anyway, rather than accepted and ignored.
+
 So the key is all a plugin has to label a field. ``form_fields`` keys each of our fields by its
 label, made to pass those three steps unchanged (``field_key``): an invisible WORD JOINER
 (U+2060) wherever the page would insert a space or a capital. With the templates'
@@ -70,11 +79,41 @@ def form_fields(extra_options):
 
     Other plugins' fields follow, as Locust gave them. Keys that are not dests of
     ours (already relabelled, say) are kept as they are.
+
+    Every secret field (``is_secret``, ours or another plugin's) comes without its value: the page
+    is readable by anyone who can open it. A secret that has a value says so in its help text.
     """
     keys = field_keys()
     topic = {dest: name for name, dests in topics().items() for dest in dests}
     ours = {keys[dest]: {**extra_options[dest], "help_text": topic[dest]} for dest in keys if dest in extra_options}
-    return {**ours, **{k: v for k, v in extra_options.items() if k not in keys}}
+    fields = {**ours, **{k: v for k, v in extra_options.items() if k not in keys}}
+    return {key: _hidden(field) if field.get("is_secret") else field for key, field in fields.items()}
+
+
+SECRET_SET = "set; empty keeps it"
+"""Help text added to a secret field that has a value (the value itself never reaches the page)."""
+
+
+def _hidden(field):
+    if not field.get("default_value"):  # nothing to hide (or hidden already)
+        return {**field, "default_value": ""}
+    help_text = field.get("help_text") or ""
+    return {**field, "default_value": "", "help_text": f"{help_text}; {SECRET_SET}" if help_text else SECRET_SET}
+
+
+def form_names(dest):
+    """The names a field of option ``dest`` may be posted under: the dest, the page's snake-cased camel case,
+    and (ours) the label key."""
+    names = {dest, ui_field_name(dest)}
+    key = field_keys().get(dest)
+    return names | {key} if key else names
+
+
+def without_empty_secrets(items, secret_dests):
+    """``items`` (posted ``(name, value)`` pairs) without the empty fields of ``secret_dests``: the page shows
+    secrets empty, so an empty one posted back means "keep the value", not "clear it"."""
+    empty = set().union(*(form_names(dest) for dest in secret_dests)) if secret_dests else set()
+    return [(name, value) for name, value in items if not (name in empty and value == "")]
 
 
 def ui_field_name(dest):
@@ -92,16 +131,15 @@ def ui_field_name(dest):
 
 
 def _form_fields():
-    """(dest, names posted by the UI, parse function, flag) for each TFS option."""
+    """(dest, names posted by the UI, parse function, flag, offered on the form) for each TFS option."""
     fields = []
-    keys = field_keys()  # the labels the form posts
     for flags, kwargs in OPTIONS:
         dest = kwargs.get("dest") or flags[0].lstrip("-").replace("-", "_")
         if kwargs.get("action") == "store_true":
             parse = lambda text: text == "true"  # noqa: E731  (how Locust reads a checkbox)
         else:
             parse = kwargs.get("type") or str
-        fields.append((dest, {dest, ui_field_name(dest), keys[dest]}, parse, flags[0]))
+        fields.append((dest, form_names(dest), parse, flags[0], kwargs.get("include_in_web_ui", True)))
     return fields
 
 
@@ -115,10 +153,12 @@ def check_form(environment, form, master=False):
     """
     options = environment.parsed_options
     values = {}
-    for dest, names, parse, flag in _form_fields():
+    for dest, names, parse, flag, offered in _form_fields():
         name = next((n for n in names if n in form), None)
-        if name is None:
+        if name is None:  # (an empty secret is not posted on: ``without_empty_secrets``)
             continue
+        if not offered:
+            return None, f"{flag} is not set from the start form; give it when starting locust"
         try:
             values[dest] = parse(form[name])
         except (argparse.ArgumentTypeError, ValueError) as e:

@@ -46,7 +46,7 @@ from tfs_user.capacity import wiring as capacity, steps as steps_mod
 from tfs_user import report
 from tfs_user.fps_meter import CURRENT_WINDOW_S
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
-from tfs_user.web.form import check_form, form_fields
+from tfs_user.web.form import check_form, form_fields, without_empty_secrets
 from tfs_user.web.tab import SERVER_COLUMNS, TABLE_COLUMNS, server_rows, table_rows
 
 logger = logging.getLogger(__name__)
@@ -154,6 +154,10 @@ def extend(run, web_ui, master=False):
 
     web_ui.app.register_blueprint(blueprint)
 
+    from locust.argument_parser import ui_extra_args_dict
+
+    secret_dests = {dest for dest, field in ui_extra_args_dict().items() if field.get("is_secret")}  # anyone's
+
     @web_ui.app.before_request
     def check_swarm_form():
         if request.endpoint != SWARM_ENDPOINT or request.method != "POST":
@@ -164,6 +168,8 @@ def extend(run, web_ui, master=False):
             form = request.form.copy()  # an empty host on a --demo-server run is the demo server, not localhost:9000
             form["host"] = run.demo.address
             request.form = ImmutableMultiDict(form)  # Locust's swarm reads it just after this hook
+        # the page shows secrets empty: one posted back empty keeps its value, for Locust's handler too
+        request.form = ImmutableMultiDict(without_empty_secrets(request.form.items(multi=True), secret_dests))
         values, message = check_form(environment, request.form, master=master)
         if message is not None:
             logger.error("error: %s", message)

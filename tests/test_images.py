@@ -67,7 +67,8 @@ def test_cli_writes_npy(photos, tmp_path):
     out = tmp_path / "imgs.npy"
     proc = run(str(photos), "--size", "12", "--layout", "NCHW", "--dtype", "uint8", "--limit", "2", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"wrote {out}: 2 images, shape [2,3,12,12], uint8\n"
+    assert proc.stdout == (f"skipped 2 entries of {photos} that are not .jpg/.jpeg/.png files: notes.txt, sub/\n"
+                           f"wrote {out}: 2 images, shape [2,3,12,12], uint8\n")
     array = np.load(out)
     assert array.shape == (2, 3, 12, 12) and array.dtype == np.uint8
     assert (array[1, 1] == 255).all()  # green
@@ -77,7 +78,7 @@ def test_cli_writes_npy(photos, tmp_path):
 def test_cli_default_float32_nhwc(photos, tmp_path, capsys):
     out = tmp_path / "imgs.npy"
     assert main([str(photos), "-o", str(out), "--size", "4"]) == 0
-    assert capsys.readouterr().out == f"wrote {out}: 3 images, shape [3,4,4,3], float32\n"
+    assert capsys.readouterr().out.endswith(f"\nwrote {out}: 3 images, shape [3,4,4,3], float32\n")
     assert np.load(out).dtype == np.float32 and np.load(out).max() == 255.0
 
 
@@ -118,3 +119,48 @@ def test_cli_error_subprocess_has_no_traceback(tmp_path):
     proc = run(str(tmp_path / "nope"), "-o", str(tmp_path / "imgs.npy"))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: image folder") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+# --- issue 30: exit codes of both entry points, 16-bit images, skipped entries named ---
+
+def _truncated_jpeg(path):
+    Image.new("RGB", (64, 64), BLUE).save(path, quality=90)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+@pytest.mark.parametrize("module", ["tfs_user.images", "tfs_user.data.images"])
+def test_both_entry_points_exit_2_with_one_line_on_each_error(tmp_path, module):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_image = tmp_path / "not_image"
+    not_image.mkdir()
+    (not_image / "a.jpg").write_text("not a jpeg")
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    _truncated_jpeg(truncated / "t.jpg")
+    for folder, says in ((empty, "no .jpg/.jpeg/.png files"), (not_image, "a.jpg"), (truncated, "t.jpg")):
+        out = tmp_path / "imgs.npy"
+        proc = subprocess.run([sys.executable, "-m", module, str(folder), "-o", str(out)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == "", (module, folder, proc)
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
+        assert not out.exists()
+
+
+def test_16_bit_grey_images_are_scaled_as_tensorflow_does(tmp_path):
+    # TensorFlow: decode_png(dtype=uint16) + convert_image_dtype(uint8) gives 32768 -> 128, 1000 -> 3, 65535 -> 255
+    # (checked by hand with TensorFlow 2.21); Pillow's convert("RGB") gave 255, 255, 255.
+    folder = tmp_path / "grey16"
+    folder.mkdir()
+    for name, value in (("a_mid.png", 32768), ("b_dark.png", 1000), ("c_white.png", 65535), ("d_black.png", 0)):
+        Image.fromarray(np.full((6, 6), value, dtype=np.uint16)).save(folder / name)
+        assert Image.open(folder / name).mode.startswith("I")  # really 16-bit
+    array = load_images(list_images(str(folder)), size=6, layout="NHWC", dtype="uint8")
+    assert [np.unique(a).tolist() for a in array] == [[128], [3], [255], [0]]
+
+
+def test_skipped_entries_are_named(photos, tmp_path):
+    proc = run(str(photos), "--size", "4", "-o", str(tmp_path / "imgs.npy"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == (f"skipped 2 entries of {photos} that are not .jpg/.jpeg/.png files: "
+                                           "notes.txt, sub/")

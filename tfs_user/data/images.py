@@ -5,7 +5,8 @@
 Reads the JPEG and PNG files directly in DIR (not in sub-folders; extensions
 .jpg, .jpeg, .png in any case), in order of file name. Each image is turned
 upright by its EXIF orientation, converted to RGB (alpha dropped, grey and
-palette images expanded), resized so that its shorter side is ``size`` pixels
+palette images expanded; 16-bit images scaled to 8 bits as TensorFlow's ``decode_png`` +
+``convert_image_dtype`` do, ``v >> 8``: 32768 -> 128, 1000 -> 3), resized so that its shorter side is ``size`` pixels
 (bilinear, aspect ratio kept), then center-cropped to ``size`` x ``size``.
 
 The result is ``[n, size, size, 3]`` (NHWC) or ``[n, 3, size, size]`` (NCHW),
@@ -13,6 +14,7 @@ channels in RGB order. Pixel values stay 0..255: float32 holds them as floats
 (no scaling, no mean subtraction: normalise in the model or with your own
 script), uint8 holds them as they are. The file is written to a temporary name
 in the same folder and then renamed, so a failed run leaves nothing half-written.
+Entries of DIR that are not read (other files, sub-folders) are named in one line.
 """
 
 import argparse
@@ -38,6 +40,26 @@ def list_images(folder):
         raise ValueError(f"image folder {folder!r} does not exist or is not a directory; expected a folder of .jpg/.jpeg/.png files")
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(EXTENSIONS))
     return [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
+
+
+def skipped_entries(folder):
+    """Names of the entries directly in ``folder`` that ``list_images`` does not read (sub-folders end in "/")."""
+    taken = {os.path.basename(p) for p in list_images(folder)}
+    return [n + ("/" if os.path.isdir(os.path.join(folder, n)) else "") for n in sorted(os.listdir(folder))
+            if n not in taken]
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+"""Pillow modes of 16-bit grey PNGs ("I": 32-bit integers holding 0..65535). Pillow's ``convert("RGB")`` clips
+them at 255 (mid-grey 32768 and dark 1000 both become white); 16-bit RGB(A) PNGs are read as 8 bits already."""
+
+
+def _rgb(image):
+    """``image`` as 8-bit RGB; 16-bit grey scaled by ``>> 8`` (TensorFlow: 32768 -> 128, 1000 -> 3)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        words = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        image = Image.fromarray((words >> 8).astype(np.uint8), mode="L")
+    return image.convert("RGB")
 
 
 def _square(image, size):
@@ -76,7 +98,7 @@ def load_images(paths, size=224, layout="NHWC", dtype="float32"):
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
+                image = _rgb(ImageOps.exif_transpose(image))
                 out[i] = np.asarray(_square(image, size))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise ValueError(f"cannot read image {path!r}: {e}; expected a readable JPEG or PNG file") from None
@@ -149,11 +171,14 @@ def main(argv=None):
         paths = list_images(args.folder)
         if not paths:
             raise ValueError(f"no .jpg/.jpeg/.png files in {args.folder!r}; expected at least one image")
+        skipped = skipped_entries(args.folder)
         array = load_images(paths[: args.limit], args.size, args.layout, args.dtype)
         save_npy(args.output, array)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if skipped:
+        print(f"skipped {len(skipped)} entries of {args.folder} that are not .jpg/.jpeg/.png files: {', '.join(skipped)}")
     shape = ",".join(str(d) for d in array.shape)
     print(f"wrote {args.output}: {len(array)} images, shape [{shape}], {array.dtype}")
     return 0

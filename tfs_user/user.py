@@ -152,7 +152,8 @@ class TfsUser(User):
             response = self._call(body, timeout=s.timeout_s, metadata=self._metadata)
             end = end_time(start)
             length = len(response)
-            exception = self._check_response(response, s.batch_size, self._endpoint) if s.validate_outputs else None
+            exception = (self._check_response(response, s.batch_size, self._endpoint, s.output_names)
+                         if s.validate_outputs else None)
         except grpc.RpcError as e:
             end = end_time(start)
             length = 0

@@ -22,9 +22,21 @@ def fit_inputs(settings, signature, sources):
     """``sources`` (``open_sources``) fitted to ``signature`` (None: the server has no metadata):
     ``[(input name, Batches, transform or None)]``, one per model input, notices printed.
 
-    A protocol's ``build_requests`` turns them into request bodies. Raises InputError or DataError (one line).
+    A protocol's ``build_requests`` turns them into request bodies. Raises InputError or DataError (one line),
+    also for an ``--output-names`` name that the signature's outputs lack.
     """
+    check_output_names(settings, signature)
     return _fit(_gather(settings, signature, sources), settings, signature)
+
+
+def check_output_names(settings, signature):
+    """InputError naming the first ``--output-names`` entry that is not among the signature's outputs (when the
+    signature lists any): a typo would otherwise show only as failing requests."""
+    known = signature.outputs if signature is not None else {}
+    for name in settings.output_names if known else ():
+        if name not in known:
+            raise InputError(f"--output-names {name!r} is not an output of model {settings.model_name!r}; its "
+                             f"outputs: {', '.join(sorted(known))}")
 
 
 def _gather(settings, signature, sources):

@@ -69,7 +69,8 @@ class Signature:
             out = {}
             for alias, info in infos.items():
                 shape = None if info.tensor_shape.unknown_rank else tuple(d.size for d in info.tensor_shape.dim)
-                out[alias] = TensorSpec(alias, info.dtype, shape)
+                fit = np.dtype(np.float32) if info.dtype == types_pb2.DT_BFLOAT16 else None  # sent as bfloat16 words
+                out[alias] = TensorSpec(alias, info.dtype, shape, fit_dtype=fit)
             return out
 
         return cls(specs(signature_def.inputs), specs(signature_def.outputs))

@@ -16,7 +16,8 @@ protocol's REST API, when ``--host`` is ``http://`` or ``https://``). Each provi
   channel or an ``HttpConnection``), ``call(body, timeout=s, metadata=pairs) -> response`` (bytes, or an
   object with ``len``), raising ``grpc.RpcError`` (gRPC; its waits go through the completion engine,
   ``tfs_user.transport.engine``) or ``HttpFailure`` (HTTP).
-- ``check_response(body, batch_size, endpoint)``: None, or a ``BadResponse`` saying what is wrong.
+- ``check_response(body, batch_size, endpoint, outputs)``: None, or a ``BadResponse`` saying what is wrong
+  (``outputs``: the names ``--output-names`` asked for, each of which must be in the answer).
 
 ``api`` modules import gRPC only inside ``inspect_model`` and ``open_call`` (after gevent is set up).
 Request names (``VERB MODEL``) are the same on both transports, so CSVs of both compare row by row.

@@ -8,17 +8,19 @@ either way each must hold the elements its shape declares. The failure kinds are
 from google.protobuf.message import DecodeError
 
 from tfs_user.protocols.kserve import tensors
+from tfs_user.protocols.outcomes import missing_outputs
 from tfs_user.protocols.kserve.messages import pb2
 from tfs_user.transport.failures import BadResponse
 
 
-def check_response(body, batch_size, endpoint=""):
+def check_response(body, batch_size, endpoint="", outputs=()):
     """Parse a ``ModelInferResponse`` and check it answers a batch of ``batch_size``.
 
     Returns None when every output has first dimension ``batch_size`` and contents that match
-    its shape, else a BadResponse saying what was wrong (naming ``endpoint`` when given).
+    its shape, and each name in ``outputs`` (the requested outputs, ``--output-names``) is among
+    them; else a BadResponse saying what was wrong (naming ``endpoint`` when given).
     """
-    problem = _response_problem(body, batch_size)
+    problem = _response_problem(body, batch_size, outputs)
     if problem is None:
         return None
     return BadResponse(f"{problem} (endpoint {endpoint})" if endpoint else problem)
@@ -39,7 +41,7 @@ def read_outputs(response):
     return out
 
 
-def _response_problem(body, batch_size):
+def _response_problem(body, batch_size, outputs=()):
     try:
         response = pb2.ModelInferResponse.FromString(body)
     except DecodeError:
@@ -56,4 +58,4 @@ def _response_problem(body, batch_size):
         problem = tensors.contents_problem(tensor, raw[i] if raw else None)
         if problem:
             return problem
-    return None
+    return missing_outputs(outputs, [tensor.name for tensor in response.outputs])

@@ -2,9 +2,9 @@
 
 Tensors travel as raw bytes (``raw_input_contents``): row-major, little-endian, no padding;
 ``BYTES`` elements each as a 4-byte little-endian length and the bytes; ``BF16`` as the upper
-16 bits of float32 (rounded to nearest even); ``FP16`` and ``BF16`` have no typed field and
-can only go raw. Responses are read from ``raw_output_contents`` when the server filled it,
-else from the typed ``contents``. Imports neither gRPC nor Locust.
+16 bits of float32 (rounded to nearest even, NaN kept: ``tfs_user.protocols.bfloat16``);
+``FP16`` and ``BF16`` have no typed field and can only go raw. Responses are read from
+``raw_output_contents`` when the server filled it, else from the typed ``contents``. Imports neither gRPC nor Locust.
 """
 
 import math
@@ -12,6 +12,7 @@ import struct
 
 import numpy as np
 
+from tfs_user.protocols import bfloat16
 from tfs_user.protocols.tfs.messages import types_pb2
 
 # datatype -> (numpy dtype data is fitted to, TF DataType for the shared Signature, typed contents field)
@@ -60,14 +61,13 @@ def datatype_of(dtype):
 
 def to_raw(array, datatype=None):
     """``array`` (any shape) as raw contents: little-endian C-order bytes of ``datatype`` (default: the
-    array's own). BF16 rounds float32 to nearest even. A list of ``bytes`` is BYTES (length-prefixed)."""
+    array's own). BF16 rounds float32 to nearest even (``tfs_user.protocols.bfloat16``). A list of ``bytes``
+    is BYTES (length-prefixed)."""
     if isinstance(array, list):
         return b"".join(struct.pack("<I", len(item)) + item for item in array)
     array = np.asarray(array)
     if datatype == "BF16":
-        bits = np.ascontiguousarray(array, dtype="<f4").view("<u4")
-        rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
-        return rounded.astype("<u2").tobytes()
+        return bfloat16.to_bytes(array)
     dtype = numpy_dtype(datatype) if datatype else array.dtype
     return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
 
@@ -119,7 +119,7 @@ def from_raw(raw, datatype, shape):
     if len(raw) != count * size:
         raise ValueError(f"{datatype} contents of {len(raw)} bytes; expected {count * size} for shape {list(shape)}")
     if datatype == "BF16":
-        flat = (np.frombuffer(raw, "<u2").astype(np.uint32) << np.uint32(16)).view(np.float32)
+        flat = bfloat16.from_words(raw)
     else:
         flat = np.frombuffer(raw, numpy_dtype(datatype).newbyteorder("<"))
     return flat.reshape(shape)

@@ -6,8 +6,11 @@ order: that is what TF Serving parses fastest, and it avoids TensorFlow's slow
 the typed ``*_val`` fields that some servers fill instead.
 """
 
+import math
+
 import numpy as np
 
+from tfs_user.protocols import bfloat16
 from tfs_user.protocols.tfs.messages import tensor_pb2, tensor_shape_pb2, types_pb2
 
 # numpy dtype -> (DataType enum, name used in messages, TensorProto *_val field)
@@ -57,17 +60,21 @@ _KINDS = {"U": "unicode strings", "S": "byte strings", "O": "Python objects", "V
 """What a numpy dtype kind holds, for errors about dtypes that have no TensorProto DataType."""
 
 
-def ndarray_to_tensor_proto(array):
+def ndarray_to_tensor_proto(array, dt=None):
     """Build a TensorProto from an array of any shape (0-d included).
 
     The bytes go to ``tensor_content`` in C order, little-endian (a big-endian
-    or Fortran-ordered array is converted here). Raises ValueError for dtypes
-    without a TensorProto DataType.
+    or Fortran-ordered array is converted here). ``dt`` ``DT_BFLOAT16`` sends a
+    real array as bfloat16 words (``tfs_user.protocols.bfloat16``); otherwise the
+    array's dtype names the DataType. Raises ValueError for dtypes without one.
     """
     array = np.asarray(array)
-    dt = dtype_to_dt(array.dtype)
-    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    proto = tensor_pb2.TensorProto(dtype=dt, tensor_content=little.tobytes())
+    if dt == types_pb2.DT_BFLOAT16:
+        content = bfloat16.to_bytes(array)
+    else:
+        dt = dtype_to_dt(array.dtype)
+        content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    proto = tensor_pb2.TensorProto(dtype=dt, tensor_content=content)
     proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
     return proto
 
@@ -78,10 +85,13 @@ def tensor_proto_to_ndarray(proto):
     Raises ValueError when the DataType is not numeric (e.g. DT_STRING) or the
     content does not hold as many elements as the shape declares.
     """
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if proto.dtype == types_pb2.DT_BFLOAT16:
+        words = proto.tensor_content or np.array(proto.half_val, dtype=np.uint16)
+        return _filled(bfloat16.from_words(words), shape, bool(proto.tensor_content))
     if proto.dtype not in DT_TO_NUMPY:
         raise ValueError(f"TensorProto dtype {proto.dtype} is not a numeric type this tool decodes")
     dtype = DT_TO_NUMPY[proto.dtype].newbyteorder("<")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
     if proto.tensor_content:
         flat = np.frombuffer(proto.tensor_content, dtype=dtype)
     else:
@@ -90,13 +100,44 @@ def tensor_proto_to_ndarray(proto):
             flat = np.array(values, dtype=np.uint16).view(np.float16)
         else:
             flat = np.array(values, dtype=dtype)
-        count = int(np.prod(shape)) if shape else 1
-        if flat.size == 1 and count > 1:  # TensorProto rule: one value fills the whole tensor
-            flat = np.full(count, flat[0], dtype=flat.dtype)
-    count = int(np.prod(shape)) if shape else 1
+    return _filled(flat, shape, bool(proto.tensor_content))
+
+
+def _filled(flat, shape, raw):
+    """``flat`` as ``shape``; typed values: one value fills the whole tensor (TensorProto rule). ValueError
+    when the count does not match."""
+    count = math.prod(shape)
+    if not raw and flat.size == 1 and count > 1:
+        flat = np.full(count, flat[0], dtype=flat.dtype)
     if flat.size != count:
         raise ValueError(f"TensorProto holds {flat.size} elements, expected {count} for shape {list(shape)}")
     return flat.reshape(shape)
+
+
+def content_problem(proto):
+    """Why TensorProto ``proto`` does not hold the elements its shape declares, or None; no arrays are built
+    (the check of every response). ``tensor_content`` must hold exactly that many elements' bytes; typed
+    ``*_val`` fields one value (it fills the tensor) up to that many (TensorFlow repeats the last)."""
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = math.prod(shape)
+    size = 2 if proto.dtype == types_pb2.DT_BFLOAT16 else (
+        DT_TO_NUMPY[proto.dtype].itemsize if proto.dtype in DT_TO_NUMPY else None)
+    name = DT_NAMES.get(proto.dtype) or types_pb2.DataType.Name(proto.dtype)
+    if proto.tensor_content and size is not None:
+        if len(proto.tensor_content) == count * size:
+            return None
+        return f"{name} tensor_content of {len(proto.tensor_content)} bytes; expected {count * size} for shape {shape}"
+    field = _VAL_FIELDS.get(proto.dtype) or _OTHER_VAL_FIELDS.get(proto.dtype)
+    if field is None:
+        return None  # a DataType this tool does not decode: its count is not checked
+    values = len(getattr(proto, field))
+    if (values == 0 and count > 0) or values > count:
+        return f"{name} tensor holds {values} values in {field}; expected {count} for shape {shape}"
+    return None
+
+
+_OTHER_VAL_FIELDS = {types_pb2.DT_STRING: "string_val", types_pb2.DT_BFLOAT16: "half_val"}
+"""Typed fields of DataTypes outside the numpy table."""
 
 
 def bytes_to_tensor_proto(items):

@@ -1,0 +1,148 @@
+"""Responses checked for what was asked (issue 30), both protocols: contents that hold the elements the shape
+declares, the outputs --output-names asked for present, and those names checked against the signature before
+the run. And bfloat16 (both protocols share its rounding): TF Serving gets DT_BFLOAT16 as 16-bit words, and a
+NaN stays a NaN.
+"""
+
+import numpy as np
+import pytest
+
+from tfs_user.data.inputs import InputError, Signature, TensorSpec
+from tfs_user.demo.model import ModelConfig
+from tfs_user.protocols.kserve import outcomes as kserve_outcomes, request_bodies as kserve_bodies, tensors
+from tfs_user.protocols.kserve.messages import pb2
+from tfs_user.protocols.tfs import outcomes as tfs_outcomes, request_bodies as tfs_bodies
+from tfs_user.protocols.tfs.messages import meta_graph_pb2, predict_pb2, types_pb2
+from tfs_user.protocols.tfs.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tfs_user.settings import Settings
+
+
+def _predict_response(outputs):
+    response = predict_pb2.PredictResponse()
+    for name, proto in outputs.items():
+        response.outputs[name].CopyFrom(proto)
+    return response.SerializeToString()
+
+
+def _declared(proto, shape):
+    del proto.tensor_shape.dim[:]
+    proto.tensor_shape.dim.extend(type(proto.tensor_shape).Dim(size=d) for d in shape)
+    return proto
+
+
+def test_tfs_contents_must_hold_the_declared_elements():
+    good = ndarray_to_tensor_proto(np.ones((2, 4), np.float32))
+    assert tfs_outcomes.check_response(_predict_response({"prob": good}), 2) is None
+    three_rows = _declared(ndarray_to_tensor_proto(np.ones((3, 4), np.float32)), (2, 4))  # [2,4] declared, 3 rows held
+    assert str(tfs_outcomes.check_response(_predict_response({"prob": three_rows}), 2)) == (
+        "output 'prob': DT_FLOAT tensor_content of 48 bytes; expected 32 for shape [2, 4]")
+    typed = ndarray_to_tensor_proto(np.ones((2, 3), np.int32))
+    typed.ClearField("tensor_content")
+    typed.int_val.extend([1] * 7)  # more values than [2,3] holds
+    assert "holds 7 values in int_val; expected 6" in str(tfs_outcomes.check_response(_predict_response({"y": typed}), 2))
+    del typed.int_val[:]
+    typed.int_val.append(5)  # one value fills the tensor (TensorProto rule)
+    assert tfs_outcomes.check_response(_predict_response({"y": typed}), 2) is None
+    del typed.int_val[:]
+    assert "holds 0 values in int_val" in str(tfs_outcomes.check_response(_predict_response({"y": typed}), 2))
+    strings = predict_pb2.PredictResponse()
+    strings.outputs["s"].dtype = types_pb2.DT_STRING
+    strings.outputs["s"].tensor_shape.dim.add(size=2)
+    strings.outputs["s"].string_val.extend([b"a", b"b", b"c"])
+    assert "holds 3 values in string_val; expected 2" in str(tfs_outcomes.check_response(strings.SerializeToString(), 2))
+
+
+def _infer_response(names):
+    response = pb2.ModelInferResponse(model_name="m")
+    for name in names:
+        response.outputs.add(name=name, datatype="FP32", shape=[2, 4])
+        response.raw_output_contents.append(np.ones((2, 4), np.float32).tobytes())
+    return response.SerializeToString()
+
+
+CHECKS = {"tfs": (tfs_outcomes.check_response,
+                  lambda names: _predict_response({n: ndarray_to_tensor_proto(np.ones((2, 4), np.float32))
+                                                   for n in names})),
+          "kserve": (kserve_outcomes.check_response, _infer_response)}
+
+
+@pytest.mark.parametrize("protocol", CHECKS)
+def test_requested_outputs_must_be_in_the_response(protocol):
+    check, response = CHECKS[protocol]
+    assert check(response(["prob", "logits"]), 2, "", ("logits", "prob")) is None
+    assert check(response(["prob"]), 2, "", ()) is None
+    assert str(check(response(["prob"]), 2, "h:1", ("prob", "logits"))) == (
+        "response has no output 'logits' (asked for with --output-names); its outputs: prob (endpoint h:1)")
+
+
+def _signature(protocol):
+    dt, name = (types_pb2.DT_FLOAT, "") if protocol == "tfs" else (types_pb2.DT_FLOAT, "FP32")
+    spec = TensorSpec("x", dt, (-1, 2), name)
+    return Signature({"x": spec}, {"prob": TensorSpec("prob", dt, (-1, 4), name),
+                                   "logits": TensorSpec("logits", dt, (-1, 4), name)})
+
+
+BODIES = {"tfs": tfs_bodies, "kserve": kserve_bodies}
+
+
+@pytest.mark.parametrize("protocol", BODIES)
+def test_output_names_are_checked_against_the_signature_before_the_run(protocol):
+    data = [("x", np.zeros((1, 2), np.float32))]
+    settings = Settings(protocol=protocol, model_name="m", output_names=("prob", "probb"))
+    with pytest.raises(InputError) as stopped:
+        BODIES[protocol].build_requests(settings, _signature(protocol), data)
+    assert str(stopped.value) == "--output-names 'probb' is not an output of model 'm'; its outputs: logits, prob"
+    ok = Settings(protocol=protocol, model_name="m", output_names=("logits",))
+    assert BODIES[protocol].build_requests(ok, _signature(protocol), data).request(0)
+    # a signature that lists no outputs (a server without them) checks nothing
+    BODIES[protocol].build_requests(settings, Signature(_signature(protocol).inputs), data).request(0)
+
+
+@pytest.mark.parametrize("protocol", ["tfs", "kserve"])
+def test_a_real_run_with_a_mistyped_output_name_stops_before_it_starts(protocol, demo_server, run_locust):
+    server = demo_server(models=[ModelConfig(name="m", shape=(-1, 2), output_size=1)])
+    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "1", "--model-name", "m",
+                     "--protocol", protocol, "--output-names", "porb")
+    assert run.returncode == 2, run.output
+    errors = [line for line in run.output.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: --output-names 'porb' is not an output of model 'm'; its outputs: prob"], run.output
+    assert server.counts()["requests"] == 0
+
+
+# --- bfloat16 ---
+
+BITS = [  # float32 bits -> bfloat16 word (round to nearest even; NaN stays NaN with its sign, quiet bit set)
+    (0x3F800000, 0x3F80), (0xC0200000, 0xC020), (0x3F808000, 0x3F80), (0x3F818000, 0x3F82), (0x3F80C000, 0x3F81),
+    (0x7F800000, 0x7F80), (0x80000000, 0x8000), (0x7F800001, 0x7FC0), (0xFFFFFFFF, 0xFFFF), (0x7FC00000, 0x7FC0),
+    (0xFF800001, 0xFFC0), (0x7FBFFFFF, 0x7FFF),
+]
+
+
+def _bf16_signature_def():
+    signature = meta_graph_pb2.SignatureDef()
+    signature.inputs["x"].dtype = types_pb2.DT_BFLOAT16
+    for size in (-1, len(BITS)):
+        signature.inputs["x"].tensor_shape.dim.add(size=size)
+    return signature
+
+
+@pytest.mark.parametrize("protocol", ["tfs", "kserve"])
+def test_bfloat16_goes_as_16_bit_words_and_nan_stays_nan(protocol):
+    values = np.array([[b for b, _ in BITS]], dtype=np.uint32).view(np.float32)
+    words = [w for _, w in BITS]
+    settings = Settings(protocol=protocol, model_name="m")
+    if protocol == "tfs":  # as pre-flight reads it from GetModelMetadata
+        signature = Signature.from_proto(_bf16_signature_def())
+        body = tfs_bodies.build_requests(settings, signature, [("x", values)]).request(0)
+        proto = predict_pb2.PredictRequest.FromString(body).inputs["x"]
+        assert proto.dtype == types_pb2.DT_BFLOAT16 and [d.size for d in proto.tensor_shape.dim] == [1, len(BITS)]
+        assert np.frombuffer(proto.tensor_content, "<u2").tolist() == words
+        decoded = tensor_proto_to_ndarray(proto)
+    else:
+        spec = TensorSpec("x", types_pb2.DT_BFLOAT16, (-1, len(BITS)), "BF16", np.dtype(np.float32))
+        body = kserve_bodies.build_requests(settings, Signature({"x": spec}), [("x", values)]).request(0)
+        request = pb2.ModelInferRequest.FromString(body)
+        assert request.inputs[0].datatype == "BF16"
+        assert np.frombuffer(request.raw_input_contents[0], "<u2").tolist() == words
+        decoded = tensors.from_raw(request.raw_input_contents[0], "BF16", (1, len(BITS)))
+    assert np.isnan(decoded).tolist() == np.isnan(values).tolist()  # NaN in, NaN out: no inf, no 0.0

@@ -117,7 +117,7 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
     (["--images-numpy-path", "missing.npy"], "numpy file 'missing.npy' does not exist"),
     (["--images-numpy-path", "text.npy"], "is not a .npy file"),
     (["--images-numpy-path", "objects.npy"], "holds a pickled object array"),
-    (["--images-numpy-path", "flat.npy"], "has shape [5]; expected at least 2 dimensions"),
+    (["--images-numpy-path", "scalar.npy"], "has shape []; expected at least 1 dimension"),
     (["--images-numpy-path", "empty.npy"], "holds no data"),
     (["--batch-size", "0"], "--batch-size/--batchsize/--batch_size: '0' is out of range; expected an integer >= 1"),
     (["--batch-size", "-2"], "'-2' is out of range"),
@@ -132,7 +132,7 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
 def test_bad_input_is_one_line_before_any_user_starts(args, message, run_locust, tmp_path):
     (tmp_path / "text.npy").write_text("not numpy\n")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    np.save(tmp_path / "flat.npy", np.zeros(5, np.float32))
+    np.save(tmp_path / "scalar.npy", np.float32(5))
     np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8, 3), np.float32))
     before = set(p.name for p in tmp_path.iterdir())
     host = [] if "--host" in args else ["--host", "127.0.0.1:1"]

@@ -85,7 +85,6 @@ def _bad_files(tmp_path):
         "text": str(tmp_path / "notes.txt"),
         "npz": str(tmp_path / "archive.npz"),
         "object": save(tmp_path, "object.npy", np.array([[1, "a"], [None, 2.0]], dtype=object), allow_pickle=True),
-        "1-d": save(tmp_path, "flat.npy", np.arange(5, dtype=np.float32)),
         "0-d": save(tmp_path, "scalar.npy", np.array(3.0, dtype=np.float32)),
         "empty": save(tmp_path, "empty.npy", np.zeros((0, 3), dtype=np.float32)),
         "structured": save(tmp_path, "struct.npy", np.zeros((2, 2), dtype=[("a", "<f4"), ("b", "<i4")])),
@@ -101,10 +100,10 @@ def _truncated(tmp_path):
     return str(path)
 
 
-BAD_KINDS = ["missing", "directory", "text", "npz", "object", "1-d", "0-d", "empty", "structured", "complex", "truncated"]
+BAD_KINDS = ["missing", "directory", "text", "npz", "object", "0-d", "empty", "structured", "complex", "truncated"]
 EXPECTED_WORDS = {
     "missing": "does not exist", "directory": "directory", "text": "not a .npy", "npz": ".npz",
-    "object": "holds a pickled object array", "1-d": "[5]", "0-d": "[]", "empty": "[0, 3]", "structured": "structured",
+    "object": "holds a pickled object array", "0-d": "[]", "empty": "[0, 3]", "structured": "structured",
     "complex": "complex64", "truncated": "not a valid .npy",
 }
 

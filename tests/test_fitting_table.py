@@ -40,11 +40,12 @@ MOVE = {"nhwc-to-nchw": TO_NCHW, "nchw-to-nhwc": TO_NHWC}
 def expected_axes(file_shape, signature, layout):
     """The transposition the rule asks for: () = as stored, axes, or None = the run must stop.
 
-    Rule (README "Pre-flight"): data rank = signature rank, batch axis first; a fixed batch
+    Rule (README "Pre-flight"): data rank = signature rank, batch axis first (a 1-d file [n] feeds an
+    input [-1], one value per example; issue 30); a fixed batch
     dim equals --batch-size; ``keep`` sends as stored, a forced move transposes 3-d frames,
     ``auto`` sends as stored when that fits, else the only channel-axis move that fits.
     """
-    if len(file_shape) < 2 or (signature is not None and (
+    if len(file_shape) < 1 or (signature is not None and (
             len(file_shape) != len(signature) or 0 < signature[0] != BATCH)):
         return None
     frames = file_shape[1:]
@@ -133,14 +134,21 @@ def test_a_forced_layout_on_frames_that_are_not_3d_is_one_line(tmp_path, layout,
                                           "but the data of shape [8,8,3] has frames [8,3]; expected --layout auto or keep")
 
 
-def test_a_rank_one_file_is_refused_by_the_loader(tmp_path):
-    with pytest.raises(DataError, match=r"has shape \[4\]; expected at least 2 dimensions"):
-        fitting.open_sources(Settings(images_numpy_path=_file(tmp_path, (4,))))
+def test_a_0d_file_is_refused_by_the_loader_and_a_1d_file_feeds_a_rank_1_input(tmp_path):
+    path = tmp_path / "scalar.npy"
+    np.save(path, np.float32(3))
+    with pytest.raises(DataError, match=r"has shape \[\]; expected at least 1 dimension"):
+        fitting.open_sources(Settings(images_numpy_path=str(path)))
+    kind, request = _outcome(tmp_path, (4,), (-1,), "auto")  # issue 30: [n] was refused as < 2 dimensions
+    assert kind == "ran" and tensor_proto_to_ndarray(request.inputs["x"]).tolist() == [0.0, 1.0]
+    kind, message = _outcome(tmp_path, (4, 1), (-1,), "auto")  # and [n,1] is the wrong rank, with the reason
+    assert kind == "stopped" and "has rank 2 but input 'x' [-1] takes rank 1" in message, message
 
 
 # --- a handful through real locust processes, compared with what the server received ---
 
 REAL_RUNS = [
+    ((4,), (-1,), "auto"),  # one value per example from a 1-d file
     ((8, 8, 3), (-1, -1, -1, 3), "auto"),  # no batch axis: stops
     ((8, 8, 3), (-1, -1, -1, 3), "nhwc-to-nchw"),  # today: IndexError traceback, exit 1
     ((4, 8, 8, 3), (-1, 3, 8, 8), "auto"),  # moved to NCHW

@@ -146,3 +146,35 @@ def test_bfloat16_goes_as_16_bit_words_and_nan_stays_nan(protocol):
         assert np.frombuffer(request.raw_input_contents[0], "<u2").tolist() == words
         decoded = tensors.from_raw(request.raw_input_contents[0], "BF16", (1, len(BITS)))
     assert np.isnan(decoded).tolist() == np.isnan(values).tolist()  # NaN in, NaN out: no inf, no 0.0
+
+
+# --- shapes from the signature: encoded images at the input's rank ---
+
+@pytest.mark.parametrize("protocol", ["tfs", "kserve"])
+@pytest.mark.parametrize("shape", [(-1,), (-1, 1), (-1, -1)])
+def test_encoded_images_go_at_the_signature_rank(protocol, shape, demo_server, run_locust, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (4, 4), (i * 80, 0, 0)).save(folder / f"{i}.png")
+    server = demo_server(models=[ModelConfig(name="m", input_name="image_bytes", dtype="string", shape=shape,
+                                             output_size=1)], record=True)
+    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations", "0",
+                     "--model-name", "m", "--protocol", protocol, "--batch-size", "2", "--images-dir", str(folder))
+    assert run.returncode == 0, run.output  # was: every request failed "Expected [-1,1], got [2]" for (-1, 1)
+    received = server.received()
+    assert [r.code for r in received] == ["OK", "OK"]
+    # the server checks the shape against its signature (a [2] tensor for [-1,1] fails INVALID_ARGUMENT)
+    assert [len(r.inputs["image_bytes"]) for r in received] == [2, 2]
+
+
+def test_an_input_of_several_images_per_example_stops_before_the_run(tmp_path):
+    from tfs_user.data.fitting import fit_inputs
+
+    signature = Signature({"image_bytes": TensorSpec("image_bytes", types_pb2.DT_STRING, (-1, 2))})
+    with pytest.raises(InputError) as stopped:
+        fit_inputs(Settings(model_name="m"), signature, [("", [b"a", b"b"])])
+    assert str(stopped.value) == ("input 'image_bytes' [-1, 2] takes 2 encoded images per example; --images-dir gives "
+                                  "one image per example (an input [-1] or [-1,1]); expected a model input of that shape")

@@ -1,7 +1,7 @@
 """Input data: load the numpy file (or .npz, images folder, synthetic frames), cut it into batches.
 
 The file holds images as stored by the user, ``[n, h, w, c]`` or ``[n, c, h, w]``
-(any rank >= 2 works: axis 0 is the image axis). It is opened with
+(any rank >= 1 works: axis 0 is the image axis; ``[n]`` is one value per example). It is opened with
 ``mmap_mode='r'``, so a file larger than RAM works and only the pages a batch
 touches are read.
 
@@ -32,12 +32,11 @@ class DataError(ValueError):
 def load_array(path):
     """Open a ``.npy`` file as a read-only memory map and check it can be sent.
 
-    Returns an ``np.ndarray`` (``np.memmap``) of shape ``[n, ...]``, rank >= 2,
+    Returns an ``np.ndarray`` (``np.memmap``) of shape ``[n, ...]``, rank >= 1 (``[n]``: one value per example),
     n >= 1, with a dtype that maps to a TensorProto DataType.
 
     Raises DataError (one line) for: a missing or unreadable file, a file that
-    is not ``.npy``, a pickled/object array, a structured dtype, fewer than 2
-    dimensions, or an empty array.
+    is not ``.npy``, a pickled/object array, a structured dtype, a 0-d array, or an empty array.
     """
     label = f"numpy file {path!r}"
     if not os.path.exists(path):
@@ -66,15 +65,16 @@ def load_array(path):
 
 
 def check_array(array, label):
-    """Return ``array`` if it can be sent (numeric, rank >= 2, not empty); else DataError naming ``label``."""
+    """Return ``array`` if it can be sent (numeric, rank >= 1, not empty); else DataError naming ``label``."""
     if array.dtype.fields is not None:
         raise DataError(f"{label} has structured dtype {array.dtype}; expected a plain numeric dtype")
     try:
         dtype_to_dt(array.dtype)
     except ValueError as e:
         raise DataError(f"{label}: {e}") from None
-    if array.ndim < 2:
-        raise DataError(f"{label} has shape {list(array.shape)}; expected at least 2 dimensions [n, ...] with images on axis 0")
+    if array.ndim < 1:
+        raise DataError(f"{label} has shape {list(array.shape)}; expected at least 1 dimension [n, ...] with examples "
+                        "on axis 0 ([n] for an input of one value per example)")
     if array.shape[0] == 0 or array.size == 0:
         raise DataError(f"{label} has shape {list(array.shape)} and holds no data; expected at least one image")
     return array

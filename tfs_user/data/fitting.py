@@ -29,6 +29,32 @@ def fit_inputs(settings, signature, sources):
     return _fit(_gather(settings, signature, sources), settings, signature)
 
 
+class EncodedBatch(list):
+    """A batch of encoded images (``bytes``) with the tensor ``shape`` it goes as: ``[b]``, or ``[b, 1, ...]``
+    for an input whose signature has more dims (Triton's usual image-bytes input is ``[-1, 1]``)."""
+
+    shape = ()
+
+
+def _encoded_shape(spec):
+    """The transform giving encoded-image batches the signature's rank: None for rank 1 (or unknown);
+    InputError when a frame dim is fixed to more than one image (one image per example is all a folder gives)."""
+    if spec is None or spec.shape is None or len(spec.shape) <= 1:
+        return None
+    frame = spec.shape[1:]
+    if any(d > 1 for d in frame):
+        raise InputError(f"input {spec.name!r} {list(spec.shape)} takes {frame[0] if len(frame) == 1 else list(frame)} "
+                         f"encoded images per example; --images-dir gives one image per example (an input [-1] or "
+                         f"[-1,1]); expected a model input of that shape")
+
+    def shaped(batch):
+        out = EncodedBatch(batch)
+        out.shape = (len(batch),) + (1,) * len(frame)
+        return out
+
+    return shaped
+
+
 def check_output_names(settings, signature):
     """InputError naming the first ``--output-names`` entry that is not among the signature's outputs (when the
     signature lists any): a typo would otherwise show only as failing requests."""
@@ -113,7 +139,7 @@ def _fit(sources, settings, signature):
                 raise InputError(f"input {spec.name!r} takes {spec.dt_name}, not encoded images; convert the "
                                  "folder with python -m tfs_user.images and give --images-numpy-path")
             fitted.append((spec.name if spec else (name or settings.input_name or "input"),
-                           Batches(data, settings.batch_size), None))
+                           Batches(data, settings.batch_size), _encoded_shape(spec)))
             continue
         plan = plan_input(signature, settings, data.dtype, data.shape[1:], synthetic=synthetic, name=name,
                           rows=len(data))

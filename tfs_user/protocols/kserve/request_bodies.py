@@ -28,7 +28,7 @@ class RequestFactory(CachedBodies):
     ``inputs`` is ``[(name, Batches, transform or None)]`` (``tfs_user.data.fitting.fit_inputs``),
     sliced in step; ``datatypes`` maps an input name to the signature's datatype (BF16 is sent
     as such from float32 batches; otherwise a batch's dtype names its datatype). A list batch is
-    BYTES (encoded images, shape ``[b]``). ``model_version`` 0 leaves the version to the server.
+    BYTES (encoded images, shape ``[b]``, or the signature's rank, e.g. ``[b, 1]``). ``model_version`` 0 leaves the version to the server.
     Bodies are cached when all ``batches.period`` distinct ones fit in ``cache_bytes``.
     """
 
@@ -48,7 +48,7 @@ class RequestFactory(CachedBodies):
             if transform is not None:
                 batch = transform(batch)
             if isinstance(batch, list):
-                datatype, shape = "BYTES", (len(batch),)
+                datatype, shape = "BYTES", getattr(batch, "shape", None) or (len(batch),)
             else:
                 wanted = self.datatypes.get(name)
                 datatype = "BF16" if wanted == "BF16" and batch.dtype == "float32" else tensors.datatype_of(batch.dtype)

@@ -57,7 +57,7 @@ class RequestFactory(CachedBodies):
             if transform is not None:
                 batch = transform(batch)
             if isinstance(batch, list):
-                proto = bytes_to_tensor_proto(batch)
+                proto = bytes_to_tensor_proto(batch, getattr(batch, "shape", None))
             else:
                 proto = ndarray_to_tensor_proto(batch, self.dts.get(name))
             request.inputs[name].CopyFrom(proto)

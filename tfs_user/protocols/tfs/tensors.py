@@ -140,8 +140,9 @@ _OTHER_VAL_FIELDS = {types_pb2.DT_STRING: "string_val", types_pb2.DT_BFLOAT16: "
 """Typed fields of DataTypes outside the numpy table."""
 
 
-def bytes_to_tensor_proto(items):
-    """A DT_STRING TensorProto ``[len(items)]`` holding each ``bytes`` item (e.g. an encoded JPEG) in ``string_val``."""
+def bytes_to_tensor_proto(items, shape=None):
+    """A DT_STRING TensorProto holding each ``bytes`` item (e.g. an encoded JPEG) in ``string_val``, of ``shape``
+    (default ``[len(items)]``; e.g. ``[b, 1]`` for an input ``[-1, 1]``)."""
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=list(items))
-    proto.tensor_shape.dim.add(size=len(items))
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in (shape or (len(items),)))
     return proto

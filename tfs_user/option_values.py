@@ -5,6 +5,10 @@ what was expected.
 """
 
 import argparse
+import base64
+import binascii
+import json
+import re
 
 from tfs_user.transport.target import TargetError, parse_targets, resolve_host
 
@@ -51,17 +55,37 @@ def parse_shape(text, option="--synthetic-shape"):
     return shape
 
 
+METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+"""The characters of a gRPC metadata key (after lower-casing)."""
+
+
 def parse_metadata(text):
     """'k1=v1,k2=v2' -> (('k1', 'v1'), ('k2', 'v2')); keys lower-case as gRPC requires.
 
-    Raises OptionError naming the entry's position (never its text) when it has no '=' or an empty key.
+    A key ending in ``-bin`` (gRPC binary metadata) takes its value as base64 text and carries the decoded
+    ``bytes`` (gRPC sends them base64-encoded on the wire again); other values must be printable ASCII.
+    Raises OptionError naming the entry's position and key (never its value) when it has no '=', an empty
+    key or one with characters gRPC refuses, a ``-bin`` value that is not base64, or a value gRPC cannot carry.
     """
     pairs = []
     for number, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():  # the entry itself may hold a secret: not printed
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not key:  # the entry itself may hold a secret: not printed
             raise OptionError(f"--grpc-metadata entry {number} is not KEY=VALUE")
-        pairs.append((key.strip().lower(), value.strip()))
+        if not METADATA_KEY.fullmatch(key) or key.startswith("grpc-"):
+            raise OptionError(f"--grpc-metadata entry {number} has key {key!r}; expected letters, digits, '-', '_' "
+                              "and '.', not starting with 'grpc-' (gRPC's own)")
+        if key.endswith("-bin"):
+            try:
+                value = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise OptionError(f"--grpc-metadata entry {number} ({key}) is not base64; a -bin key carries bytes, "
+                                  "given as base64 text, e.g. trace-bin=AAEC") from None
+        elif not all(" " <= c <= "~" for c in value):
+            raise OptionError(f"--grpc-metadata entry {number} ({key}) has characters gRPC metadata cannot carry; "
+                              "expected printable ASCII, or a key ending in -bin with the bytes in base64")
+        pairs.append((key, value))
     return tuple(pairs)
 
 
@@ -105,16 +129,45 @@ def parse_named_inputs(text):
 def parse_grpc_options(text):
     """'grpc.keepalive_time_ms=30000,grpc.lb_policy_name=round_robin' -> (('grpc.keepalive_time_ms', 30000),
     ('grpc.lb_policy_name', 'round_robin')): integer values become int (gRPC wants integer channel
-    arguments typed), others stay str. Raises OptionError for an entry without KEY=VALUE or a key with spaces.
+    arguments typed), others stay str. A value may be JSON (``grpc.service_config={"methodConfig": [...]}``):
+    entries are split only at commas outside braces, brackets and quotes, and a value starting with
+    ``{`` or ``[`` must parse as JSON; it is passed on as its text. Raises OptionError for an entry without
+    KEY=VALUE, a key with spaces or JSON that does not parse.
     """
     pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in filter(None, (part.strip() for part in _top_level_split(text))):
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or not key or " " in key or not value:
             raise OptionError(f"--grpc-option {item!r} is not KEY=VALUE; expected e.g. grpc.keepalive_time_ms=30000")
-        try:
-            value = int(value)
-        except ValueError:
-            pass
+        if value[0] in "{[":
+            try:
+                json.loads(value)
+            except ValueError as e:
+                raise OptionError(f"--grpc-option {key} has a value that is not valid JSON ({e}); expected e.g. "
+                                  """grpc.service_config='{"loadBalancingConfig": [{"round_robin": {}}]}'""") from None
+        else:
+            try:
+                value = int(value)
+            except ValueError:
+                pass
         pairs.append((key, value))
     return tuple(pairs)
+
+
+def _top_level_split(text):
+    """``text`` split at the commas outside JSON braces, brackets and double-quoted strings."""
+    parts, depth, quoted, escaped, start = [], 0, False, False, 0
+    for i, c in enumerate(text):
+        if quoted:
+            escaped, quoted = (not escaped and c == "\\"), quoted and (escaped or c != '"')
+        elif c == '"':
+            quoted = True
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+        elif c == "," and depth <= 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts

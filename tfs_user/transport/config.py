@@ -31,7 +31,8 @@ class Transport:
     """((key, value), ...) gRPC channel arguments from ``--grpc-option``; they override ours."""
 
     def check(self):
-        """Raise OptionError (one line) for unreadable TLS files or an incomplete cert/key pair."""
+        """Raise OptionError (one line) for unreadable or broken TLS files, a key that is not the certificate's,
+        or an incomplete cert/key pair (gRPC would only say that no server answered)."""
         if bool(self.cert) != bool(self.key):
             raise OptionError("--grpc-tls-cert and --grpc-tls-key go together (mutual TLS); give both or neither")
         if (self.ca or self.cert) and not self.tls:
@@ -39,6 +40,7 @@ class Transport:
         for option, path in (("--grpc-tls-ca", self.ca), ("--grpc-tls-cert", self.cert), ("--grpc-tls-key", self.key)):
             if path:
                 read_pem(option, path)
+        check_pem_files(self.ca, self.cert, self.key)
         if self.compression not in COMPRESSIONS:
             raise OptionError(f"--grpc-compression {self.compression!r} is not known; expected one of {', '.join(COMPRESSIONS)}")
 
@@ -50,3 +52,34 @@ def read_pem(option, path):
             return f.read()
     except OSError as e:
         raise OptionError(f"{option} {path!r} cannot be read ({e.strerror}); expected a PEM file") from None
+
+
+def _reason(error):
+    """The words of an ``ssl.SSLError``: its OpenSSL reason ("KEY_VALUES_MISMATCH"), else its text."""
+    return getattr(error, "reason", None) or str(error)
+
+
+def check_pem_files(ca="", cert="", key=""):
+    """OptionError (one line, naming the file and why) unless ``ca`` holds PEM certificates and ``cert``/``key``
+    a certificate and the private key that matches it, as Python's ``ssl`` (OpenSSL, as gRPC) reads them.
+    An encrypted key is refused: gRPC takes no password."""
+    import ssl  # here, not at import: gevent patches ssl first in a Locust process
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    for option, path in (("--grpc-tls-ca", ca), ("--grpc-tls-cert", cert)):
+        if path:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+            except (ssl.SSLError, ValueError) as e:
+                raise OptionError(f"{option} {path!r} holds no PEM certificate ssl can read ({_reason(e)}); expected "
+                                  "a file of '-----BEGIN CERTIFICATE-----' blocks") from None
+    if cert and key:
+        try:
+            context.load_cert_chain(cert, key, password=lambda: b"")  # never a password prompt
+        except ssl.SSLError as e:
+            reason = _reason(e)
+            if "MISMATCH" in reason:
+                raise OptionError(f"--grpc-tls-key {key!r} is not the private key of --grpc-tls-cert {cert!r} "
+                                  f"({reason}); expected the key that certificate was made for") from None
+            raise OptionError(f"--grpc-tls-key {key!r} holds no private key ssl can read ({reason}); expected an "
+                              "unencrypted PEM private key (gRPC takes no password)") from None

@@ -116,7 +116,11 @@ def is_http(host):
 
 
 def resolve_host(host, grpc_address="", grpc_port=0):
-    """The ``--host`` to use: ``host`` (first), else ``--grpc-address``/``--grpc-port``, else localhost:9000."""
+    """The ``--host`` to use: ``host`` (first), else ``--grpc-address``/``--grpc-port`` (an IPv6 address
+    bracketed: ``::1`` -> ``[::1]:PORT``), else localhost:9000."""
     if not host and (grpc_address or grpc_port):
-        host = f"{grpc_address or 'localhost'}:{grpc_port or DEFAULT_PORT}"
+        address = grpc_address or "localhost"
+        if ":" in address and not address.startswith("["):  # an IPv6 address: [::1]:PORT, never ::1:PORT
+            address = f"[{address}]"
+        host = f"{address}:{grpc_port or DEFAULT_PORT}"
     return host or DEFAULT_HOST

@@ -63,7 +63,9 @@ def check_pem_files(ca="", cert="", key=""):
     """OptionError (one line, naming the file and why) unless ``ca`` holds PEM certificates and ``cert``/``key``
     a certificate and the private key that matches it, as Python's ``ssl`` (OpenSSL, as gRPC) reads them.
     An encrypted key is refused: gRPC takes no password."""
-    import ssl  # here, not at import: gevent patches ssl first in a Locust process
+    if not (ca or cert):
+        return
+    import ssl  # here, and only with files to check: gevent patches ssl first in a Locust process
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     for option, path in (("--grpc-tls-ca", ca), ("--grpc-tls-cert", cert)):

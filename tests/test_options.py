@@ -292,7 +292,6 @@ def test_settings_from_options(parser):
 
 @pytest.mark.parametrize("args, host", [
     (["--synthetic-shape", "8,x"], None),
-    (["--grpc-address", "::1"], None),  # IPv6 needs brackets
     ([], "ftp://h:1"),
 ])
 def test_settings_from_options_errors(parser, args, host):

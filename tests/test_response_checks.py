@@ -178,3 +178,33 @@ def test_an_input_of_several_images_per_example_stops_before_the_run(tmp_path):
         fit_inputs(Settings(model_name="m"), signature, [("", [b"a", b"b"])])
     assert str(stopped.value) == ("input 'image_bytes' [-1, 2] takes 2 encoded images per example; --images-dir gives "
                                   "one image per example (an input [-1] or [-1,1]); expected a model input of that shape")
+
+
+@pytest.fixture
+def answers_other_outputs():
+    """A gRPC server whose Predict answers every batch with one output named 'other' (not what was asked)."""
+    from concurrent import futures
+
+    import grpc
+
+    def predict(body, context):
+        request = predict_pb2.PredictRequest.FromString(body)
+        batch = request.inputs["x"].tensor_shape.dim[0].size
+        return _predict_response({"other": ndarray_to_tensor_proto(np.zeros((batch, 1), np.float32))})
+
+    handler = grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", {
+        "Predict": grpc.unary_unary_rpc_method_handler(predict)})
+    server = grpc.server(futures.ThreadPoolExecutor(2), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+def test_a_real_run_counts_a_response_without_the_asked_output_as_a_failure(answers_other_outputs, run_locust):
+    run = run_locust("--host", answers_other_outputs, "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations",
+                     "0", "--skip-preflight", "--input-name", "x", "--synthetic-shape", "4", "--output-names", "prob")
+    assert run.returncode == 1 and "Traceback" not in run.output, run.output
+    assert run.locust_csv()["Predict resnet"]["Failure Count"] == "2", run.output
+    assert [row["Error"] for row in run.failures_csv()] == [
+        "response has no output 'prob' (asked for with --output-names); its outputs: other"], run.failures_csv()

@@ -150,9 +150,9 @@ def test_bfloat16_goes_as_16_bit_words_and_nan_stays_nan(protocol):
 
 # --- shapes from the signature: encoded images at the input's rank ---
 
-@pytest.mark.parametrize("protocol", ["tfs", "kserve"])
+@pytest.mark.parametrize("protocol, transport", [("tfs", "grpc"), ("kserve", "grpc"), ("tfs", "http"), ("kserve", "http")])
 @pytest.mark.parametrize("shape", [(-1,), (-1, 1), (-1, -1)])
-def test_encoded_images_go_at_the_signature_rank(protocol, shape, demo_server, run_locust, tmp_path):
+def test_encoded_images_go_at_the_signature_rank(protocol, transport, shape, demo_server, run_locust, tmp_path):
     from PIL import Image
 
     folder = tmp_path / "photos"
@@ -160,8 +160,10 @@ def test_encoded_images_go_at_the_signature_rank(protocol, shape, demo_server, r
     for i in range(3):
         Image.new("RGB", (4, 4), (i * 80, 0, 0)).save(folder / f"{i}.png")
     server = demo_server(models=[ModelConfig(name="m", input_name="image_bytes", dtype="string", shape=shape,
-                                             output_size=1)], record=True)
-    run = run_locust("--host", server.address, "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations", "0",
+                                             output_size=1)], record=True, rest_port=0)
+    host = f"http://{server.rest_address}" if transport == "http" else server.address
+    extra = ("--binary-data", "on") if (protocol, transport) == ("kserve", "http") else ()
+    run = run_locust("--host", host, *extra, "-u", "1", "-r", "1", "--iterations", "2", "--warmup-iterations", "0",
                      "--model-name", "m", "--protocol", protocol, "--batch-size", "2", "--images-dir", str(folder))
     assert run.returncode == 0, run.output  # was: every request failed "Expected [-1,1], got [2]" for (-1, 1)
     received = server.received()
@@ -208,3 +210,23 @@ def test_a_real_run_counts_a_response_without_the_asked_output_as_a_failure(answ
     assert run.locust_csv()["Predict resnet"]["Failure Count"] == "2", run.output
     assert [row["Error"] for row in run.failures_csv()] == [
         "response has no output 'prob' (asked for with --output-names); its outputs: other"], run.failures_csv()
+
+
+def test_rest_answers_are_checked_for_the_asked_outputs_too():
+    import json
+
+    from tfs_user.protocols.kserve import rest as kserve_rest
+    from tfs_user.protocols.tfs import rest as tfs_rest
+
+    columnar = json.dumps({"outputs": {"prob": [[1.0], [2.0]]}}).encode()
+    assert tfs_rest.check_response(columnar, 2, "", ("prob",)) is None
+    assert str(tfs_rest.check_response(columnar, 2, "", ("logits",))) == (
+        "response has no output 'logits' (asked for with --output-names); its outputs: prob")
+    rows = json.dumps({"predictions": [{"prob": 1.0}, {"prob": 2.0}]}).encode()
+    assert "no output 'logits'" in str(tfs_rest.check_response(rows, 2, "", ("logits",)))
+    plain = json.dumps({"predictions": [[1.0], [2.0]]}).encode()  # one output, unnamed: nothing to check
+    assert tfs_rest.check_response(plain, 2, "", ("logits",)) is None
+    header = json.dumps({"outputs": [{"name": "prob", "shape": [2, 1], "datatype": "FP32", "data": [1.0, 2.0]}]})
+    answer = kserve_rest.Answer(header.encode(), None)
+    assert kserve_rest.check_response(answer, 2, "", ("prob",)) is None
+    assert "no output 'logits'" in str(kserve_rest.check_response(answer, 2, "", ("logits",)))

@@ -124,3 +124,9 @@ def test_grpc_option_takes_a_json_value_and_keeps_the_comma_form(demo_server, ru
     assert run.returncode == 1 and "Traceback" not in run.output, run.output
     assert run.locust_csv()["Predict m"]["Failure Count"] == "2", run.output
     assert "DEADLINE_EXCEEDED" in "".join(row["Error"] for row in run.failures_csv())
+
+
+def test_bin_metadata_goes_over_http_as_the_base64_text_given():
+    from tfs_user.transport.config import header_pairs
+
+    assert header_pairs(parse_metadata("trace-bin=AAEC/w==,x-user=me")) == (("trace-bin", "AAEC/w=="), ("x-user", "me"))

@@ -34,10 +34,10 @@ def to_dict(message):
 
 def _tfs_value(value, dtype):
     if dtype == "string":
-        items = value if isinstance(value, list) else [value]
+        items = np.array(value if isinstance(value, list) else [value], dtype=object)  # nested as sent: [b], [b,1]
         try:
             return bytes_to_tensor_proto([base64.b64decode(v["b64"]) if isinstance(v, dict) else str(v).encode()
-                                          for v in items])
+                                          for v in items.ravel()], items.shape)
         except (KeyError, TypeError, ValueError) as e:
             raise bad(f"cannot read a DT_STRING value: {e}") from None
     try:

@@ -34,8 +34,15 @@ def dumps(value):
 def json_values(batch):
     """A batch as JSON values: a numpy array as nested lists (float32 values keep every bit: the decimal text
     of each float32 reads back as the same float32), a list of ``bytes`` as ``{"b64": ...}`` objects."""
-    if isinstance(batch, list):
-        return [{"b64": base64.b64encode(item).decode()} for item in batch]
+    if isinstance(batch, list):  # an encoded-image batch [b, 1, ...] nests each item to the input's rank
+        depth = len(getattr(batch, "shape", ())) - 1
+        values = []
+        for item in batch:
+            value = {"b64": base64.b64encode(item).decode()}
+            for _ in range(max(0, depth)):
+                value = [value]
+            values.append(value)
+        return values
     return batch.tolist()
 
 

@@ -4,6 +4,7 @@ Plain data (no gRPC): ``Transport`` is checked once when the settings are made; 
 factory (``tfs_user.transport.channel``) turns it into credentials and channel arguments.
 """
 
+import base64
 from dataclasses import dataclass
 
 from tfs_user.option_values import OptionError
@@ -85,3 +86,9 @@ def check_pem_files(ca="", cert="", key=""):
                                   f"({reason}); expected the key that certificate was made for") from None
             raise OptionError(f"--grpc-tls-key {key!r} holds no private key ssl can read ({reason}); expected an "
                               "unencrypted PEM private key (gRPC takes no password)") from None
+
+
+def header_pairs(metadata):
+    """``--grpc-metadata`` pairs as HTTP headers: text values as they are, a ``-bin`` key's bytes (gRPC binary
+    metadata) as the base64 text they were given in."""
+    return tuple((k, base64.b64encode(v).decode() if isinstance(v, bytes) else v) for k, v in metadata)

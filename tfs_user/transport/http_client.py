@@ -19,7 +19,7 @@ import ssl
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 
-from tfs_user.transport.config import read_pem
+from tfs_user.transport.config import header_pairs, read_pem
 
 BLOCK_BYTES = 64 << 10
 """Bytes per socket read (geventhttpclient's default 4 KiB would take 150 reads for a 600 KB answer)."""
@@ -146,5 +146,8 @@ class HttpConnection:
 
 
 def open_connection(target, settings):
-    """The user's connection to ``target`` for ``settings`` (its ``transport``, ``timeout_s``, ``grpc_metadata``)."""
-    return HttpConnection(target, settings.transport, settings.timeout_s, settings.grpc_metadata)
+    """The user's connection to ``target`` for ``settings`` (its ``transport``, ``timeout_s``, ``grpc_metadata``).
+
+    HTTP headers are text: a ``-bin`` key's value (bytes for gRPC's binary metadata) goes as the base64 text
+    it was given in."""
+    return HttpConnection(target, settings.transport, settings.timeout_s, header_pairs(settings.grpc_metadata))

@@ -17,6 +17,7 @@ from tfs_user.data.fitting import fit_inputs
 from tfs_user.data.inputs import InputError
 from tfs_user.protocols.bodies import CachedBodies
 from tfs_user.protocols.kserve import tensors
+from tfs_user.protocols.outcomes import missing_outputs
 from tfs_user.protocols.rest import RestBody, dumps
 from tfs_user.transport.failures import bad_response
 
@@ -54,7 +55,7 @@ class InferBodies(CachedBodies):
             if transform is not None:
                 batch = transform(batch)
             if isinstance(batch, list):
-                datatype, shape = "BYTES", [len(batch)]
+                datatype, shape = "BYTES", list(getattr(batch, "shape", None) or (len(batch),))
             else:
                 wanted = self.datatypes.get(name)
                 datatype = "BF16" if wanted == "BF16" and batch.dtype == "float32" else tensors.datatype_of(batch.dtype)
@@ -111,13 +112,13 @@ def read_answer(answer):
     return header, raws
 
 
-def check_response(answer, batch_size, endpoint=""):
+def check_response(answer, batch_size, endpoint="", outputs=()):
     """None when an infer ``Answer`` has outputs for ``batch_size`` frames holding what their shapes declare,
-    else a BadResponse saying why (naming ``endpoint`` when given)."""
-    return bad_response(_problem(answer, batch_size), endpoint)
+    among them each of ``outputs`` (``--output-names``), else a BadResponse saying why (naming ``endpoint``)."""
+    return bad_response(_problem(answer, batch_size, outputs), endpoint)
 
 
-def _problem(answer, batch_size):
+def _problem(answer, batch_size, asked=()):
     try:
         header, raws = read_answer(answer)
     except (ValueError, UnicodeDecodeError) as e:
@@ -138,4 +139,4 @@ def _problem(answer, batch_size):
         elif np.size(np.asarray(output.get("data"), dtype=object)) != count:
             return f"output {name!r} data holds {np.size(np.asarray(output.get('data'), dtype=object))} elements; " \
                    f"expected {count} for shape {shape}"
-    return None
+    return missing_outputs(asked, [output.get("name") for output in outputs])

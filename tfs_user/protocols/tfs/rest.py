@@ -11,6 +11,7 @@ import json
 
 from tfs_user.data.fitting import fit_inputs
 from tfs_user.protocols.bodies import CachedBodies
+from tfs_user.protocols.outcomes import missing_outputs
 from tfs_user.protocols.rest import RestBody, dumps, json_values
 from tfs_user.transport.failures import bad_response
 
@@ -58,12 +59,14 @@ class PredictBodies(CachedBodies):
         return RestBody(dumps(body))
 
 
-def check_response(body, batch_size, endpoint=""):
-    """None when a predict answer (bytes) has outputs for ``batch_size`` frames, else a BadResponse saying why."""
-    return bad_response(_problem(body, batch_size), endpoint)
+def check_response(body, batch_size, endpoint="", outputs=()):
+    """None when a predict answer (bytes) has outputs for ``batch_size`` frames and the outputs ``outputs``
+    (``--output-names``) where the answer names its outputs (rows of ``{name: value}``, or columnar), else a
+    BadResponse saying why."""
+    return bad_response(_problem(body, batch_size, outputs), endpoint)
 
 
-def _problem(body, batch_size):
+def _problem(body, batch_size, asked=()):
     try:
         answer = json.loads(body)
     except ValueError:
@@ -76,7 +79,8 @@ def _problem(body, batch_size):
             return "answer has no predictions; expected one row per frame"
         if len(rows) != batch_size:
             return f"predictions has {len(rows)} rows; expected {batch_size} (the batch size)"
-        return None
+        # a model with one output answers plain rows, without its name: nothing to check then
+        return missing_outputs(asked, list(rows[0])) if isinstance(rows[0], dict) else None
     outputs = answer.get("outputs")
     if outputs is None or outputs == {}:
         return "answer has no predictions or outputs; expected at least one output"
@@ -84,4 +88,4 @@ def _problem(body, batch_size):
         if not isinstance(value, list) or len(value) != batch_size:
             rows = len(value) if isinstance(value, list) else "no"
             return f"output {name!r} has {rows} rows; expected {batch_size} (the batch size)"
-    return None
+    return missing_outputs(asked, list(outputs)) if isinstance(outputs, dict) else None

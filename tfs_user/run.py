@@ -222,7 +222,7 @@ class TfsRun:
         recorder = self.recorder
         if sample.phase is Phase.MEASURED:
             recorder.record(row_name(kwargs["name"], sample.endpoint), response_time, exception is None, sample.frames,
-                            start_time, start_time + response_time / 1000.0)
+                            start_time, start_time + response_time / 1000.0, sample.parts)
         elif sample.phase is Phase.WARMUP:
             recorder.warmup += 1
             recorder.warmup_failures += exception is not None

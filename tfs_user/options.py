@@ -97,6 +97,11 @@ def _sweep_text(text):
     return _checked_by(parse_sweep, SweepError)(text) if text else text
 
 
+def _models_text(text):
+    from tfs_user.models import parse_models
+    return _checked_by(parse_models, OptionError)(text)
+
+
 def _duration_text(text):
     from tfs_user.capacity.plans import SweepError, parse_duration
     return _checked_by(parse_duration, SweepError)(text)
@@ -116,6 +121,7 @@ _OPTIONS = [
     (("--model-name", "--model_name"), dict(topic=MODEL, label="Model name", default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
     (("--images-numpy-path", "--images_numpy_path"), dict(topic=MODEL, label="Images (.npy file, or FILE:WEIGHT,...)", type=_checked_by(parse_weighted_paths, OptionError), default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w] (or an .npz, one array per input), fitted to the model's signature; several files with weights, e.g. small.npy:1,big.npy:1, are mixed in one run, each fitted on its own (dtype cast, channel axis moved per --layout; the file is never rewritten). Empty: synthetic frames shaped like the signature or --synthetic-shape. Default: empty")),
     (("--batch-size", "--batchsize", "--batch_size"), dict(topic=LOAD, label="Batch size (8, or SIZE:WEIGHT,... e.g. 1:6,8:3,32:1)", type=_checked_by(parse_batch_sizes, OptionError), default=str(D.batch_size), help=f"Images per request (frames); several sizes with weights mix them in one run, e.g. 1:6,8:3,32:1 (drawn per request from --mix-seed; one row per size beside the model's). Default: {D.batch_size}")),
+    (("--models",), dict(topic=MODEL, label="Models (NAME KEY=VALUE ...; NAME ...)", type=_models_text, default="", help="Several models in one run, entries separated by ';', each a model name and KEY=VALUE settings for it alone (share=N its share of users, default 1; slo-p99-ms, slo-min-fps its own SLOs; any of batch-size, images-numpy-path, input-name, synthetic-shape, dtype, layout, signature-name, model-version ...), e.g. 'resnet share=3 batch-size=1:6,8:3; mobilenet share=1'. Each model is a Locust user class named after it (weight = share; --config-users and the class picker use that name), with rows of its own. Default: one model (--model-name)")),
     (("--mix-seed",), dict(topic=LOAD, label="Mix seed", type=_int_at_least(0, "an integer >= 0"), default=D.mix_seed, help=f"Seed of the sequence of batch sizes and data files a mixed run sends (each user of each process draws its own, reproducibly). Default: {D.mix_seed}")),
     (("--iterations", "--tfs-iterations"), dict(topic=LOAD, label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
     (("--warmup-iterations",), dict(topic=LOAD, label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)' ('ModelInfer MODEL (warm-up)' with --protocol kserve). Default: {D.warmup_iterations}")),

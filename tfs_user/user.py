@@ -14,6 +14,7 @@ to stop ``Predict <model> (after stop)``, so that Locust's own table keeps them
 apart from the measured ones.
 """
 
+import argparse
 import logging
 import time
 
@@ -217,7 +218,13 @@ class OptionsTfsUser(TfsUser):
 
     abstract = False
     host = ""
+    model_options = {}
+    """Option dest -> text overriding the run's options for this class (a ``--models`` model's class, see
+    ``tfs_user.models``); {} = the options as given."""
 
     @classmethod
     def make_settings(cls, environment):
-        return Settings.from_options(environment.parsed_options, environment.host or cls.host)
+        options = environment.parsed_options
+        if cls.model_options:
+            options = argparse.Namespace(**{**vars(options), **cls.model_options})
+        return Settings.from_options(options, environment.host or cls.host)

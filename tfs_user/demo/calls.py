@@ -25,7 +25,9 @@ def serve_inference(server, request, context, protocol):
         model_started = time.perf_counter()
         response, batch = protocol.predict(server.models, request, server.bad_output_batch)
         slow = server.slow_every and index % server.slow_every == 0
-        delay_ms = server.slow_delay_ms if slow else server.delay_ms
+        model = server.models.get(name)
+        own = model.delay_ms if model is not None and model.delay_ms is not None else server.delay_ms
+        delay_ms = server.slow_delay_ms if slow else own
         if delay_ms > 0:
             time.sleep(delay_ms / 1000.0)
         inference_s = time.perf_counter() - model_started

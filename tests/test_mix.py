@@ -31,7 +31,7 @@ def test_weighted_paths_parse(text, pairs):
 
 @pytest.mark.parametrize("parse, text, quoted", [
     (parse_batch_sizes, "1:0", "'0'"), (parse_batch_sizes, "1:-2", "'-2'"), (parse_batch_sizes, "1:x", "'x'"),
-    (parse_batch_sizes, "1:inf", "'inf'"), (parse_batch_sizes, "1:nan", "'nan'"), (parse_batch_sizes, "0:1", "'0:1'"),
+    (parse_batch_sizes, "1:inf", "'inf'"), (parse_batch_sizes, "1:nan", "'nan'"), (parse_batch_sizes, "0:1", "'0' is out of range"),
     (parse_batch_sizes, "1:1,1:2", "'1:1,1:2'"), (parse_batch_sizes, ",", "','"),
     (parse_weighted_paths, "a.npy:0", "'0'"), (parse_weighted_paths, "a.npy:-1", "'-1'"),
     (parse_weighted_paths, "a.npy,a.npy:2", "'a.npy,a.npy:2'"),
@@ -116,7 +116,7 @@ def test_data_files_mixed_each_fitted_on_its_own(demo_server, run_locust, tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch-size", "1:6,8:0"], "--batch-size weight '0' in '8:0' is not a positive number"),
+    (["--batch-size", "1:6,8:0"], "--batch-size/--batchsize/--batch_size: weight '0' in '8:0' is not a positive number"),
     (["--images-numpy-path", "IMGS:1,missing.npy:1"], "numpy file 'missing.npy' does not exist"),
     (["--batch-size", "1:1,4:1", "--model-name", "fixed"], "has a fixed batch dimension 1 but --batch-size is 4"),
 ])

@@ -134,6 +134,8 @@ def apply(environment, text):
     Returns ``model_slos`` of the models. Raises OptionError when the locustfile has no such class."""
     models = parse_models(text)
     made = getattr(environment, "tfs_model_classes", None)
+    if made is None and _declared is not None and all(c in environment.user_classes for c in _declared[1]):
+        made = environment.tfs_model_classes = _declared
     if made is not None and made[0] == text:  # already applied (init, then test_start)
         return model_slos(models)
     classes = environment.user_classes
@@ -159,3 +161,31 @@ def apply(environment, text):
         tasks.update({c.__name__: list(c.tasks) for c in new})
     environment.tfs_model_classes = (text, new, base)
     return model_slos(models)
+
+
+_declared = None
+"""(text, classes, base) made while the locustfile loaded (``declare``), for ``apply`` to recognise."""
+
+
+def declare(namespace):
+    """Make the ``--models`` classes while the locustfile loads (called by the bundled locustfiles with their
+    ``globals()``): Locust applies ``--config-users`` to the classes it found in the locustfile before any
+    plugin hook runs, so the model classes must exist by then. Reads ``--models`` (command line, TFS_MODELS,
+    config file) the way Locust reads ``-f``; a bad value is left for the full parser to report."""
+    global _declared
+    from locust.argument_parser import get_empty_argument_parser
+
+    parser = get_empty_argument_parser(add_help=False)
+    parser.add_argument("--models", default="", env_var="TFS_MODELS")
+    try:
+        text = parser.parse_known_args()[0].models or ""
+        models = parse_models(text)
+    except (SystemExit, OptionError):
+        return
+    base = namespace.get("OptionsTfsUser")
+    if not models or base is None:
+        return
+    classes = model_classes(base, models)
+    del namespace["OptionsTfsUser"]  # Locust runs the model classes instead
+    namespace.update({c.__name__: c for c in classes})
+    _declared = (text, classes, base)

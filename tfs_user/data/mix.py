@@ -22,21 +22,22 @@ DRAW_AHEAD = 1024
 """Variants a user draws at once (one numpy call per 1024 requests)."""
 
 
-def _weight(text, item, option):
+def _weight(text, item):
     try:
         weight = float(text)
     except ValueError:
         weight = float("nan")
     if not weight > 0 or weight == float("inf"):
-        raise OptionError(f"{option} weight {text!r} in {item!r} is not a positive number; expected VALUE:WEIGHT "
+        raise OptionError(f"weight {text!r} in {item!r} is not a positive number; expected VALUE:WEIGHT "
                           "with WEIGHT > 0, e.g. 1:6,8:3,32:1")
     return weight
 
 
-def parse_batch_sizes(text, option="--batch-size"):
+def parse_batch_sizes(text):
     """'1:6,8:3,32:1' -> ((1, 6.0), (8, 3.0), (32, 1.0)); '8' -> ((8, 1.0),); an int passes as ((n, 1.0),).
 
-    Raises OptionError (one line) for a size that is not an integer >= 1, a weight that is not a positive
+    Raises OptionError (one line, the value first: argparse and the web form put the option before it)
+    for a size that is not an integer >= 1, a weight that is not a positive
     number, a size given twice, or an empty list.
     """
     if isinstance(text, int):
@@ -44,18 +45,18 @@ def parse_batch_sizes(text, option="--batch-size"):
     pairs = []
     for item in filter(None, (part.strip() for part in str(text).split(","))):
         size_text, sep, weight_text = item.partition(":")
+        hint = "" if item == str(text).strip() else " (in SIZE:WEIGHT pairs, e.g. 1:6,8:3,32:1)"
         try:
             size = int(size_text)
         except ValueError:
-            size = 0
+            raise OptionError(f"{size_text!r} is not an integer; expected an integer >= 1{hint}") from None
         if size < 1:
-            raise OptionError(f"{option} {item!r} is not a batch size; expected an integer >= 1, or SIZE:WEIGHT "
-                              "pairs, e.g. 1:6,8:3,32:1")
-        pairs.append((size, _weight(weight_text, item, option) if sep else 1.0))
-    return _checked(pairs, text, option, "batch sizes")
+            raise OptionError(f"{size_text!r} is out of range; expected an integer >= 1{hint}")
+        pairs.append((size, _weight(weight_text, item) if sep else 1.0))
+    return _checked(pairs, text, "batch sizes")
 
 
-def parse_weighted_paths(text, option="--images-numpy-path"):
+def parse_weighted_paths(text):
     """'a.npy:3,b.npy:1' -> (('a.npy', 3.0), ('b.npy', 1.0)); a path without ``:WEIGHT`` weighs 1; '' -> ().
 
     The part after a path's last ``:`` is its weight when it is a number (so ``x.npy:-1`` is a bad weight,
@@ -69,17 +70,17 @@ def parse_weighted_paths(text, option="--images-numpy-path"):
             numeric = bool(sep and path)
         except ValueError:
             numeric = False
-        pairs.append((path, _weight(weight_text, item, option)) if numeric else (item, 1.0))
-    return _checked(pairs, text, option, "files") if pairs else ()
+        pairs.append((path, _weight(weight_text, item)) if numeric else (item, 1.0))
+    return _checked(pairs, text, "files") if pairs else ()
 
 
-def _checked(pairs, text, option, what):
+def _checked(pairs, text, what):
     if not pairs:
-        raise OptionError(f"{option} {text!r} names no {what}; expected e.g. 8 or 1:6,8:3,32:1")
+        raise OptionError(f"{text!r} names no {what}; expected e.g. 8 or 1:6,8:3,32:1")
     values = [value for value, _ in pairs]
     twice = sorted({str(v) for v in values if values.count(v) > 1})
     if twice:
-        raise OptionError(f"{option} {text!r} names {twice[0]} twice; expected each once with its weight")
+        raise OptionError(f"{text!r} names {twice[0]} twice; expected each once with its weight")
     return tuple(pairs)
 
 

@@ -87,3 +87,21 @@ def test_bad_models_exit_2_before_any_user_starts(demo_server, run_locust, args,
     assert run.returncode == 2, run.output
     assert message in run.output and "Traceback" not in run.output
     assert server.counts()["requests"] == 0
+
+
+def test_server_metrics_per_model(run_locust):
+    # the demo server's metrics page counts per model: one entry per model, each beside that model's own rows
+    run = run_locust("--demo-server", "--demo-server-args",
+                     "--model small:-1,8,8,3:1 --model big:-1,16,16,3:2 --output-size 10", "-u", "4", "-r", "4",
+                     "--iterations", "20", "--models", "small share=1 batch-size=1:1,4:1; big share=1",
+                     "--server-metrics", "demo", "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    data = json.loads((run.folder / "s.json").read_text())
+    rows = {row["name"]: row for row in data["rows"]}
+    entries = {e["model"]: e for e in data["server"].values()}
+    assert sorted(entries) == ["big", "small"]
+    for model in ("small", "big"):
+        # 2 users per model, one warm-up request each
+        assert entries[model]["requests"] == rows[f"Predict {model}"]["requests"] + 2 == 2 * 21
+        assert entries[model]["client_requests"] == rows[f"Predict {model}"]["requests"]
+    assert re.search(r"\(TF Serving, model big\): 42 requests, 0 failures; we sent 40", run.output), run.output

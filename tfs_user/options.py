@@ -102,6 +102,11 @@ def _models_text(text):
     return _checked_by(parse_models, OptionError)(text)
 
 
+def _arrival_text(text):
+    from tfs_user.capacity.arrival_kinds import ArrivalError, check_arrival
+    return _checked_by(check_arrival, ArrivalError)(text)
+
+
 def _duration_text(text):
     from tfs_user.capacity.plans import SweepError, parse_duration
     return _checked_by(parse_duration, SweepError)(text)
@@ -138,7 +143,7 @@ _OPTIONS = [
     (("--binary-data",), dict(topic=TARGET, label="Binary tensors (KServe v2 over HTTP)", choices=BINARY_DATA, default=D.binary_data, help=f"--protocol kserve over http://: send and ask tensors as binary data (the Open Inference Protocol's binary tensor data extension: a JSON header, then raw bytes) or as JSON. auto = binary when the server's GET /v2 lists binary_tensor_data; on; off = JSON. Default: {D.binary_data}")),
     (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
     (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
-    (("--arrival",), dict(topic=LOAD, label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--arrival",), dict(topic=LOAD, label="Arrivals (poisson, constant, gamma:CV)", type=_arrival_text, default="poisson", help="Open-loop inter-arrival times: poisson (exponential), constant (evenly spaced) or gamma:CV (gamma-distributed with coefficient of variation CV: 1 is Poisson, e.g. gamma:3 sends in bursts with lulls between, at the same mean rate). Default: poisson")),
     (("--sweep",), dict(topic=LOAD, label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. With --slo-* the sweep ends after the first step that misses them and the run passes when some step met them. Default: none")),
     (("--step-time",), dict(topic=LOAD, label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
     (("--slo-p99-ms",), dict(topic=OUTPUT, label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),

@@ -105,3 +105,14 @@ def test_server_metrics_per_model(run_locust):
         assert entries[model]["requests"] == rows[f"Predict {model}"]["requests"] + 2 == 2 * 21
         assert entries[model]["client_requests"] == rows[f"Predict {model}"]["requests"]
     assert re.search(r"\(TF Serving, model big\): 42 requests, 0 failures; we sent 40", run.output), run.output
+
+
+def test_models_from_a_config_file(demo_server, run_locust, tmp_path):
+    server = demo_server(models=[SMALL, BIG])
+    (tmp_path / "two.conf").write_text(f"host = {server.address}\nusers = 3\nspawn-rate = 3\ntfs-iterations = 10\n"
+                                       "models = small share=2 batch-size=1:1,2:1; big share=1\n")
+    run = run_locust("--config", "two.conf")
+    assert run.returncode == 0, run.output
+    assert 'All users spawned: {"big": 1, "small": 2}' in run.output
+    counts = server.counts()["models"]
+    assert (counts["small"]["requests"], counts["big"]["requests"]) == (2 * 11, 11)

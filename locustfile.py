@@ -6,4 +6,7 @@ them; ``tfs-locust --help`` does (README "Install"). The installed command runs 
 from ``tfs_user/locustfile.py``.
 """
 
+from tfs_user import models
 from tfs_user.user import OptionsTfsUser  # noqa: F401
+
+models.declare(globals())  # --models: one user class per model, in place of OptionsTfsUser

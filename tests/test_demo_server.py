@@ -86,10 +86,11 @@ def test_predict_returns_softmax_and_counts(server, stub):
 
     c = server.counts()
     assert (c["requests"], c["ok"], c["failed"], c["frames"]) == (2, 2, 0, 8)
+    assert c["models"] == {"resnet": {"requests": 2, "ok": 2, "failed": 0, "cancelled": 0, "frames": 8}} and c["batches"] == {4: 2}
     assert before <= c["first_ok_start"] <= c["last_ok_end"] <= time.time()
     server.reset_counts()
     assert server.counts() == {"requests": 0, "ok": 0, "failed": 0, "cancelled": 0, "frames": 0,
-                               "first_ok_start": None, "last_ok_end": None}
+                               "first_ok_start": None, "last_ok_end": None, "models": {}, "batches": {}}
 
 
 def test_full_size_frames_and_large_batch():

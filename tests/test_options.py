@@ -103,7 +103,7 @@ def test_every_option_has_a_default_and_help_with_default():
 
 def test_defaults(parser):
     o = parser.parse_args([])
-    assert (o.batch_size, o.model_name, o.signature_name, o.input_name) == (1, "resnet", "serving_default", "")
+    assert (o.batch_size, o.model_name, o.signature_name, o.input_name) == ("1", "resnet", "serving_default", "")
     assert (o.dtype, o.layout, o.validate_outputs, o.max_message_mb, o.grpc_metadata) == ("", "auto", True, 256, "")
     assert (o.tfs_iterations, o.warmup_iterations, o.report_every) == (-1, 1, 0)
     assert (o.timeout, o.grpc_address, o.grpc_port, o.request_cache_mb) == (10.0, "", 0, 512)
@@ -113,7 +113,7 @@ def test_defaults(parser):
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--batchsize", "--batch_size"])
 def test_batch_size_aliases(parser, flag):
-    assert parser.parse_args([flag, "8"]).batch_size == 8
+    assert parser.parse_args([flag, "8"]).batch_size == "8"  # text: a mix is SIZE:WEIGHT,...
 
 
 def test_old_script_spellings(parser):
@@ -138,8 +138,8 @@ def test_env_vars(parser, monkeypatch):
     monkeypatch.setenv("TFS_SLO_P99_MS", "40")
     monkeypatch.setenv("TFS_IMAGES_NUMPY_PATH", "/data/x.npy")
     o = parser.parse_args([])
-    assert (o.batch_size, o.slo_p99_ms, o.images_numpy_path) == (16, 40.0, "/data/x.npy")
-    assert parser.parse_args(["--batchsize", "2"]).batch_size == 2  # command line beats env
+    assert (o.batch_size, o.slo_p99_ms, o.images_numpy_path) == ("16", 40.0, "/data/x.npy")
+    assert parser.parse_args(["--batchsize", "2"]).batch_size == "2"  # command line beats env
 
 
 def test_env_var_value_is_validated(parser, monkeypatch, capsys):
@@ -181,7 +181,9 @@ def test_bad_values_exit_2_quoting_value(parser, capsys, args, quoted):
 
 
 @pytest.mark.parametrize("flags, good, bad", [
-    (("--batch-size",), [("1", 1), ("64", 64)], ["0", "-3", "x", ""]),
+    (("--batch-size",), [("1", "1"), ("64", "64"), ("1:6,8:3,32:1", "1:6,8:3,32:1")],
+     ["0", "-3", "x", "", "1:0", "8:-1", "8:x", "1:1,1:2"]),
+    (("--images-numpy-path",), [("a.npy", "a.npy"), ("a.npy:2,b.npy", "a.npy:2,b.npy")], ["a.npy:0", "a.npy,a.npy"]),
     (("--iterations",), [("-1", -1), ("0", 0), ("5", 5)], ["-2", "1.0"]),
     (("--timeout",), [("0.001", 0.001), ("10", 10.0)], ["0", "0.0", "-1", "nan"]),
     (("--slo-max-fail-ratio",), [("0", 0.0), ("1", 1.0), ("0.5", 0.5)], ["1.5", "-0.1", "nan", "x"]),
@@ -314,7 +316,7 @@ def test_options_on_locusts_own_parser():
     env["TFS_SLO_P99_MS"] = "25"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [4, "a.npy", 8500, 25.0, 10.0, 2]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["4", "a.npy", 8500, 25.0, 10.0, 2]
 
 
 def test_iterations_yields_to_locust_plugins_when_it_owns_the_flag():

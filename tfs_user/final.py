@@ -4,12 +4,12 @@
 
 import os
 
-from tfs_user import report
+from tfs_user import models, report
 from tfs_user.capacity import wiring as capacity
 from tfs_user.demo import process as demo_process
 from tfs_user.results import baseline, summary_keys
 from tfs_user.transport.endpoints import channel_facts
-from tfs_user.verdict import decide
+from tfs_user.verdict import decide, slo_violations
 
 
 def on_quitting(run):
@@ -46,7 +46,7 @@ def on_quitting(run):
     verdict = decide(data, run.options, could_not_run=bool(run.control.errors) or environment.process_exit_code == 2,
                      any_failure=bool(runner.stats.errors or runner.exceptions),
                      exit_code_on_error=run.options.exit_code_on_error,
-                     violations=capacity.sweep_violations(run.capacity))  # a sweep: SLOs per step
+                     violations=_violations(run, data))  # a sweep: SLOs per step; --models: each model's too
     if run.options.baseline:
         verdict = baseline.judge(run, data, verdict)  # a worse figure: exit 3
     environment.process_exit_code = verdict.exit_code  # Locust exits with it
@@ -70,3 +70,11 @@ def on_quit(run):
 
             add_to_file(path, data, run.meter.chart, run.notes, capacity.charts(run.capacity))
     run.demo = demo_process.stop(run.demo, stream=run.options.out)
+
+
+def _violations(run, data):
+    """A sweep's SLO lines (per step), or with ``--models`` SLOs the run's and each model's own; None = the run's."""
+    violations = capacity.sweep_violations(run.capacity)
+    if violations is None and run.model_slos:
+        violations = slo_violations(data, run.options) + models.model_slo_violations(data, run.model_slos)
+    return violations

@@ -14,6 +14,7 @@ Imports neither gRPC nor Locust.
 import argparse
 
 from tfs_user import protocols
+from tfs_user.data.mix import parse_batch_sizes, parse_weighted_paths
 from tfs_user.results.compare import FIGURES, parse_threshold
 from tfs_user.option_values import OptionError, parse_bool, parse_metric_urls, parse_names
 from tfs_user.settings import BINARY_DATA, DEFAULTS, LAYOUTS, RunOptions
@@ -96,6 +97,16 @@ def _sweep_text(text):
     return _checked_by(parse_sweep, SweepError)(text) if text else text
 
 
+def _models_text(text):
+    from tfs_user.models import parse_models
+    return _checked_by(parse_models, OptionError)(text)
+
+
+def _arrival_text(text):
+    from tfs_user.capacity.arrival_kinds import ArrivalError, check_arrival
+    return _checked_by(check_arrival, ArrivalError)(text)
+
+
 def _duration_text(text):
     from tfs_user.capacity.plans import SweepError, parse_duration
     return _checked_by(parse_duration, SweepError)(text)
@@ -113,8 +124,10 @@ TOPICS = (MODEL, LOAD, OUTPUT, TARGET)
 # within a topic: what users change most first, rare settings last.
 _OPTIONS = [
     (("--model-name", "--model_name"), dict(topic=MODEL, label="Model name", default=D.model_name, help=f"ModelSpec.name of the served model. Default: {D.model_name}")),
-    (("--images-numpy-path", "--images_numpy_path"), dict(topic=MODEL, label="Images (.npy file)", default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w] (or an .npz, one array per input), fitted to the model's signature (dtype cast, channel axis moved per --layout; the file is never rewritten). Empty: synthetic frames shaped like the signature or --synthetic-shape. Default: empty")),
-    (("--batch-size", "--batchsize", "--batch_size"), dict(topic=LOAD, label="Batch size", type=_int_at_least(1, "an integer >= 1"), default=D.batch_size, help=f"Images per request (frames). Default: {D.batch_size}")),
+    (("--images-numpy-path", "--images_numpy_path"), dict(topic=MODEL, label="Images (.npy file)", type=_checked_by(parse_weighted_paths, OptionError), default="", help="Input images: a .npy file [n,h,w,c] or [n,c,h,w] (or an .npz, one array per input), fitted to the model's signature; several files with weights, e.g. small.npy:1,big.npy:1, are mixed in one run, each fitted on its own (dtype cast, channel axis moved per --layout; the file is never rewritten). Empty: synthetic frames shaped like the signature or --synthetic-shape. Default: empty")),
+    (("--batch-size", "--batchsize", "--batch_size"), dict(topic=LOAD, label="Batch size", type=_checked_by(parse_batch_sizes, OptionError), default=str(D.batch_size), help=f"Images per request (frames); several sizes with weights mix them in one run, e.g. 1:6,8:3,32:1 (drawn per request from --mix-seed; one row per size beside the model's). Default: {D.batch_size}")),
+    (("--models",), dict(topic=MODEL, label="Models (NAME KEY=VALUE ...; NAME ...)", type=_models_text, default="", help="Several models in one run, entries separated by ';', each a model name and KEY=VALUE settings for it alone (share=N its share of users, default 1; slo-p99-ms, slo-min-fps its own SLOs; any of batch-size, images-numpy-path, input-name, synthetic-shape, dtype, layout, signature-name, model-version ...), e.g. 'resnet share=3 batch-size=1:6,8:3; mobilenet share=1'. Each model is a Locust user class named after it (weight = share; --config-users and the class picker use that name), with rows of its own. Default: one model (--model-name)")),
+    (("--mix-seed",), dict(topic=LOAD, label="Mix seed", type=_int_at_least(0, "an integer >= 0"), default=D.mix_seed, help=f"Seed of the sequence of batch sizes and data files a mixed run sends (each user of each process draws its own, reproducibly). Default: {D.mix_seed}")),
     (("--iterations", "--tfs-iterations"), dict(topic=LOAD, label="Iterations per user", dest="tfs_iterations", type=_int_at_least(-1, "-1 (no limit), 0 (one pass over the file) or N > 0"), default=D.iterations, help=f"Measured requests per user, then the user stops; the run ends when all users are done. 0 = one pass over the file; -1 = until --run-time or stop. Default: {D.iterations}")),
     (("--warmup-iterations",), dict(topic=LOAD, label="Warm-up iterations per user", type=_int_at_least(0, "an integer >= 0"), default=D.warmup_iterations, help=f"Requests per user sent before measuring (the first carries connection set-up); reported as 'Predict MODEL (warm-up)' ('ModelInfer MODEL (warm-up)' with --protocol kserve). Default: {D.warmup_iterations}")),
     (("--synthetic-shape",), dict(topic=MODEL, label="Synthetic frame shape", default="", help="Shape of one synthetic frame when no numpy file is given. Default: from the model's signature, else 224,224,3")),
@@ -131,7 +144,7 @@ _OPTIONS = [
     (("--binary-data",), dict(topic=TARGET, label="Binary tensors (KServe v2 over HTTP)", choices=BINARY_DATA, default=D.binary_data, help=f"--protocol kserve over http://: send and ask tensors as binary data (the Open Inference Protocol's binary tensor data extension: a JSON header, then raw bytes) or as JSON. auto = binary when the server's GET /v2 lists binary_tensor_data; on; off = JSON. Default: {D.binary_data}")),
     (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"gRPC deadline per request, in seconds. Default: {D.timeout_s:g}")),
     (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
-    (("--arrival",), dict(topic=LOAD, label="Arrivals", choices=["poisson", "constant"], default="poisson", help="Open-loop inter-arrival times: poisson (exponential) or constant (evenly spaced). Default: poisson")),
+    (("--arrival",), dict(topic=LOAD, label="Arrivals (poisson, constant, gamma:CV)", type=_arrival_text, default="poisson", help="Open-loop inter-arrival times: poisson (exponential), constant (evenly spaced) or gamma:CV (gamma-distributed with coefficient of variation CV: 1 is Poisson, e.g. gamma:3 sends in bursts with lulls between, at the same mean rate). Default: poisson")),
     (("--sweep",), dict(topic=LOAD, label="Sweep (users:1,2,4 or rate:100-1000:100)", type=_sweep_text, default="", help="Run the test as steps: users:1,2,4,8 (users per step) or rate:100,200,400 / rate:100-1000:100 (open-loop req/s per step, with --users users). One row per step in the console, PREFIX_tfs_steps.csv and the JSON. With --slo-* the sweep ends after the first step that misses them and the run passes when some step met them. Default: none")),
     (("--step-time",), dict(topic=LOAD, label="Sweep step time", type=_duration_text, default="10s", help="Duration of each sweep step (e.g. 10s, 1m; at least 1s); its first 20 %% (at most 2 s) is warm-up, left out of the step's figures. Default: 10s")),
     (("--slo-p99-ms",), dict(topic=OUTPUT, label="SLO p99 (ms)", type=_float_at_least(0.0, "milliseconds >= 0"), default=R.slo_p99_ms, help=f"Exit non-zero when the overall p99 latency exceeds this many ms; 0 = off. Default: {R.slo_p99_ms:g}")),

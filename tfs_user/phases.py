@@ -33,6 +33,8 @@ class Sample(NamedTuple):
     """Frames (batch size) the request carried."""
     endpoint: str = ""
     """The target the request went to when there are several (``tfs_user.transport.endpoints``), else ""."""
+    parts: tuple = ()
+    """Labels of the mixed run's rows the request also counts under (``batch 8``, ``data a.npy``), else ()."""
 
 
 def sample_of(context):

@@ -6,6 +6,7 @@ Nothing here names a protocol's messages or a transport: ``tfs_user.protocols.pr
 settings.http)`` does.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from tfs_user import protocols
@@ -25,6 +26,13 @@ class Prepared:
     """The protocol's request factory: ``requests.request(k)`` -> serialized request of batch k."""
     names: dict
     """Phase -> Locust request name (``Predict resnet``, ``Predict resnet (warm-up)``, ...)."""
+    variants: tuple = ()
+    """A mixed run (``Settings.variants``): ((weight, parts, Prepared of one batch size and file), ...); () = unmixed."""
+
+    @property
+    def mix(self):
+        """((weight, parts, Prepared), ...): the variants, or this Prepared alone (weight 1, no parts)."""
+        return self.variants or ((1.0, (), self),)
 
     @property
     def iterations_limit(self):
@@ -46,7 +54,13 @@ class Preparer:
         Raises OptionError, DataError, InputError or PreflightError (ValueError, one line).
         """
         prepared = self._prepared.get(settings)
-        if prepared is None and (load or settings not in self._prepared):
+        if prepared is None and (load or settings not in self._prepared) and settings.mixed:
+            # every (batch size, data file) fitted on its own: a size or a file the signature refuses stops here
+            variants = tuple((weight, parts, self.prepare(one, load)) for weight, parts, one in settings.variants())
+            if load:
+                prepared = dataclasses.replace(variants[0][2], settings=settings, variants=variants)
+            self._prepared[settings] = prepared
+        elif prepared is None and (load or settings not in self._prepared):
             api = protocols.protocol(settings.protocol, settings.http)
             signature = api.inspect_model(settings)
             if load:
@@ -60,6 +74,8 @@ class Preparer:
         """The opened data of ``settings`` (once per process), or None on a master without it (DataError)."""
         if not data_here(settings, master):
             return None
+        if settings.mixed:  # every file of the mix opened (and checked) now; the first's data returned
+            return [self.open(one, master) for _, _, one in settings.variants()][0]
         key = (settings.named_inputs, settings.images_numpy_path, settings.images_dir)
         if key not in self._sources:
             self._sources[key] = open_sources(settings)

@@ -16,7 +16,7 @@ import tempfile
 
 from tfs_user import loop_lag
 from tfs_user.transport.endpoints import header_lines
-from tfs_user.stats import PERCENTILES
+from tfs_user.stats import PERCENTILES, part_order
 
 AGGREGATED = "Aggregated"
 
@@ -32,9 +32,14 @@ LATENCY_KEYS = ["min_ms", "mean_ms", *[f"p{p:g}_ms" for p in PERCENTILES], "max_
 
 
 def summary(recorder):
-    """The final figures as a dict: ``rows`` (one per request name, then ``Aggregated``) and run counters."""
+    """The final figures as a dict: ``rows`` (one per request name, each followed by its mixed run's part rows
+    (``part_of`` the name: ``Predict resnet [batch 8]``), then ``Aggregated`` over the names) and run counters."""
     edges = recorder.edges  # open loop: the schedule's span (tfs_user.stats.Recorder.bound)
-    rows = [dict(name=name, **stats.summary(*edges)) for name, stats in sorted(recorder.names.items())]
+    rows = []
+    for name, stats in sorted(recorder.names.items()):  # each name's row, then its mixed run's part rows
+        rows.append(dict(name=name, **stats.summary(*edges)))
+        parts = sorted((n for n in recorder.parts if n.startswith(f"{name} [")), key=part_order)
+        rows.extend(dict(name=n, part_of=name, **recorder.parts[n].summary(*edges)) for n in parts)
     rows.append(dict(name=AGGREGATED, **recorder.total().summary(*edges)))
     lag = loop_lag.figures(recorder.loop_lag)
     return {

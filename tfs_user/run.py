@@ -27,7 +27,7 @@ import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from tfs_user.capacity import wiring as capacity
-from tfs_user import final, loop_lag, startup
+from tfs_user import final, loop_lag, models, startup
 from tfs_user.control import RunControl, take_sigint
 from tfs_user.transport.endpoints import row_name
 from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
@@ -80,6 +80,8 @@ class TfsRun:
         self.status = None
         self.probe = loop_lag.Probe(self._record_lag)  # local runner / worker, from test_start to test_stop
         self._user_numbers = itertools.count(1)
+        self.model_slos = {}
+        """--models: each model's own SLOs (``tfs_user.models.model_slos``)."""
 
     @classmethod
     def of(cls, environment):
@@ -158,6 +160,10 @@ class TfsRun:
             from tfs_user.web import ui as webui  # Flask: only where there is a web UI
 
             webui.extend(self, web_ui, master=self.master)
+        try:
+            self.model_slos = models.apply(environment, self._models_text())
+        except ValueError as e:  # a bad --models, or one without the bundled user class
+            self.fail(str(e))
         self._check_before_start()
 
     def reset(self, reason):
@@ -188,6 +194,10 @@ class TfsRun:
         self.counted_from = None
         self.settings_by_class = {}
         classes = self.tfs_user_classes()
+        try:  # the web UI form may have changed --models; a worker hears it only now, before it spawns users
+            self.model_slos = models.apply(self.environment, self._models_text())
+        except ValueError as e:
+            self.control.report_error(str(e))
         self.control.on_test_start(iterations_limited=any(
             self._iterations_limited(c) for c in classes))
         self.server.on_test_start()  # before the first user: the window's start
@@ -203,6 +213,10 @@ class TfsRun:
                 self.prepared(user_class)
         except ValueError as e:  # OptionError, DataError, InputError, PreflightError
             self.control.report_error(str(e))
+
+    def _models_text(self):
+        options = self.environment.parsed_options
+        return getattr(options, "models", "") if is_ours(options) else ""
 
     def _record_lag(self, lag_ms):
         self.recorder.record_lag(lag_ms)
@@ -222,7 +236,7 @@ class TfsRun:
         recorder = self.recorder
         if sample.phase is Phase.MEASURED:
             recorder.record(row_name(kwargs["name"], sample.endpoint), response_time, exception is None, sample.frames,
-                            start_time, start_time + response_time / 1000.0)
+                            start_time, start_time + response_time / 1000.0, sample.parts)
         elif sample.phase is Phase.WARMUP:
             recorder.warmup += 1
             recorder.warmup_failures += exception is not None
@@ -247,6 +261,7 @@ class TfsRun:
 
     def _on_quitting(self, **kwargs):
         final.on_quitting(self)
+
 
     def _on_quit(self, **kwargs):
         final.on_quit(self)

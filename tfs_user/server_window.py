@@ -121,6 +121,31 @@ class ServerWindow:
             return settings.model_name
         return ""
 
+    def models(self):
+        """Every model of the run's TfsUser classes, in class order, each once (``--models``: several)."""
+        return list(dict.fromkeys(settings.model_name for settings in self.run.settings_list()))
+
+    def _by_model(self, start, end, data):
+        """{url: entry} for one model, or with several models {"URL (model M)": entry} per URL and model, each
+        beside that model's own rows (the server counts per model: TF Serving, OVMS, Triton, MLServer, demo)."""
+        models = self.models()
+        if len(models) <= 1:
+            return entries_mod.entries(self.watch.urls, start, end, self.model(), self._clients(data))
+        left_out = data["warmup_requests"] + data["after_stop_requests"]
+        out = {}
+        for model in models:
+            rows = [r for r in data["rows"][:-1] if not r.get("part_of") and r["name"].split(" ", 1)[-1] == model]
+            ok = sum(r["requests"] - r["failures"] for r in rows)
+            mean = (sum(r["mean_ms"] * (r["requests"] - r["failures"]) for r in rows if r["mean_ms"] is not None)
+                    / ok) if ok else None
+            slack = self._users() + self._uncertain(data, None) + left_out + self._carried
+            side = ClientSide(sum(r["requests"] for r in rows), slack, mean,
+                              f"measured of model {model}; {left_out} warm-up and after-stop requests not kept per model")
+            for url, e in entries_mod.entries(self.watch.urls, start, end, model,
+                                              {url: side for url in self.watch.urls}).items():
+                out[f"{url} (model {model})"] = e
+        return out
+
     def _users(self):
         options = self.run.environment.parsed_options
         plan = self.run.capacity.plan if self.run.capacity is not None else []
@@ -170,7 +195,7 @@ class ServerWindow:
         if self.watch is None:
             return None
         self.watch.finish()  # Ctrl-C: quitting before test_stop
-        return entries_mod.entries(self.watch.urls, self.watch.start, self.watch.end, self.model(), self._clients(data))
+        return self._by_model(self.watch.start, self.watch.end, data)
 
     def live_entries(self):
         """{url: entry} from the test's start to the last live scrape (or the end): the web UI's tab."""

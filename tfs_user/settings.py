@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from tfs_user import protocols
+from tfs_user.data.mix import parse_batch_sizes, parse_weighted_paths
 from tfs_user.option_values import (OptionError, parse_bool, parse_grpc_options, parse_metadata, parse_metric_urls,
                                     parse_named_inputs, parse_names, parse_shape, resolve_target)
 from tfs_user.transport.config import Transport
@@ -51,6 +52,8 @@ class Settings:
     """Input tensor name in the signature; empty = the signature's only input, else 'input'."""
     images_numpy_path: str = ""
     """.npy [n,h,w,c] or [n,c,h,w] (or .npz, one array per input); empty = synthetic frames."""
+    data_mix: tuple = ()
+    """((path, weight), ...): several data files in one run (``--images-numpy-path a.npy:1,b.npy:1``); () = one."""
     named_inputs: tuple = ()
     """((input name, .npy path), ...) for a model with several inputs, sliced in step."""
     images_dir: str = ""
@@ -69,6 +72,10 @@ class Settings:
     """Count a response without outputs or with a wrong first dimension as a failure."""
     batch_size: int = 1
     """Frames per request."""
+    batch_mix: tuple = ()
+    """((size, weight), ...): several batch sizes in one run (``--batch-size 1:6,8:3,32:1``); () = batch_size only."""
+    mix_seed: int = 0
+    """Seed of the sequence that picks each request's batch size and data file (``tfs_user.data.mix``)."""
     iterations: int = -1
     """Measured requests per user: N > 0, 0 = one pass over the file, -1 = no limit."""
     warmup_iterations: int = 1
@@ -112,6 +119,10 @@ class Settings:
             (self.warmup_iterations >= 0, f"warm-up iterations {self.warmup_iterations} is not valid; expected >= 0"),
             (self.timeout_s > 0, f"timeout {self.timeout_s} is not valid; expected seconds > 0"),
             (bool(self.model_name), "model name is empty; expected the ModelSpec.name of a served model"),
+            (all(size >= 1 and weight > 0 for size, weight in self.batch_mix),
+             f"batch sizes {self.batch_mix} are not valid; expected (size >= 1, weight > 0) pairs"),
+            (all(weight > 0 for _, weight in self.data_mix), f"data files {self.data_mix} are not valid; expected "
+             "(path, weight > 0) pairs"),
             (self.layout in LAYOUTS, f"layout {self.layout!r} is not known; expected one of {', '.join(LAYOUTS)}"),
             (self.binary_data in BINARY_DATA, f"--binary-data {self.binary_data!r} is not known; expected one of "
                                               f"{', '.join(BINARY_DATA)}"),
@@ -148,7 +159,29 @@ class Settings:
     @property
     def data_paths(self):
         """Every data file or folder the settings name."""
-        return [p for p in (self.images_numpy_path, self.images_dir, *(p for _, p in self.named_inputs)) if p]
+        return [p for p in (self.images_numpy_path, *(p for p, _ in self.data_mix), self.images_dir,
+                            *(p for _, p in self.named_inputs)) if p]
+
+    @property
+    def mixed(self):
+        """Whether requests mix batch sizes or data files (``variants`` has more than one)."""
+        return len(self.batch_mix) > 1 or len(self.data_mix) > 1
+
+    def variants(self):
+        """The mix as [(weight, parts, Settings)]: one per (data file, batch size) pair, weight the product of
+        theirs, parts the row labels its requests count under (``batch 8``, ``data a.npy``; a kind only when
+        there are several), Settings with that one batch size and file. Unmixed: [(1.0, (), self)]."""
+        if not self.mixed:
+            return [(1.0, (), self)]
+        sizes = self.batch_mix or ((self.batch_size, 1.0),)
+        files = self.data_mix or ((self.images_numpy_path, 1.0),)
+        out = []
+        for path, file_weight in files:
+            for size, size_weight in sizes:
+                parts = ((f"batch {size}",) if len(sizes) > 1 else ()) + ((f"data {path}",) if len(files) > 1 else ())
+                one = dataclasses.replace(self, batch_size=size, batch_mix=(), images_numpy_path=path, data_mix=())
+                out.append((file_weight * size_weight, parts, one))
+        return out
 
     @classmethod
     def for_host(cls, host, **fields):
@@ -164,6 +197,8 @@ class Settings:
     def from_options(cls, options, host=None):
         """Settings from Locust's ``parsed_options`` (+ ``environment.host``); raises OptionError."""
         host = resolve_host(host or "", options.grpc_address, options.grpc_port)
+        batch_mix = parse_batch_sizes(options.batch_size)
+        data_mix = parse_weighted_paths(options.images_numpy_path)
         return cls.for_host(
             host,
             protocol=options.protocol,
@@ -172,7 +207,8 @@ class Settings:
             version_label=options.model_version_label,
             signature_name=options.signature_name,
             input_name=options.input_name,
-            images_numpy_path=options.images_numpy_path,
+            images_numpy_path=data_mix[0][0] if data_mix else "",
+            data_mix=data_mix if len(data_mix) > 1 else (),
             named_inputs=parse_named_inputs(options.input),
             images_dir=options.images_dir,
             synthetic_shape=parse_shape(options.synthetic_shape) if options.synthetic_shape else (),
@@ -181,7 +217,9 @@ class Settings:
             allow_lossy_cast=parse_bool(getattr(options, "allow_lossy_cast", False)),
             output_names=parse_names(options.output_names),
             validate_outputs=parse_bool(options.validate_outputs),
-            batch_size=int(options.batch_size),
+            batch_size=batch_mix[0][0],
+            batch_mix=batch_mix if len(batch_mix) > 1 else (),
+            mix_seed=int(getattr(options, "mix_seed", 0)),
             iterations=int(options.tfs_iterations),
             warmup_iterations=int(options.warmup_iterations),
             report_every=int(options.report_every),

@@ -200,17 +200,32 @@ class LatencyStats:
         return stats
 
 
+def part_name(name, label):
+    """The row of a mixed run's part: ``Predict resnet [batch 8]`` for name ``Predict resnet``, label ``batch 8``."""
+    return f"{name} [{label}]"
+
+
+def part_order(row_name):
+    """Sort key of part rows: by kind, then numerically where the value is a number (batch 1, 8, 32)."""
+    label = row_name.rpartition(" [")[2].rstrip("]")
+    kind, _, value = label.partition(" ")
+    return (kind, 0, int(value), "") if value.isdigit() else (kind, 1, 0, value)
+
+
 class Recorder:
     """All TFS statistics of one process (or, on a master, of all its workers).
 
     ``names`` maps request name -> LatencyStats of measured requests;
     ``warmup`` and ``warmup_failures`` count warm-up requests; ``after_stop``
     counts requests that completed after the runner began to stop (left out);
-    ``loop_lag`` holds the event-loop lag samples, ms (``tfs_user.loop_lag``).
+    ``loop_lag`` holds the event-loop lag samples, ms (``tfs_user.loop_lag``);
+    ``parts`` maps part row name -> LatencyStats for a mixed run's rows (``Predict resnet [batch 8]``): each
+    request counts in its name's row and in each of its parts' rows, which ``total`` leaves out.
     """
 
     def __init__(self):
         self.names = {}
+        self.parts = {}
         self.warmup = 0
         self.warmup_failures = 0
         self.after_stop = 0
@@ -223,11 +238,18 @@ class Recorder:
         (wall-clock s; the earliest start and latest end of every process count)."""
         self.edges = widen(self.edges, start, end)
 
-    def record(self, name, response_time_ms, ok, frames, start, end):
+    def record(self, name, response_time_ms, ok, frames, start, end, parts=()):
+        """One measured request under ``name`` and, for each label in ``parts``, under ``part_name(name, label)``."""
         stats = self.names.get(name)
         if stats is None:
             stats = self.names[name] = LatencyStats(windowed=True)
         stats.record(response_time_ms, ok, frames, start, end)
+        for label in parts:
+            key = part_name(name, label)
+            stats = self.parts.get(key)
+            if stats is None:
+                stats = self.parts[key] = LatencyStats()
+            stats.record(response_time_ms, ok, frames, start, end)
 
     def record_lag(self, lag_ms):
         """One event-loop lag sample, ms."""
@@ -245,6 +267,8 @@ class Recorder:
     def merge(self, other):
         for name, stats in other.names.items():
             self.names.setdefault(name, LatencyStats(windowed=True)).merge(stats)
+        for name, stats in other.parts.items():
+            self.parts.setdefault(name, LatencyStats()).merge(stats)
         self.warmup += other.warmup
         self.warmup_failures += other.warmup_failures
         self.after_stop += other.after_stop
@@ -254,6 +278,7 @@ class Recorder:
     def to_message(self):
         return {
             "names": {name: stats.to_message() for name, stats in self.names.items()},
+            "parts": {name: stats.to_message() for name, stats in self.parts.items()},
             "warmup": self.warmup,
             "warmup_failures": self.warmup_failures,
             "after_stop": self.after_stop,
@@ -265,6 +290,7 @@ class Recorder:
     def from_message(cls, data):
         recorder = cls()
         recorder.names = {name: LatencyStats.from_message(d) for name, d in data["names"].items()}
+        recorder.parts = {name: LatencyStats.from_message(d) for name, d in data.get("parts", {}).items()}
         recorder.warmup = data["warmup"]
         recorder.warmup_failures = data["warmup_failures"]
         recorder.after_stop = data["after_stop"]

@@ -14,6 +14,7 @@ to stop ``Predict <model> (after stop)``, so that Locust's own table keeps them
 apart from the measured ones.
 """
 
+import argparse
 import logging
 import time
 
@@ -22,6 +23,7 @@ from locust.exception import StopUser
 
 from tfs_user import plugin  # noqa: F401  (plugin registers the parser and init listeners)
 from tfs_user.capacity import wiring as capacity
+from tfs_user.data.mix import MixSequence
 from tfs_user.transport.connect import connect
 from tfs_user.transport.endpoints import endpoint_index, label, worker_index
 from tfs_user.transport.engine import end_time
@@ -78,7 +80,6 @@ class TfsUser(User):
             return
         s = self._s = prepared.settings
         self._control.deadline_s = max(self._control.deadline_s, s.timeout_s)
-        self._requests = prepared.requests
         self._names = prepared.names
         self._limit = prepared.iterations_limit
         self._number = run.next_user_number()
@@ -92,7 +93,11 @@ class TfsUser(User):
         self._call = prepared.api.open_call(self._channel, s)
         self._check_response = prepared.api.check_response
         self._warmups_left = s.warmup_iterations
-        self._batch_index = 0
+        # a mixed run: each request's batch size and data file from this user's own seeded sequence
+        self._mix = [(parts, p.settings.batch_size, p.requests) for _, parts, p in prepared.mix]
+        self._sequence = MixSequence([weight for weight, _, _ in prepared.mix], s.mix_seed,
+                                     (worker_index(self.environment.runner), self._number))
+        self._batch_index = [0] * len(self._mix)
         self._sent = 0
         self._sum_ms = 0.0
         self._done = False
@@ -116,7 +121,10 @@ class TfsUser(User):
             return
         s = self._s
         warmup = self._warmups_left > 0
-        body = self._requests.request(0 if warmup else self._batch_index)
+        # warm-up sends each variant in turn (every shape warmed), measured requests follow the sequence
+        variant = (s.warmup_iterations - self._warmups_left) % len(self._mix) if warmup else self._sequence.next()
+        parts, batch_size, requests = self._mix[variant]
+        body = requests.request(0 if warmup else self._batch_index[variant])
         ticket = capacity.begin(self.environment, scheduled=not warmup)  # open loop: waits for the next slot
         if ticket is None or self._control.stopping:
             # the run stopped while this user waited for its slot (or between its calls): that send would
@@ -126,14 +134,14 @@ class TfsUser(User):
             self._control.scheduled_in_flight += 1
             try:
                 self._on_the_wire = True
-                self._send(s, warmup, body, ticket)
+                self._send(s, warmup, body, ticket, variant)
             finally:
                 self._on_the_wire = False
                 self._control.scheduled_in_flight -= 1
             if self._stop_asked:
                 raise StopUser()
         else:
-            self._send(s, warmup, body, ticket)
+            self._send(s, warmup, body, ticket, variant)
 
     def stop(self, force=False):
         """Locust stops this user (fewer users in a sweep or from the web UI, rebalancing): an open-loop
@@ -144,15 +152,16 @@ class TfsUser(User):
             return False
         return super().stop(force)
 
-    def _send(self, s, warmup, body, ticket):
-        """One call, its request event, and the user's counters."""
+    def _send(self, s, warmup, body, ticket, variant):
+        """One call of the mix's ``variant``, its request event, and the user's counters."""
+        parts, batch_size, _ = self._mix[variant]
         start_wall = time.time()
         start = time.perf_counter()
         try:
             response = self._call(body, timeout=s.timeout_s, metadata=self._metadata)
             end = end_time(start)
             length = len(response)
-            exception = (self._check_response(response, s.batch_size, self._endpoint, s.output_names)
+            exception = (self._check_response(response, batch_size, self._endpoint, s.output_names)
                          if s.validate_outputs else None)
         except grpc.RpcError as e:
             end = end_time(start)
@@ -178,13 +187,13 @@ class TfsUser(User):
             response_time=response_time,
             response_length=length,
             exception=exception,
-            context={CONTEXT_KEY: Sample(phase, s.batch_size, self._endpoint), **extra},
+            context={CONTEXT_KEY: Sample(phase, batch_size, self._endpoint, parts), **extra},
             start_time=start_wall,
         )
         if warmup:
             self._warmups_left -= 1
             return
-        self._batch_index += 1
+        self._batch_index[variant] += 1
         self._sent += 1
         self._sum_ms += response_time
         if s.report_every and self._sent % s.report_every == 0:
@@ -210,7 +219,13 @@ class OptionsTfsUser(TfsUser):
 
     abstract = False
     host = ""
+    model_options = {}
+    """Option dest -> text overriding the run's options for this class (a ``--models`` model's class, see
+    ``tfs_user.models``); {} = the options as given."""
 
     @classmethod
     def make_settings(cls, environment):
-        return Settings.from_options(environment.parsed_options, environment.host or cls.host)
+        options = environment.parsed_options
+        if cls.model_options:
+            options = argparse.Namespace(**{**vars(options), **cls.model_options})
+        return Settings.from_options(options, environment.host or cls.host)

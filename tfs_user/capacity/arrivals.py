@@ -24,19 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfs_user.capacity.arrival_kinds import ARRIVALS, ArrivalError, check_arrival  # noqa: F401 (kept importable from here)
 from tfs_user.stats import LatencyStats, widen
 
-ARRIVALS = ("poisson", "constant")
 DRAW_AHEAD = 4096
 """Inter-arrival times drawn per numpy call."""
 LATE_WARN_RATIO = 0.01
 """Warn when more than this share of the sends went out late (all users busy) ..."""
 LATE_WARN_MIN = 10
 """... and at least this many did (a single late send at start-up is noise)."""
-
-
-class ArrivalError(ValueError):
-    """A rate, arrival mode or user split that cannot be used; one line naming the value."""
 
 
 def process_rate(total_rate, users, total_users):
@@ -64,11 +60,12 @@ def process_rng(seed=None, process_key=None):
 
 
 class Intervals:
-    """Inter-arrival times in seconds at ``rate`` req/s: exponential (``poisson``) or 1/rate (``constant``)."""
+    """Inter-arrival times in seconds at ``rate`` req/s: exponential (``poisson``), 1/rate (``constant``) or
+    gamma-distributed with mean 1/rate and coefficient of variation CV (``gamma:CV``: shape 1/CV^2, scale
+    CV^2/rate; CV 1 is Poisson, above 1 bursts and lulls, as aiperf's gamma arrivals)."""
 
     def __init__(self, rate, arrival="poisson", rng=None):
-        if arrival not in ARRIVALS:
-            raise ArrivalError(f"--arrival {arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        check_arrival(arrival)
         if not rate > 0:
             raise ArrivalError(f"arrival rate {rate!r} is not valid; expected requests/s > 0")
         self.rate = float(rate)
@@ -82,7 +79,12 @@ class Intervals:
         if self.arrival == "constant":
             return 1.0 / self.rate
         if self._position >= len(self._buffer):
-            self._buffer = self._rng.exponential(1.0 / self.rate, DRAW_AHEAD)
+            name, _, cv = self.arrival.partition(":")
+            if name == "gamma":
+                shape = 1.0 / float(cv) ** 2
+                self._buffer = self._rng.gamma(shape, 1.0 / (self.rate * shape), DRAW_AHEAD)
+            else:
+                self._buffer = self._rng.exponential(1.0 / self.rate, DRAW_AHEAD)
             self._position = 0
         value = self._buffer[self._position]
         self._position += 1

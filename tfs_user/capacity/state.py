@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
-from tfs_user.capacity.arrivals import ARRIVALS, DispatchStats
+from tfs_user.capacity.arrivals import DispatchStats, check_arrival
 from tfs_user.stats import LatencyStats
 
 CONTEXT_KEY = "tfs_capacity"
@@ -43,8 +43,7 @@ class CapacityConfig:
         if sweep is not None and sweep.kind == "rate" and rate:
             raise sweep_mod.SweepError(f"--arrival-rate {rate:g} and --sweep {options.sweep!r} both set the rate; "
                                        "expected one of them")
-        if options.arrival not in ARRIVALS:
-            raise sweep_mod.SweepError(f"--arrival {options.arrival!r} is not known; expected one of {', '.join(ARRIVALS)}")
+        check_arrival(options.arrival)  # ArrivalError
         iterations = int(getattr(options, "tfs_iterations", -1))
         if sweep is not None and iterations >= 0:  # users would stop in step 1 and the rest of the steps run empty
             raise sweep_mod.SweepError(f"--iterations {iterations} and --sweep {options.sweep!r} do not go together: "

@@ -17,7 +17,7 @@ def serve_inference(server, request, context, protocol):
     name, method = protocol.model_name(request), type(request).__name__.removesuffix("Request")  # Predict, ModelInfer
     server._metrics.started(name)
     server.last_call_metadata = dict(context.invocation_metadata())
-    index, received = server._ledger.arrived(lambda i: protocol.receipt(i, start, request, context))
+    index, received = server._ledger.arrived(lambda i: protocol.receipt(i, start, request, context), name)
     try:
         if server.fail_every and index % server.fail_every == 0:
             raise Abort(server.fail_code, "injected failure")
@@ -25,7 +25,9 @@ def serve_inference(server, request, context, protocol):
         model_started = time.perf_counter()
         response, batch = protocol.predict(server.models, request, server.bad_output_batch)
         slow = server.slow_every and index % server.slow_every == 0
-        delay_ms = server.slow_delay_ms if slow else server.delay_ms
+        model = server.models.get(name)
+        own = model.delay_ms if model is not None and model.delay_ms is not None else server.delay_ms
+        delay_ms = server.slow_delay_ms if slow else own
         if delay_ms > 0:
             time.sleep(delay_ms / 1000.0)
         inference_s = time.perf_counter() - model_started
@@ -38,7 +40,7 @@ def serve_inference(server, request, context, protocol):
         _failed(server, context, name, method, received, None, on_worker - arrived)
         context.abort(gone_code(context), "the client's deadline passed or it cancelled before the answer")
     end = time.time()
-    server._ledger.succeeded(batch, start, end, (time.perf_counter() - started) * 1000.0)
+    server._ledger.succeeded(batch, start, end, (time.perf_counter() - started) * 1000.0, name)
     if received is not None:
         received.code = "OK"
     version = response.model_version if method == "ModelInfer" else str(response.model_spec.version.value)
@@ -59,7 +61,7 @@ def _failed(server, context, name, method, received, code, queue_s):
     cancelled = code is None or not context.is_active()
     if cancelled:
         code = gone_code(context)
-    server._ledger.failed(cancelled)
+    server._ledger.failed(cancelled, name)
     if received is not None:
         received.code = code.name
     server._metrics.failed(name, method, code.name, queue_s)

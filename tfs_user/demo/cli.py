@@ -86,6 +86,21 @@ def _status_code(text):
     return name
 
 
+def _model(text):
+    """'NAME:SHAPE[:DELAY_MS]' (``--model small:-1,8,8,3:2``) -> (name, shape, delay_ms or None)."""
+    name, _, rest = text.partition(":")
+    shape_text, _, delay_text = rest.partition(":")
+    try:
+        shape = _shape(shape_text) if shape_text else ModelConfig().shape
+        delay = _non_negative(float)(delay_text) if delay_text else None
+    except argparse.ArgumentTypeError:
+        name = ""
+    if not name:
+        raise argparse.ArgumentTypeError(f"model {text!r} is not valid; expected NAME:SHAPE[:DELAY_MS], "
+                                         "e.g. small:-1,8,8,3:2")
+    return name, shape, delay
+
+
 def build_parser():
     """The command-line parser of ``python -m tfs_user.demo_server``."""
     d = ModelConfig()
@@ -97,6 +112,10 @@ def build_parser():
                    help="also serve TF Serving's REST API and the Open Inference Protocol's (v2 REST, binary tensors) "
                    "on this port, 0 = any free port (default: gRPC only)")
     p.add_argument("--model-name", default=d.name, help=f"model name (default: {d.name})")
+    p.add_argument("--model", type=_model, action="append", default=[], metavar="NAME:SHAPE[:DELAY_MS]",
+                   help="serve this model (repeat for several models at once, each with its own name, input shape and "
+                   "delay, counted and measured per model), e.g. --model small:-1,8,8,3:2 --model big:-1,64,64,3:10; "
+                   "replaces --model-name/--shape; input, output and dtype options apply to each (default: one model)")
     p.add_argument("--input-name", default=d.input_name, help=f"input tensor alias (default: {d.input_name})")
     p.add_argument("--output-name", default=d.output_name, help=f"output tensor alias (default: {d.output_name})")
     p.add_argument("--dtype", default=d.dtype, help=f"input dtype, or string for encoded images (default: {d.dtype})")

@@ -30,14 +30,23 @@ class Ledger:
             self.counts = {"requests": 0, "ok": 0, "failed": 0, "cancelled": 0, "frames": 0,
                            "first_ok_start": None, "last_ok_end": None}
             self._handled = 0  # calls that reached the handler: the injected cycles' index
+            self._models = {}  # model name -> its requests, ok, failed, cancelled, frames (calls that reached the handler)
+            self._batches = {}  # batch size -> successful calls
             self.in_handler = 0
             self._received.clear()
             self._service_ms.clear()
 
-    def arrived(self, receipt):
+    def _model(self, name):
+        counts = self._models.get(name)
+        if counts is None:
+            counts = self._models[name] = {"requests": 0, "ok": 0, "failed": 0, "cancelled": 0, "frames": 0}
+        return counts
+
+    def arrived(self, receipt, model=""):
         """A call entered the handler: its 1-based index among the calls that did, and its ReceivedRequest when
         recording (``receipt(index)`` makes it, under the lock: the records' order is the arrival order) or None."""
         with self.lock:
+            self._model(model)["requests"] += 1
             self.counts["requests"] += 1
             self.in_handler += 1
             self._handled += 1
@@ -48,10 +57,11 @@ class Ledger:
                 self._received.append(received)
         return index, received
 
-    def failed(self, cancelled=False):
+    def failed(self, cancelled=False, model=""):
         """A call left the handler with an error status; ``cancelled``: because its client's deadline passed or
         it cancelled (the client never saw our answer)."""
         with self.lock:
+            self._model(model)["cancelled" if cancelled else "failed"] += 1
             self.counts["cancelled" if cancelled else "failed"] += 1
             self._left()
 
@@ -72,11 +82,15 @@ class Ledger:
         if self.in_handler == 0:
             self.lock.notify_all()
 
-    def succeeded(self, batch, start, end, service_ms):
+    def succeeded(self, batch, start, end, service_ms, model=""):
         """A call answered OK: ``batch`` frames, ``start``/``end`` its ``time.time()`` arrival and completion,
         ``service_ms`` how long the handler took."""
         with self.lock:
             self._service_ms.append(service_ms)
+            counts = self._model(model)
+            counts["ok"] += 1
+            counts["frames"] += batch
+            self._batches[batch] = self._batches.get(batch, 0) + 1
             c = self.counts
             c["ok"] += 1
             c["frames"] += batch
@@ -85,8 +99,12 @@ class Ledger:
             self._left()
 
     def snapshot(self):
+        """The counts, with ``models`` ({name: {requests, ok, failed, cancelled, frames}} of the calls that
+        reached the handler: a call cancelled while it waited for a worker names no model) and ``batches``
+        ({batch size: successful calls})."""
         with self.lock:
-            return dict(self.counts)
+            return dict(self.counts, models={name: dict(c) for name, c in self._models.items()},
+                        batches=dict(self._batches))
 
     def service_times_ms(self):
         with self.lock:

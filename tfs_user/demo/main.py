@@ -17,9 +17,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        model = ModelConfig(name=args.model_name, input_name=args.input_name, dtype=args.dtype, shape=args.shape,
-                            output_name=args.output_name, output_size=args.output_size, versions=args.versions)
-        server = DemoServer([model], host=args.host, port=args.port, delay_ms=args.delay_ms,
+        served = args.model or [(args.model_name, args.shape, None)]
+        models = [ModelConfig(name=name, input_name=args.input_name, dtype=args.dtype, shape=shape, delay_ms=delay,
+                              output_name=args.output_name, output_size=args.output_size, versions=args.versions)
+                  for name, shape, delay in served]
+        server = DemoServer(models, host=args.host, port=args.port, delay_ms=args.delay_ms,
                             slow_every=args.slow_every, slow_delay_ms=args.slow_delay_ms, fail_every=args.fail_every,
                             fail_code=args.fail_code, workers=args.workers, metadata=not args.no_metadata,
                             bad_output_batch=args.bad_output_batch, metadata_code=args.metadata_fail_code,
@@ -46,4 +48,8 @@ def main(argv=None):
     c = server.counts()
     print(f"demo server served {c['requests']} requests ({c['ok']} ok, {c['failed']} failed, {c['cancelled']} "
           f"cancelled{f', {left} still in a handler' if left else ''}), {c['frames']} frames", flush=True)
+    if len(models) > 1:  # per model, as the calls named it
+        for name, m in sorted(c["models"].items()):
+            print(f"demo server model {name}: {m['requests']} requests ({m['ok']} ok, {m['failed']} failed, "
+                  f"{m['cancelled']} cancelled), {m['frames']} frames", flush=True)
     return 0

@@ -43,6 +43,8 @@ class ModelConfig:
     """Signature name; a request with an empty signature_name gets this one."""
     extra_inputs: tuple = ()
     """Further inputs ``((name, dtype, shape), ...)``; all must have the same batch size."""
+    delay_ms: float = None
+    """Milliseconds each successful call of this model sleeps; None = the server's ``delay_ms``."""
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -53,6 +55,8 @@ class ModelConfig:
         for _, _, shape in self.inputs:
             if not shape or any(d != -1 and d <= 0 for d in shape):
                 raise ValueError(f"shape {list(shape)} is not valid; expected rank >= 1 with sizes > 0 or -1")
+        if self.delay_ms is not None and not self.delay_ms >= 0:
+            raise ValueError(f"delay_ms {self.delay_ms} is not valid; expected milliseconds >= 0 (or None)")
         if self.output_size <= 0:
             raise ValueError(f"output_size {self.output_size} is not valid; expected > 0")
         if not self.versions or any(v <= 0 for v in self.versions):

@@ -262,7 +262,8 @@ class DemoServer:
         requests once no call is in a handler), frames (sum of the batch sizes of
         successful requests), first_ok_start and last_ok_end (``time.time()``
         seconds: arrival of the earliest successful request, completion of the
-        latest one; None before any).
+        latest one; None before any), models (per model name as the calls named it:
+        ``{name: {requests, ok, failed, frames}}``) and batches (``{batch size: successful calls}``).
         """
         return self._ledger.snapshot()
 

@@ -38,6 +38,7 @@ import time
 import grpc
 
 from tfs_user.demo import calls, kserve_service, tfs_service, timed_pool
+from tfs_user.demo.arguments import checked_arguments
 from tfs_user.demo.inference import Abort, ReceivedRequest
 from tfs_user.demo.ledger import DEFAULT_RECORD_LIMIT, SERVICE_TIMES_KEPT, Ledger  # noqa: F401 (kept public here)
 from tfs_user.demo.metrics import POOL_NAME, DemoMetrics
@@ -109,26 +110,9 @@ class DemoServer:
                  record=False, record_limit=DEFAULT_RECORD_LIMIT, bad_output_batch=False, metadata_code=None,
                  available_after_s=0.0, server_options=(), kserve_typed_outputs=False, metrics_port=None,
                  metrics_format="tfs", rest_port=None):
-        models = list(models) if models is not None else [ModelConfig()]
-        if not models:
-            raise ValueError("models is empty; expected at least one ModelConfig")
-        self.models = {m.name: m for m in models}
-        if len(self.models) != len(models):
-            raise ValueError(f"model names {[m.name for m in models]} are not unique")
-        try:
-            self.fail_code = fail_code if isinstance(fail_code, grpc.StatusCode) else grpc.StatusCode[str(fail_code).upper()]
-        except KeyError:
-            raise ValueError(f"fail_code {fail_code!r} is not a gRPC status code name; expected e.g. UNAVAILABLE, INTERNAL") from None
-        if self.fail_code == grpc.StatusCode.OK:
-            raise ValueError("fail_code 'OK' is not a failure; expected e.g. UNAVAILABLE, INTERNAL")
-        self.metadata_code = None
-        if metadata_code is not None:
-            self.metadata_code = grpc.StatusCode.__members__.get(str(metadata_code).upper())
-            if self.metadata_code in (None, grpc.StatusCode.OK):
-                raise ValueError(f"metadata_code {metadata_code!r} is not a failing gRPC status code name; "
-                                 "expected e.g. INTERNAL, UNAVAILABLE")
-        if available_after_s < 0:
-            raise ValueError(f"available_after_s {available_after_s} is not valid; expected seconds >= 0")
+        self.models, self.fail_code, self.metadata_code = checked_arguments(
+            models, fail_code, metadata_code, available_after_s, workers, record_limit, metrics_port,
+            delay_ms=delay_ms, slow_every=slow_every, slow_delay_ms=slow_delay_ms, fail_every=fail_every)
         self.available_after_s = float(available_after_s)
         self.available_at = None
         """``time.time()`` when the versions become AVAILABLE (set by ``start()``)."""
@@ -136,16 +120,6 @@ class DemoServer:
         """Arrival (``time.time()``) of each GetModelStatus or ModelReady call."""
         self.metadata_times = []
         """Arrival (``time.time()``) of each GetModelMetadata or ModelMetadata call."""
-        for label, value in (("delay_ms", delay_ms), ("slow_every", slow_every), ("slow_delay_ms", slow_delay_ms),
-                             ("fail_every", fail_every)):
-            if value < 0:
-                raise ValueError(f"{label} {value} is not valid; expected >= 0")
-        if workers < 1:
-            raise ValueError(f"workers {workers} is not valid; expected >= 1")
-        if record_limit < 1:
-            raise ValueError(f"record_limit {record_limit} is not valid; expected >= 1")
-        if metrics_port is not None and not 0 <= metrics_port <= 65535:
-            raise ValueError(f"metrics_port {metrics_port} is not valid; expected 0..65535 (0 = any free port) or None")
         self.host = host
         self.port = port
         self.server_options = tuple(tuple(option) for option in server_options)

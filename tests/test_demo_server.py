@@ -255,6 +255,29 @@ def test_bad_config_values():
         ModelConfig(shape=(-1, 0))
 
 
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(models=[]), "models is empty; expected at least one ModelConfig"),
+    (dict(models=[ModelConfig(name="a"), ModelConfig(name="a")]), "model names ['a', 'a'] are not unique"),
+    (dict(fail_code="OK"), "fail_code 'OK' is not a failure"),
+    (dict(metadata_code="NOPE"), "metadata_code 'NOPE' is not a failing gRPC status code name"),
+    (dict(metadata_code="OK"), "metadata_code 'OK' is not a failing gRPC status code name"),
+    (dict(available_after_s=-1), "available_after_s -1 is not valid; expected seconds >= 0"),
+    (dict(delay_ms=-1), "delay_ms -1 is not valid; expected >= 0"),
+    (dict(slow_every=-2), "slow_every -2 is not valid; expected >= 0"),
+    (dict(slow_delay_ms=-3), "slow_delay_ms -3 is not valid; expected >= 0"),
+    (dict(fail_every=-4), "fail_every -4 is not valid; expected >= 0"),
+    (dict(workers=0), "workers 0 is not valid; expected >= 1"),
+    (dict(record_limit=0), "record_limit 0 is not valid; expected >= 1"),
+    (dict(metrics_port=-1), "metrics_port -1 is not valid; expected 0..65535"),
+])
+def test_bad_constructor_arguments_are_one_line_each(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        DemoServer(**kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def run_cli(*args):
     return subprocess.Popen([sys.executable, "-m", "tfs_user.demo_server", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -143,3 +143,30 @@ def test_server_metrics_give_mlservers_own_figures_beside_ours(server, run_locus
     print(f"\nMLServer's metrics: {mine['requests']} requests, request mean {mine['request_ms']['mean']:.3f} ms, "
           f"inference mean {mine['inference_ms']['mean']:.3f} ms; ours {reported}, client mean "
           f"{summary['rows'][-1]['mean_ms']:.3f} ms")
+
+
+def test_server_metrics_of_mlserver_with_failures_say_so(server, run_locust, tmp_path):
+    """A real MLServer failing some calls (rows with NaN: scikit-learn refuses them): its failure count equals
+    ours exactly, its times say they include failed calls (it has no success-only figures), and network +
+    client is left out (failures are far more than a small share), in the console, CSV and JSON."""
+    data = np.random.default_rng(4).uniform(0, 7, (12, 4)).astype(np.float32)
+    data[::4, 0] = np.nan  # 3 frames of 12: with batch 1 every 4th call of each user fails
+    np.save(tmp_path / "iris_nan.npy", data)
+    run, summary = _tool(run_locust, server, "--images-numpy-path", "iris_nan.npy", "--batch-size", "1",
+                         "-u", "2", "-r", "2", "--tfs-iterations", "20", "--server-metrics", server.metrics_url)
+    assert run.returncode == 1, run.output[-3000:]  # failures: Locust's exit code for a run with failed requests
+    mine = summary["server"][server.metrics_url]
+    row = summary["rows"][-1]
+    ours_failed = row["failures"] + summary["warmup_failures"]
+    ours_sent = row["requests"] + summary["warmup_requests"] + summary["after_stop_requests"]
+    assert ours_failed > 0 and summary["after_stop_requests"] == 0, summary
+    assert (mine["requests"], mine["failures"]) == (ours_sent - ours_failed, ours_failed), (mine, summary)
+    assert mine["request_ms"]["with_failures"] is True and mine["inference_ms"]["with_failures"] is True
+    assert mine["network_client_ms"] is None, mine
+    text = run.output[run.output.index("Server metrics ("):]
+    assert f"(MLServer, model {server.model_name}): {ours_sent - ours_failed} requests, {ours_failed} failures; " \
+           f"we sent {ours_sent}" in text, text
+    assert "    request (failed calls included) mean " in text and "; inference (failed calls included) mean " in text
+    assert "(network + client), means: - ms" in text, text
+    assert f"network + client: left out, the server's request time includes {ours_failed} of {ours_sent} failed " \
+           "calls and our latency is of successful requests" in text, text

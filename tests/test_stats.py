@@ -427,7 +427,7 @@ def _worker_report(rate, start, end, frames=2):
 
 def test_master_status_rates_each_worker_by_its_own_end_times():
     """Two workers at 400 and 160 req/s (users split unevenly) report every 3 s, 1.5 s apart; a line every 1 s
-    (one clock). Counting reports as they arrive read 0 and 1.5x; one series over the merged last end read
+    (one clock). Counting reports as they arrive read 0 and up to 3x; one series over the merged last end read
     320 and 800 (a report's 3 s of requests over the 1.5 s since the other's); each worker over its own
     end times reads 560."""
     rates, recorder = SourceRates(), Recorder()

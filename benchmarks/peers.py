@@ -101,11 +101,13 @@ def one_run(mode, run, paths, request_file, args, rows, problems):
                                                                 args.step_s, USERS)}
 
         def loadgen():
-            return {"rate-schedule": peers_run.run_loadgen(paths["loadgen"], address, rates, args.step_s, request_file)}
+            seed = 1000 * args.modes.index(mode) + run  # a fresh Poisson path per run, as ours draws one
+            return {"rate-schedule": peers_run.run_loadgen(paths["loadgen"], address, rates, args.step_s, request_file,
+                                                           seed)}
 
         # ours once per section; its open-loop sweep gives both service time and latency from the schedule
         pairs = [(ours_closed, [pa_closed]), (ours_rate, [pa_rate, loadgen])]
-        ours, peer = {}, {}
+        ours, peer, load = {}, {}, {}
         for mine, theirs in pairs:
             order = [(True, mine)] + [(False, t) for t in theirs]
             for is_ours, job in (order if run % 2 else order[::-1]):
@@ -117,6 +119,7 @@ def one_run(mode, run, paths, request_file, args, rows, problems):
                         problems.append(f"{mode}, run {run}, {name}: {error}")
                         peers_run.log(f"  {error}")
                     (ours if is_ours else peer)[comparison] = steps
+                    load[(is_ours, comparison)] = os.getloadavg()[0]  # the machine is shared: beside each figure
                 peers_run.log(f"  {name} took {time.monotonic() - t0:.0f} s")
     finally:
         if server:
@@ -125,18 +128,20 @@ def one_run(mode, run, paths, request_file, args, rows, problems):
     for comparison in ("closed", "rate-service", "rate-schedule"):
         for step in (users if comparison == "closed" else rates):
             rows.append({"mode": mode, "comparison": comparison, "step": step, "run": run,
-                         "ours": ours.get(comparison, {}).get(step), "peer": peer.get(comparison, {}).get(step)})
+                         "ours": ours.get(comparison, {}).get(step), "peer": peer.get(comparison, {}).get(step),
+                         "load": (load.get((True, comparison)), load.get((False, comparison)))})
 
 
 def _runs_table(rows):
     """Every run's figures, one line per (mode, comparison, step, run)."""
-    out = ["| mode | compared | step | run | ours req/s | ours p50 | ours p90 | ours p99 | peer req/s | peer p50 | "
-           "peer p90 | peer p99 |", "|" + "---|" * 12]
+    out = ["| mode | compared | step | run | ours req/s | ours p50 | ours p90 | ours p99 | ours load | peer req/s | "
+           "peer p50 | peer p90 | peer p99 | peer load |", "|" + "---|" * 14]
     for r in rows:
         cells = [r["mode"], r["comparison"], str(r["step"]), str(r["run"])]
-        for side in ("ours", "peer"):
+        for side, load in zip(("ours", "peer"), r.get("load", (None, None))):
             m = r[side]
             cells += [f"{m['rps']:.1f}", *(f"{m[k]:.3f}" for k in ("p50", "p90", "p99"))] if m else [""] * 4
+            cells.append(f"{load:.1f}" if load is not None else "")
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -166,6 +171,13 @@ def main(argv=None):
         "Demo server: `--shape=-1,4 --output-size 1 --delay-ms 5 --workers 8`. Latencies in ms; medians over "
         "runs; ratio = ours / peer. closed: both from the actual send; rate-service: our service time vs "
         "perf_analyzer; rate-schedule: our latency from the scheduled send vs LoadGen's.",
+        "Like with like, and where not: our Poisson path is drawn afresh each run and LoadGen's from a seed that "
+        "changes per run; perf_analyzer 2.51 has no seed option and replays one fixed Poisson path in every run, "
+        "so its rate rows' req/s is that one path's count (a Poisson count over W s at r req/s varies by about "
+        "sqrt(r W)). Ours drop each step's first 20 % (warm-up); perf_analyzer reports its last three stable "
+        "windows (which may include a step's start) and LoadGen times from its test's start: their figures "
+        "include each step's start. Load average (1 min) beside each figure in 'Every run', at the end of the "
+        "tool's run.",
         "",
         markdown(side_by_side(rows)),
         "",

@@ -61,9 +61,11 @@ class Sut:
         pass
 
 
-def run_rate(sut, rate, duration_s, out_dir):
-    """One Server-scenario test at ``rate`` req/s; returns the summary file's path."""
+def run_rate(sut, rate, duration_s, out_dir, seed=0):
+    """One Server-scenario test at ``rate`` req/s with its Poisson schedule drawn from ``seed``; returns the
+    summary file's path."""
     settings = lg.TestSettings()
+    settings.schedule_rng_seed = settings.sample_index_rng_seed = settings.qsl_rng_seed = seed
     settings.scenario = lg.TestScenario.Server
     settings.mode = lg.TestMode.PerformanceOnly
     settings.server_target_qps = float(rate)
@@ -95,6 +97,8 @@ def main():
     parser.add_argument("--duration-s", type=float, default=5.0, help="minimum seconds per rate (default 5)")
     parser.add_argument("--timeout-s", type=float, default=10.0, help="gRPC deadline per call (default 10)")
     parser.add_argument("--out-dir", required=True, help="folder for LoadGen's logs")
+    parser.add_argument("--seed", type=int, default=0, help="LoadGen's schedule seed (its default is 0: the same "
+                        "Poisson path every run; vary it per run so that repeated runs are repeated samples)")
     args = parser.parse_args()
     with open(args.request_file, "rb") as f:
         body = f.read()
@@ -102,7 +106,7 @@ def main():
     sut.warm_up()
     for rate in (float(r) for r in args.rates.split(",")):
         sut.errors = sut.completed = 0
-        summary = run_rate(sut, rate, args.duration_s, args.out_dir)
+        summary = run_rate(sut, rate, args.duration_s, args.out_dir, args.seed)
         print(json.dumps({"rate": rate, "summary": summary, "errors": sut.errors, "completed": sut.completed}),
               flush=True)
     sut.channel.close()

@@ -174,13 +174,14 @@ def write_request(folder):
     return path
 
 
-def run_loadgen(path, address, rates, step_s, request_file):
-    """LoadGen Server scenario at each rate (``benchmarks/peers_loadgen_sut.py`` in the LoadGen venv)."""
+def run_loadgen(path, address, rates, step_s, request_file, seed=0):
+    """LoadGen Server scenario at each rate (``benchmarks/peers_loadgen_sut.py`` in the LoadGen venv), its Poisson
+    schedule drawn from ``seed``."""
     rate_list = [int(r) for r in rates]
     with tempfile.TemporaryDirectory(prefix="peers-lg-") as folder:
         command = [str(path / "bin" / "python"), str(HERE / "peers_loadgen_sut.py"), "--target", address,
                    "--request-file", request_file, "--rates", ",".join(map(str, rate_list)),
-                   "--duration-s", f"{step_s * 0.8:g}", "--out-dir", folder]
+                   "--duration-s", f"{step_s * 0.8:g}", "--out-dir", folder, "--seed", str(seed)]
         code, output = _run(command, len(rate_list) * step_s * 3 + 60, cwd=folder)
         steps = {}
         for line in output.splitlines():

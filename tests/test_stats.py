@@ -11,8 +11,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from tfs_user import status as status_module
-from tfs_user.status import StatusLine
+from tfs_user.status import STALE_S, SourceRates, StatusLine
 from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, summary, write_csv, write_json
 from tfs_user.verdict import Verdict, decide, slo_violations
 from tfs_user.stats import PERCENTILES, LatencyStats, Recorder
@@ -403,18 +402,48 @@ def test_format_summary(recorder):
     assert "Predict a" in text and AGGREGATED in text and text.endswith("note: demo")
 
 
-def test_status_line_rates(recorder, monkeypatch):
-    clock = iter([100.0, 102.0, 103.0])
-    monkeypatch.setattr(status_module.time, "monotonic", lambda: next(clock))
-    status = StatusLine()  # t=100, nothing seen yet
+def test_status_line_rates(recorder):
+    """A local runner: the rate since the previous line over the requests' own end times; none since = 0."""
+    status = StatusLine()
     total = recorder.total()
-    line, history = status.format(recorder, users=5)  # t=102
+    line, history = status.format(recorder, users=5, now=total.last_end)
     assert line.startswith("[tfs] users 5 | ")
-    assert f"{total.ok / 2:.1f} req/s" in line and f"{total.frames / 2:.1f} FPS" in line
+    window = total.last_end - total.first_start
+    assert f"| {total.ok / window:.1f} req/s | {total.frames / window:.1f} FPS |" in line
     assert f"p99 {total.percentile_ms(99):.3f} ms" in line and "failures 10 (0.67 %)" in line
     assert history[1:5] == [5, 1500, 10, 4 * 1490]
-    line, history = status.format(recorder, users=5)  # t=103, no new requests
+    line, history = status.format(recorder, users=5, now=total.last_end + 1)  # no new requests
     assert "| 0.0 req/s | 0.0 FPS |" in line
+
+
+def _worker_report(rate, start, end, frames=2):
+    """LatencyStats of a worker's requests at ``rate``/s ending in (start, end] (one report)."""
+    stats = LatencyStats()
+    n = round((end - start) * rate)
+    for i in range(1, n + 1):
+        stats.record(1.0, True, frames, start + i / rate - 0.001, start + i / rate)
+    return stats
+
+
+def test_master_status_rates_each_worker_by_its_own_end_times():
+    """Two workers at 400 and 160 req/s (users split unevenly) report every 3 s, 1.5 s apart; a line every 1 s
+    (one clock). Counting reports as they arrive read 0 and up to 3x; one series over the merged last end read
+    320 and 800 (a report's 3 s of requests over the 1.5 s since the other's); each worker over its own
+    end times reads 560."""
+    rates, recorder = SourceRates(), Recorder()
+    status = StatusLine(rates)
+    reports = sorted([(t, "w1", 400) for t in (3, 6, 9, 12)] + [(t, "w2", 160) for t in (4.5, 7.5, 10.5)])
+    printed = []
+    for second in range(3, 13):
+        for end, worker, rate in [r for r in reports if second - 1 < r[0] <= second]:
+            rates.add_report(worker, _worker_report(rate, T0 + end - 3, T0 + end), recorder)
+        printed.append(float(status.format(recorder, 2, now=T0 + second)[0].split(" | ")[1].split()[0]))
+    # first spans run from a worker's first start: n requests over n - 1 gaps read 0.1 % high
+    assert printed[:2] == pytest.approx([400] * 2, rel=0.002) and printed[2:] == pytest.approx([560] * 8, rel=0.002), printed
+    new_test = Recorder()  # a new test starts afresh
+    rates.add_report("w1", _worker_report(280, T0 + 12, T0 + 13), new_test)
+    assert rates.read(new_test, now=T0 + 13) == pytest.approx((280, 560), rel=0.004)
+    assert rates.read(new_test, now=T0 + 13 + STALE_S + 1) == (0.0, 0.0)  # a worker that stopped sending
 
 
 # --- verdicts never contradict the figures ----------------------------------------

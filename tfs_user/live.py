@@ -9,7 +9,7 @@ from tfs_user.status import HistoryFile, StatusLine
 def print_status(run, interval_s, csv_prefix):
     """Every ``interval_s`` seconds while the test of run object ``run`` runs: a StatusLine, and a row of
     ``CSV_PREFIX_tfs_history.csv``. Runs in its own greenlet until killed."""
-    status = StatusLine()
+    status = StatusLine(run.worker_rates if run.master else None)
     runner = run.environment.runner
     history = None
     try:

@@ -36,6 +36,7 @@ from tfs_user.prepare import Preparer
 from tfs_user.server_window import ServerWindow
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
+from tfs_user.status import SourceRates
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class TfsRun:
         """Statistics of measured requests (this process's, or on a master all workers')."""
         self.control = RunControl(environment)
         self.meter = FpsMeter()
+        self.worker_rates = SourceRates()
+        """A master's status line rates: each worker's reports on its own end times (``tfs_user.status``)."""
         self.notes = []
         """Lines printed under the summary (lost workers ...)."""
         self.final = None
@@ -250,7 +253,9 @@ class TfsRun:
 
     def _on_worker_report(self, client_id, data, **kwargs):
         if MESSAGE_KEY in data:
-            self.recorder.merge(Recorder.from_message(data[MESSAGE_KEY]))
+            reported = Recorder.from_message(data[MESSAGE_KEY])
+            self.recorder.merge(reported)
+            self.worker_rates.add_report(client_id, reported.total(), self.recorder)
 
     def _sample_forever(self):
         runner = self.environment.runner

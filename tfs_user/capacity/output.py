@@ -102,8 +102,9 @@ def open_loop_summary(c):
     service = c.service
     has = service.ok > 0
     return {
-        "arrival": c.config.arrival,
-        "target_rps": c.config.arrival_rate or None,
+        "arrival": c.config.arrival if c.config.trace is None else "trace",
+        "target_rps": c.config.target_rate or None,
+        "trace_requests": len(c.config.trace.times) if c.config.trace is not None else None,
         "sent": dispatch["sent"],
         "unsent": dispatch["unsent"],
         "sent_rps": dispatch["achieved_rps"],

@@ -61,8 +61,8 @@ class CapacityConfig:
         if trace_path:
             for given, what in ((rate, f"--arrival-rate {rate:g}"), (sweep, f"--sweep {options.sweep!r}")):
                 if given:
-                    raise traces.TraceError(f"--arrival-trace {trace_path!r} and {what} both set the send times; "
-                                            "expected one of them")
+                    raise traces.TraceError(f"--arrival-trace {trace_path!r} and {what} do not go together: the trace "
+                                            "sets every send time and the run's length; expected one of them")
             trace = traces.read_trace(trace_path)  # TraceError: one line naming the file and line
         return cls(arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
                    step_time_s=step_time, run_all_steps=bool(options.sweep_all_steps), plot=options.plot,

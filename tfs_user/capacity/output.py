@@ -55,7 +55,7 @@ def finish(c):
         summary = open_loop_summary(c)
         out["open_loop"] = summary
         lines.append(format_open_loop(summary))
-        warning = c.dispatch.warning()
+        warning = c.dispatch.warning(c.config.remedy)
         if warning:
             lines.append(warning)
     if config.plot:
@@ -120,7 +120,7 @@ def open_loop_summary(c):
         "service_p50_ms": service.percentile_ms(50) if has else None,
         "service_p90_ms": service.percentile_ms(90) if has else None,
         "service_p99_ms": service.percentile_ms(99) if has else None,
-        "schedule_kept": c.dispatch.warning() is None,
+        "schedule_kept": c.dispatch.warning(c.config.remedy) is None,
     }
 
 

@@ -230,7 +230,7 @@ def watch_schedule(c):
     """Local/worker: one warning line when this process's dispatcher cannot keep the schedule."""
     while not c.warned:
         gevent.sleep(WARN_CHECK_S)
-        warning = c.dispatcher.stats.warning() if c.dispatcher is not None else None
+        warning = c.dispatcher.stats.warning(c.config.remedy) if c.dispatcher is not None else None
         if warning:
             logger.warning(warning)
             c.warned = True

@@ -75,6 +75,11 @@ class CapacityConfig:
         return traces.TraceIntervals(self.trace, self.trace_speedup, self.trace_loop, share)
 
     @property
+    def remedy(self):
+        """The option that lowers the open loop's rate (named when the schedule is not kept)."""
+        return "--trace-speedup" if self.trace is not None else "--arrival-rate"
+
+    @property
     def target_rate(self):
         """The test's target rate, req/s: --arrival-rate, or the trace's mean rate at its speed-up (0 = closed loop)."""
         return self.trace_intervals().rate if self.trace is not None else self.arrival_rate

@@ -105,3 +105,13 @@ def test_a_bad_trace_is_one_line_and_exit_2_before_any_user_starts(run_locust, t
     lines = [line for line in run.output.splitlines() if message in line]
     assert len(lines) == 1 and lines[0].startswith("error: "), run.output
     assert "Traceback" not in run.output and "Ramping to" not in run.output, run.output
+
+
+def test_the_trace_options_from_the_environment_and_a_config_file_take_effect(run_locust, tmp_path):
+    (tmp_path / "bad.trace").write_text("0.2\n0.1\n")
+    message = "error: trace 'bad.trace' line 2: time 0.1 is before the line above's 0.2"
+    run = run_locust("--demo-server", "-u", "1", "-t", "5s", csv_prefix=None, env={"TFS_ARRIVAL_TRACE": "bad.trace"})
+    assert run.returncode == 2 and message in run.output, run.output
+    (tmp_path / "trace.conf").write_text("arrival-trace = bad.trace\ntrace-speedup = 10\n")
+    run = run_locust("--config", "trace.conf", "--demo-server", "-u", "1", "-t", "5s", csv_prefix=None)
+    assert run.returncode == 2 and message in run.output, run.output

@@ -3,6 +3,7 @@
     git worktree add /tmp/baseline 89dbfdb
     python benchmarks/send_error.py --baseline-repo /tmp/baseline            # 100..1000 req/s, 2 runs, about 5 min
     python benchmarks/send_error.py --rates 300 --runs 1 --seconds 4         # this checkout only, no baseline
+    python benchmarks/send_error.py --trace --rates 1000                     # a replayed trace beside Poisson
 
 One demo server (``--shape=-1,4 --output-size 1 --delay-ms 5 --workers 8``, a separate process) and, per
 rate and run, one ``locust --headless`` of each checkout (``-u 16``, Poisson ``--arrival-rate R``,
@@ -37,13 +38,26 @@ USERS = 16
 COLUMNS = ("send_error_p50_ms", "send_error_p99_ms", "behind_p50_ms", "late", "cpu_us")
 
 
-def run_once(repo, address, rate, seconds, timeout=120):
-    """One open-loop locust run of ``repo``'s locustfile at ``rate`` req/s; a dict of the COLUMNS (+ requests)."""
+def write_trace(path, rate, seconds, seed=1):
+    """A trace file of Poisson send times at ``rate`` req/s over ``seconds`` (seeded), one per line."""
+    import numpy as np
+    times = np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, int(rate * seconds * 1.2) + 10))
+    times = times[times < seconds]
+    Path(path).write_text("".join(f"{t:.6f}\n" for t in times))
+
+
+def run_once(repo, address, rate, seconds, timeout=120, trace=False):
+    """One open-loop locust run of ``repo``'s locustfile at ``rate`` req/s (``trace``: a replay of a Poisson
+    trace at that rate, ``--arrival-trace``; the run ends with it); a dict of the COLUMNS (+ requests)."""
     with tempfile.TemporaryDirectory(prefix="tfs-send-error-") as folder:
         summary = os.path.join(folder, "summary.json")
+        if trace:
+            write_trace(os.path.join(folder, "poisson.trace"), rate, seconds)
+            arrivals = ["--arrival-trace", "poisson.trace", "-t", f"{seconds + 60:g}s"]  # -t: a bound only
+        else:
+            arrivals = ["--arrival-rate", f"{rate:g}", "--arrival", "poisson", "-t", f"{seconds:g}s"]
         command = [sys.executable, "-m", "locust", "-f", str(PROBE_LOCUSTFILE), "--headless",
-                   "--host", address, "-u", str(USERS), "-r", str(USERS), "-t", f"{seconds:g}s",
-                   "--arrival-rate", f"{rate:g}", "--arrival", "poisson", "--status-interval", "0",
+                   "--host", address, "-u", str(USERS), "-r", str(USERS), *arrivals, "--status-interval", "0",
                    "--json-summary", summary]
         done = subprocess.run(command, cwd=folder, env=_env(repo, TFS_BENCH_PROBE_DIR=folder), capture_output=True,
                               text=True, timeout=timeout)
@@ -88,6 +102,8 @@ def main(argv=None):
     parser.add_argument("--rates", default="100,300,600,1000", help="comma-separated req/s (default 100,300,600,1000)")
     parser.add_argument("--runs", type=int, default=2, help="runs per rate and checkout (default 2)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per run (default 8)")
+    parser.add_argument("--trace", action="store_true", help="this checkout only: a replayed Poisson trace "
+                        "(--arrival-trace) beside the Poisson open loop at each rate, ratio trace / poisson")
     args = parser.parse_args(argv)
     try:
         rates = [float(r) for r in args.rates.split(",")]
@@ -96,18 +112,20 @@ def main(argv=None):
     if args.runs < 1 or args.seconds <= 0 or any(r <= 0 for r in rates):
         parser.error("--runs >= 1, --seconds > 0 and every rate > 0 expected")
     repos = {"this": ROOT}
+    if args.trace and args.baseline_repo:
+        parser.error("--trace compares this checkout's replay with its Poisson open loop; drop --baseline-repo")
     if args.baseline_repo:
         if not (Path(args.baseline_repo) / "locustfile.py").is_file():
             parser.error(f"--baseline-repo {args.baseline_repo!r} has no locustfile.py; expected a checkout of this project")
         repos["baseline"] = Path(args.baseline_repo).resolve()
-    names = list(repos)
+    names = ["trace", "poisson"] if args.trace else list(repos)
     demo = start_server(ROOT, SERVER_ARGS)
     results = {}
     try:
         for run in range(args.runs):
             for rate in rates:
                 for name in (names if run % 2 == 0 else names[::-1]):
-                    row = run_once(repos[name], demo.address, rate, args.seconds)
+                    row = run_once(repos.get(name, ROOT), demo.address, rate, args.seconds, trace=name == "trace")
                     results.setdefault((name, rate), []).append(row)
                     print(f"[send-error] run {run + 1} {name} {rate:g} req/s: " + ", ".join(
                         f"{c} {row[c]:.3f}" for c in COLUMNS), file=sys.stderr, flush=True)

@@ -178,8 +178,9 @@ class DispatchStats:
             "send_error_p99_ms": self.send_error.percentile_ms(99) if self.sent else None,
         }
 
-    def warning(self):
-        """One line when the schedule was not kept (too many late sends, or due requests never sent), else None."""
+    def warning(self, remedy="--arrival-rate"):
+        """One line when the schedule was not kept (too many late sends, or due requests never sent), else None;
+        ``remedy`` is the option to lower (a trace's: --trace-speedup)."""
         many_late = self.late >= LATE_WARN_MIN and self.late > LATE_WARN_RATIO * self.sent
         if not many_late and not self.unsent:
             return None
@@ -191,7 +192,7 @@ class DispatchStats:
         unsent = (f"; {self.unsent} more fell due and {were} never sent (no user sent them before the stop or the "
                   "next step)" if self.unsent else "")
         return (f"open-loop schedule not kept: {late}{unsent}; latencies include the wait; add users or lower "
-                "--arrival-rate")
+                f"{remedy}")
 
     def to_message(self):
         return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late, "unsent": self.unsent,

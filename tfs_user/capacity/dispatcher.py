@@ -7,6 +7,7 @@ their next slots ahead and U idle users held U/rate seconds of the old schedule)
 ``time.perf_counter()`` seconds.
 """
 
+import math
 import time
 
 import gevent
@@ -30,8 +31,11 @@ class Dispatcher:
     are not dropped.
     """
 
-    def __init__(self, rate, arrival="poisson", rng=None, start=None, clock=time.perf_counter, sleep=gevent.sleep):
-        self._intervals = Intervals(rate, arrival, rng)
+    def __init__(self, rate, arrival="poisson", rng=None, start=None, clock=time.perf_counter, sleep=gevent.sleep,
+                 intervals=None):
+        # intervals: a gap source given whole (a trace's ``TraceIntervals``: ``next()`` -> s, ``inf`` when over;
+        # ``rate``, ``arrival``, ``replay``) instead of drawing from ``Intervals(rate, arrival, rng)``
+        self._intervals = intervals if intervals is not None else Intervals(rate, arrival, rng)
         self._clock = clock
         self._sleep = sleep
         self._claimed = 0
@@ -63,6 +67,9 @@ class Dispatcher:
         The slots of the old schedule that fell due by ``at`` and were not sent are counted as unsent;
         the user waiting for the next slot wakes and waits for the new schedule's first one.
         """
+        if getattr(self._intervals, "replay", False):  # a trace keeps its send times whatever this process's share
+            self.stats.target_rps = self._intervals.rate
+            return
         at = self._clock() if at is None else at
         self.stats.unsent += self.end(at, hold=True)  # due slots no user took: counted, not dropped silently
         self._intervals = Intervals(rate, self._intervals.arrival, self._intervals._rng)
@@ -90,6 +97,11 @@ class Dispatcher:
         self._claimed += 1
         self._next += self._intervals.next()
 
+    @property
+    def over(self):
+        """The schedule has no more slots (a trace replayed to its end, not looping): every slot was taken."""
+        return self._next == math.inf
+
     def lag_s(self):
         """How far the oldest unclaimed slot is overdue, seconds (0 when on schedule)."""
         return max(self._clock() - self._next, 0.0)
@@ -112,7 +124,7 @@ class Dispatcher:
                         break
                     waited = self._waiting = True
                     if wait > NAP_MARGIN_S:
-                        self._changed.wait(wait - NAP_MARGIN_S)  # cut short by set_rate / end
+                        self._changed.wait(wait - NAP_MARGIN_S if wait < math.inf else None)  # cut short by set_rate / end
                         continue
                     self._sleep(wait)
                     if changes == self._changes:

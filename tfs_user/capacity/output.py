@@ -55,7 +55,7 @@ def finish(c):
         summary = open_loop_summary(c)
         out["open_loop"] = summary
         lines.append(format_open_loop(summary))
-        warning = c.dispatch.warning()
+        warning = c.dispatch.warning(c.config.remedy)
         if warning:
             lines.append(warning)
     if config.plot:
@@ -102,8 +102,9 @@ def open_loop_summary(c):
     service = c.service
     has = service.ok > 0
     return {
-        "arrival": c.config.arrival,
-        "target_rps": c.config.arrival_rate or None,
+        "arrival": c.config.arrival if c.config.trace is None else "trace",
+        "target_rps": c.config.target_rate or None,
+        "trace_requests": len(c.config.trace.times) if c.config.trace is not None else None,
         "sent": dispatch["sent"],
         "unsent": dispatch["unsent"],
         "sent_rps": dispatch["achieved_rps"],
@@ -119,7 +120,7 @@ def open_loop_summary(c):
         "service_p50_ms": service.percentile_ms(50) if has else None,
         "service_p90_ms": service.percentile_ms(90) if has else None,
         "service_p99_ms": service.percentile_ms(99) if has else None,
-        "schedule_kept": c.dispatch.warning() is None,
+        "schedule_kept": c.dispatch.warning(c.config.remedy) is None,
     }
 
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 import gevent
+from locust.runners import STATE_MISSING, WorkerRunner
 
 from tfs_user.capacity import steps as steps_mod
 from tfs_user.capacity.arrivals import DispatchStats, process_rng
@@ -27,6 +28,8 @@ from tfs_user.transport.engine import precise_sleep
 logger = logging.getLogger(__name__)
 
 STEP_FLUSHED_MESSAGE = "tfs_step_flushed"
+TRACE_DONE_MESSAGE = "tfs_trace_done"
+"""Worker -> master: this worker sent the last request of its share of the trace."""
 WARN_CHECK_S = 2.0
 """Local runner / worker: seconds between checks whether the dispatcher keeps the schedule."""
 LOAD_WAIT_S = 0.05
@@ -82,8 +85,9 @@ def begin(environment, scheduled=True):
         if c.dispatcher is None:
             seed = None if c.config.seed < 0 else c.config.seed
             key = getattr(c.environment.runner, "worker_index", None)
+            intervals = c.config.trace_intervals(c.load.share) if c.config.trace is not None else None
             c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
-                                      sleep=precise_sleep)
+                                      sleep=precise_sleep, intervals=intervals)
             c.dispatch = c.dispatcher.stats
             begun = time.time() - (time.perf_counter() - c.dispatcher.started)  # the measured window begins here
             c.dispatch.bound(start=begun)
@@ -91,11 +95,34 @@ def begin(environment, scheduled=True):
         slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None
+        if c.dispatcher.over and not c.replayed:  # the trace's last request (of this process's share) goes out now
+            c.replayed = True
+            trace_replayed(c)
     # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
     # send from the warm-up does not count in the step; one scheduled in the step but sent after it does)
     t = slot.scheduled if slot else time.perf_counter()
     load = c.load_at(t)
     return Ticket(slot, load.index, load.measured(t), True)
+
+
+def trace_replayed(c):
+    """Local runner / worker: this process sent its last trace request: the run ends (local runner), or the
+    master hears of it and ends the run when every worker's share is out. The stop waits for the requests in
+    flight (``RunControl.drain``), as at any open-loop stop."""
+    runner = c.environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(TRACE_DONE_MESSAGE, None)
+    else:
+        c.run.control.end_run(f"the trace's {c.dispatcher.stats.sent} requests were sent; ending the run")
+
+
+def on_trace_done(c, msg, **kwargs):
+    """Master: a worker sent its share of the trace; end the run when every connected worker has."""
+    runner = c.environment.runner
+    c.replayed_by.add(msg.node_id)
+    workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING]
+    if c.replayed_by.issuperset(workers):
+        c.run.control.end_run(f"all {len(workers)} workers sent their share of the trace; ending the run")
 
 
 # ---- statistics from the request events --------------------------------------------------------------
@@ -196,14 +223,14 @@ def on_load_message(c, msg, **kwargs):
         measure_at = float("inf")
     else:  # the master says the step's figures start now
         measure_at = time.perf_counter()
-    c.load = Load(data["index"], data["rate"], measure_at, True)
+    c.load = Load(data["index"], data["rate"], measure_at, True, tuple(data.get("share", (0, 1))))
 
 
 def watch_schedule(c):
     """Local/worker: one warning line when this process's dispatcher cannot keep the schedule."""
     while not c.warned:
         gevent.sleep(WARN_CHECK_S)
-        warning = c.dispatcher.stats.warning() if c.dispatcher is not None else None
+        warning = c.dispatcher.stats.warning(c.config.remedy) if c.dispatcher is not None else None
         if warning:
             logger.warning(warning)
             c.warned = True

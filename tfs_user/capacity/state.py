@@ -9,7 +9,7 @@
 import time
 from dataclasses import dataclass, field
 
-from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity import steps as steps_mod, plans as sweep_mod, traces
 from tfs_user.capacity.arrivals import DispatchStats, check_arrival
 from tfs_user.stats import LatencyStats
 
@@ -34,6 +34,10 @@ class CapacityConfig:
     users: int = 1
     """--users: the users of a rate sweep or open-loop run."""
     slo: sweep_mod.Slo = field(default_factory=sweep_mod.Slo)
+    trace: object = None
+    """--arrival-trace read and checked (``traces.Trace``), or None."""
+    trace_speedup: float = 1.0
+    trace_loop: bool = False
 
     @classmethod
     def from_options(cls, options):
@@ -52,13 +56,37 @@ class CapacityConfig:
         if sweep is not None and step_time < 1.0:
             raise sweep_mod.SweepError(f"--step-time {options.step_time!r} is too short for a sweep; expected at "
                                        "least 1s (Locust changes the load once a second)")
+        trace_path = getattr(options, "arrival_trace", "") or ""
+        trace = None
+        if trace_path:
+            for given, what in ((rate, f"--arrival-rate {rate:g}"), (sweep, f"--sweep {options.sweep!r}")):
+                if given:
+                    raise traces.TraceError(f"--arrival-trace {trace_path!r} and {what} do not go together: the trace "
+                                            "sets every send time and the run's length; expected one of them")
+            trace = traces.read_trace(trace_path)  # TraceError: one line naming the file and line
         return cls(arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
                    step_time_s=step_time, run_all_steps=bool(options.sweep_all_steps), plot=options.plot,
-                   users=int(options.num_users or 1), slo=sweep_mod.Slo.from_options(options))
+                   users=int(options.num_users or 1), slo=sweep_mod.Slo.from_options(options), trace=trace,
+                   trace_speedup=float(getattr(options, "trace_speedup", 1.0)),
+                   trace_loop=bool(getattr(options, "trace_loop", False)))
+
+    def trace_intervals(self, share=(0, 1)):
+        """The gaps of this process's share of the trace (``traces.TraceIntervals``); only with a trace."""
+        return traces.TraceIntervals(self.trace, self.trace_speedup, self.trace_loop, share)
+
+    @property
+    def remedy(self):
+        """The option that lowers the open loop's rate (named when the schedule is not kept)."""
+        return "--trace-speedup" if self.trace is not None else "--arrival-rate"
+
+    @property
+    def target_rate(self):
+        """The test's target rate, req/s: --arrival-rate, or the trace's mean rate at its speed-up (0 = closed loop)."""
+        return self.trace_intervals().rate if self.trace is not None else self.arrival_rate
 
     @property
     def open_loop(self):
-        return self.arrival_rate > 0 or (self.sweep is not None and self.sweep.kind == "rate")
+        return self.arrival_rate > 0 or self.trace is not None or (self.sweep is not None and self.sweep.kind == "rate")
 
     @property
     def active(self):
@@ -79,6 +107,8 @@ class Load:
     measure_at: float = float("inf")
     """perf_counter from which requests count in the step (its warm-up is before)."""
     known: bool = False
+    share: tuple = (0, 1)
+    """(this process's rank, processes): which lines of a trace it replays (every n-th from its rank)."""
 
     def measured(self, t):
         """Whether a request sent (open loop: scheduled) at perf_counter ``t`` counts in the step."""
@@ -141,6 +171,8 @@ class Capacity:
         self.flushed = set()  # master: workers whose step report arrived
         self.warned = False
         self.dispatcher = None
+        self.replayed = False  # local / worker: this process sent its share of the trace
+        self.replayed_by = set()  # master: workers that sent their share of the trace
         self.started = time.perf_counter()
         self.samples = []
         self.final = None

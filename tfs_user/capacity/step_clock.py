@@ -189,12 +189,15 @@ def send_loads(c):
     now = time.perf_counter()
     measuring = now >= measure_at
     measure_from = time.time() + (measure_at - now) if measure_at < float("inf") else None  # wall clock
+    ranks = {w: rank for rank, w in enumerate(sorted(clients, key=runner.get_worker_index))}
     for worker, users in clients.items():
         share = process_rate(rate, users, total) if total and rate else 0.0
-        load = (index, share, measuring)
+        lines = (ranks[worker], len(clients))  # a trace's lines: every len-th from the rank
+        load = (index, share, measuring, lines)
         if c.sent_loads.get(worker) != load:
             runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,
-                                               "measure_from": measure_from, "sent": time.time()}, client_id=worker)  # sent: workers time the lag
+                                               "measure_from": measure_from, "share": list(lines),
+                                               "sent": time.time()}, client_id=worker)  # sent: workers time the lag
             c.sent_loads[worker] = load
 
 

@@ -126,29 +126,55 @@ class TraceIntervals:
     The first gap is the first send time (a trace that starts at 0 sends at once); all are divided by
     ``speedup`` (> 0). At the end: ``inf`` (no more requests: the replay is over), or with ``loop`` the trace
     again, its first request one mean gap after the last. ``index`` is the trace line of the request the last
-    gap led to (its model and batch size).
+    gap led to (its model and batch size). ``share=(i, n)``: this process sends every n-th line from line i
+    (0-based; n processes with i = 0..n-1 send the trace exactly once between them); a loop keeps the whole
+    trace's period, so the shares stay interleaved.
     """
 
-    def __init__(self, trace, speedup=1.0, loop=False):
+    arrival = "trace"
+    """The open loop's name for this kind of arrivals (the dispatcher asks ``next()`` for every gap)."""
+    replay = True
+    """A replay keeps its schedule when the process's share of the rate changes (users spawning)."""
+
+    def __init__(self, trace, speedup=1.0, loop=False, share=(0, 1)):
         if not speedup > 0 or not math.isfinite(speedup):
             raise TraceError(f"trace speed-up {speedup!r} is not valid; expected a number > 0, e.g. 10")
+        part, parts = share
+        if not 0 <= part < parts:
+            raise TraceError(f"trace share {part} of {parts} is not valid; expected 0 <= index < count")
         self.trace, self.speedup, self.loop = trace, float(speedup), bool(loop)
         times = trace.times
         self._wrap_gap = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0
+        self._period = times[-1] + self._wrap_gap  # a loop starts the whole trace again after this long
+        self.lines = tuple(range(part, len(times), parts))
+        """The trace lines (0-based) this process sends: every ``parts``-th from ``part`` (``share``), so the
+        processes' shares together are the trace exactly."""
+        self._times = [times[i] for i in self.lines]
+        self._position = -1
         self.index = -1
-        self.rate = len(times) / max(times[-1], self._wrap_gap) * self.speedup
-        """Mean rate of the replay, req/s (what the open loop's figures call the target)."""
+        self.rate = len(times) / max(times[-1], self._wrap_gap) * self.speedup * len(self.lines) / len(times)
+        """Mean rate of this process's replay, req/s (what the open loop's figures call the target)."""
+
+    @property
+    def sends(self):
+        """How many requests this process's share sends per pass of the trace."""
+        return len(self.lines)
 
     def next(self):
         """The gap to the next request, seconds (``inf`` once a trace without loop is over)."""
-        times = self.trace.times
-        self.index += 1
-        if self.index == 0:
+        times = self._times
+        if not times:
+            return math.inf
+        self._position += 1
+        if self._position == 0:
+            self.index = self.lines[0]
             return times[0] / self.speedup
-        if self.index == len(times):
+        if self._position == len(times):
             if not self.loop:
-                self.index -= 1
+                self._position -= 1
                 return math.inf
-            self.index = 0
-            return (self._wrap_gap + times[0]) / self.speedup
-        return (times[self.index] - times[self.index - 1]) / self.speedup
+            self._position = 0
+            self.index = self.lines[0]
+            return (self._period - times[-1] + times[0]) / self.speedup
+        self.index = self.lines[self._position]
+        return (times[self._position] - times[self._position - 1]) / self.speedup

@@ -52,6 +52,7 @@ def start(c, runner):
         return
     if isinstance(runner, MasterRunner):
         runner.register_message(process.STEP_FLUSHED_MESSAGE, lambda msg, **kw: sweep.on_step_flushed(c, msg))
+        runner.register_message(process.TRACE_DONE_MESSAGE, lambda msg, **kw: process.on_trace_done(c, msg))
     configure(c, runner)
 
 
@@ -94,7 +95,7 @@ def on_test_start(c):
         greenlet.kill(block=False)
     c.greenlets = []
     # a sweep's first tick enters step 1 just before Locust fires test_start: keep it
-    point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.arrival_rate, float("inf"))
+    point = c.point if c.shape is not None and c.shape.entered is not None else (0, c.config.target_rate, float("inf"))
     entered = c.entered if c.shape is not None and c.shape.entered is not None else 0
     edges = c.step_edges if entered else {}
     c.reset()

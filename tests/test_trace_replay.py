@@ -1,0 +1,117 @@
+"""Replaying a recorded trace in a run (issue 33): ``--arrival-trace FILE`` with ``--trace-speedup`` and
+``--trace-loop``, through the open loop's dispatcher; each process its share of the lines."""
+
+import json
+
+import pytest
+
+from tfs_user.capacity.traces import Trace, TraceIntervals
+from tfs_user.demo.server import ModelConfig
+
+TINY = ModelConfig(shape=(-1, 4), output_size=1)
+LINES = 200
+
+
+def times_of(gaps, count):
+    """The send times (s) of the first ``count`` gaps of a gap source."""
+    t, out = 0.0, []
+    for _ in range(count):
+        t += gaps.next()
+        out.append(t)
+    return out
+
+
+def test_shares_of_the_trace_are_the_trace_exactly_also_when_looping():
+    trace = Trace(tuple(0.1 * i + 0.05 * (i % 3) for i in range(10)))  # uneven gaps
+    for parts in (1, 2, 3):
+        shares = [TraceIntervals(trace, speedup=2, share=(i, parts)) for i in range(parts)]
+        sent = sorted(t for gaps in shares for t in times_of(gaps, gaps.sends))
+        assert sent == pytest.approx([t / 2 for t in trace.times])
+        assert sum(g.sends for g in shares) == len(trace.times)
+        assert all(g.next() == float("inf") for g in shares)  # each share ends with the trace
+    # looping: the shares' second passes interleave as the whole trace's second pass does
+    whole = times_of(TraceIntervals(trace, loop=True), 20)
+    parts = [TraceIntervals(trace, loop=True, share=(i, 3)) for i in range(3)]
+    counts = [len(range(i, 10, 3)) * 2 for i in range(3)]
+    assert sorted(t for g, n in zip(parts, counts) for t in times_of(g, n)) == pytest.approx(whole)
+
+
+def test_a_replay_keeps_its_send_times_when_the_rate_share_changes():
+    from tfs_user.capacity.dispatcher import Dispatcher  # imports gevent, not Locust
+
+    now = [0.0]
+    trace = Trace((0.0, 0.1, 0.2, 0.3))
+    dispatcher = Dispatcher(1.0, start=0.0, clock=lambda: now[0], sleep=lambda s: None,
+                            intervals=TraceIntervals(trace, speedup=1.0))
+    assert dispatcher.take().scheduled == 0.0
+    now[0] = 0.15
+    dispatcher.set_rate(50.0)  # users spawning changed this process's share of the rate: not the trace's times
+    assert dispatcher.stats.unsent == 0
+    now[0] = 0.35
+    assert [dispatcher.take().scheduled for _ in range(2)] == pytest.approx([0.1, 0.2])
+    assert not dispatcher.over
+    assert dispatcher.take().scheduled == pytest.approx(0.3) and dispatcher.over
+    assert dispatcher.end(100.0) == 0  # nothing after the trace's end falls due
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    path = tmp_path / "short.trace"
+    path.write_text("".join(f"{6.0 * i / LINES:.4f}\n" for i in range(LINES)))  # 200 lines over 6 s
+    return path
+
+
+def test_trace_replayed_with_two_processes_sends_every_line_once_and_ends_the_run(
+        demo_server, run_locust, trace_file, free_port):
+    server = demo_server(workers=4, delay_ms=1, models=[TINY])
+    port = str(free_port())
+    # -t is a safety bound only: the run ends when both workers sent their share (0.6 s at 10x)
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "4", "-r", "4", "-t", "60s", "--arrival-trace", str(trace_file), "--trace-speedup", "10",
+                     "--status-interval", "0", "--json-summary", "summary.json", timeout=120)
+    assert run.returncode == 0, run.output
+    assert "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    data = json.loads((run.folder / "summary.json").read_text())
+    loop = data["open_loop"]
+    assert loop["arrival"] == "trace" and loop["trace_requests"] == LINES
+    assert loop["sent"] + loop["unsent"] == LINES, loop
+    assert int(run.tfs_csv()["Aggregated"]["Requests"]) == loop["sent"]
+    # the server saw the trace's lines exactly once, plus each user's warm-up (sent outside the schedule)
+    assert server.counts()["requests"] == LINES + data["warmup_requests"], (server.counts(), data["warmup_requests"])
+
+
+def test_a_looping_trace_goes_on_until_the_run_time(demo_server, run_locust, trace_file):
+    server = demo_server(workers=2, delay_ms=1, models=[TINY])
+    run = run_locust("--host", server.address, "-u", "4", "-r", "4", "-t", "3s", "--arrival-trace", str(trace_file),
+                     "--trace-speedup", "10", "--trace-loop", "--warmup-iterations", "0", "--status-interval", "0")
+    assert run.returncode == 0, run.output
+    assert "requests were sent; ending the run" not in run.output
+    sent = int(run.tfs_csv()["Aggregated"]["Requests"])
+    assert sent > LINES, sent  # 0.6 s a pass: a 3 s run is several passes
+    assert server.counts()["requests"] == sent
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    ("0.1\n0.05\n", (), "line 2: time 0.05 is before the line above's 0.1; expected ascending send times"),
+    ("0.1\n-1\n", (), "line 2: time -1 is negative"),
+    ("# nothing\n\n", (), "is empty; expected send times"),
+    ("0\n0.1\n", ("--arrival-rate", "10"), "and --arrival-rate 10 do not go together"),
+    ("0\n0.1\n", ("--sweep", "rate:10,20"), "and --sweep 'rate:10,20' do not go together"),
+])
+def test_a_bad_trace_is_one_line_and_exit_2_before_any_user_starts(run_locust, tmp_path, content, extra, message):
+    (tmp_path / "bad.trace").write_text(content)
+    run = run_locust("--demo-server", "-u", "1", "-t", "5s", "--arrival-trace", "bad.trace", *extra, csv_prefix=None)
+    assert run.returncode == 2, run.output
+    lines = [line for line in run.output.splitlines() if message in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.output
+    assert "Traceback" not in run.output and "Ramping to" not in run.output, run.output
+
+
+def test_the_trace_options_from_the_environment_and_a_config_file_take_effect(run_locust, tmp_path):
+    (tmp_path / "bad.trace").write_text("0.2\n0.1\n")
+    message = "error: trace 'bad.trace' line 2: time 0.1 is before the line above's 0.2"
+    run = run_locust("--demo-server", "-u", "1", "-t", "5s", csv_prefix=None, env={"TFS_ARRIVAL_TRACE": "bad.trace"})
+    assert run.returncode == 2 and message in run.output, run.output
+    (tmp_path / "trace.conf").write_text("arrival-trace = bad.trace\ntrace-speedup = 10\n")
+    run = run_locust("--config", "trace.conf", "--demo-server", "-u", "1", "-t", "5s", csv_prefix=None)
+    assert run.returncode == 2 and message in run.output, run.output

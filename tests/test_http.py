@@ -90,6 +90,17 @@ class _Misbehaving(BaseHTTPRequestHandler):
         elif kind == "slow":
             time.sleep(1.5)
             self._send(200, b'{"predictions": [[1, 2, 3]]}')
+        elif kind == "trickle":  # every wait short, the whole answer 1.7 s
+            body = b'{"predictions": [[1, 2, 3]]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    time.sleep(0.06)
+            except OSError:  # the client gave up at its deadline
+                self.close_connection = True
         else:
             self._send(200, b'{"predictions": [[1, 2, 3]]}')
 
@@ -120,6 +131,24 @@ def test_each_way_an_http_call_fails_is_named_and_the_run_goes_on(misbehaving, r
         "HTTP 400: Input size mismatch",
         "HTTP connection closed or reset by the server before its answer (connection closed.)",
         "HTTP timeout: no answer within 0.5 s (raise --timeout)")}, failures
+    assert "Traceback" not in run.output
+
+
+def test_timeout_is_each_http_requests_deadline_like_grpcs(misbehaving, run_locust):
+    # a server trickling its answer (a byte every 60 ms, 1.7 s in all) never made one wait reach --timeout 0.5:
+    # the call succeeded after 1.7 s, and in an open-loop run such calls outlived the stop's wait for requests in
+    # flight (--timeout + 1 s) and vanished (sent 2, recorded 0, no warning); now a timeout, and the next call
+    # goes out on a fresh connection
+    misbehaving.RequestHandlerClass.PLAN = ["trickle", "ok", "ok"]
+    run = run_locust("--host", f"http://127.0.0.1:{misbehaving.server_address[1]}", "--model-name", "small",
+                     "-u", "1", "-r", "1", "--iterations", "3", "--warmup-iterations", "0", "--skip-preflight",
+                     "--synthetic-shape", "4", "--dtype", "float32", "--timeout", "0.5", "--status-interval", "0",
+                     "--json-summary", "summary.json", timeout=90)
+    summary = json.loads((run.folder / "summary.json").read_text())
+    assert (summary["rows"][-1]["requests"], summary["rows"][-1]["failures"]) == (3, 1), summary
+    with open(run.folder / "out_failures.csv", newline="") as f:
+        failures = {(row["Name"], row["Error"], row["Occurrences"]) for row in csv.DictReader(f)}
+    assert failures == {("Predict small", "HTTP timeout: no answer within 0.5 s (raise --timeout)", "1")}, failures
     assert "Traceback" not in run.output
 
 

@@ -152,6 +152,53 @@ def test_timeout_is_each_http_requests_deadline_like_grpcs(misbehaving, run_locu
     assert "Traceback" not in run.output
 
 
+class _OddV2(BaseHTTPRequestHandler):
+    """A v2 REST endpoint whose n-th infer answer is the n-th of ANSWERS: (body, Inference-Header-Content-Length)."""
+
+    protocol_version = "HTTP/1.1"
+    OK = b'{"outputs": [{"name": "y", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}'
+    ANSWERS = [(b'{"outputs": {"y": {"data": [1, 2, 3]}}}', None), (b'{"outputs": 5}', None),
+               (b'{"outputs": ["y"]}', None), (OK, "abc"), (OK, None)]
+    count = 0
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body, length = self.ANSWERS[type(self).count % len(self.ANSWERS)]
+        type(self).count += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        if length is not None:
+            self.send_header("Inference-Header-Content-Length", length)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_v2_answers_of_another_shape_are_failures_not_lost_requests(run_locust):
+    # outputs as a dict, a number or a list of names, and a header length that is not a number raised in the
+    # answer check (AttributeError, TypeError, ValueError): no request event, a traceback each; seen: 11 of 17
+    # calls missing and 'Failures: 0/6', and a run of --iterations 6 that never ended (1266 calls, 0 counted)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_OddV2,), {"count": 0}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        run = run_locust("--host", f"http://127.0.0.1:{server.server_address[1]}", "--protocol", "kserve",
+                         "--binary-data", "off", "--model-name", "small", "--input-name", "x", "-u", "1", "-r", "1",
+                         "--iterations", "5", "--warmup-iterations", "0", "--skip-preflight", "--synthetic-shape", "4",
+                         "--dtype", "float32", "--status-interval", "0", "--json-summary", "summary.json", timeout=90)
+    finally:
+        server.shutdown()
+        server.server_close()
+    summary = json.loads((run.folder / "summary.json").read_text())
+    assert (summary["rows"][-1]["requests"], summary["rows"][-1]["failures"]) == (5, 4), summary
+    with open(run.folder / "out_failures.csv", newline="") as f:
+        errors = sorted(row["Error"] for row in csv.DictReader(f))
+    assert len(errors) == 4 and all("is not an infer response" in e for e in errors), errors
+    assert "Traceback" not in run.output
+
+
 def test_demo_server_with_an_http_host_tests_its_rest_port(run_locust):
     """``--demo-server`` starts the demo server with both doors open; an http:// ``--host`` picks its REST port."""
     run = run_locust("--demo-server", "--host", "http://localhost", "--protocol", "kserve", "-u", "2", "-r", "2",

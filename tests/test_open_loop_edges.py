@@ -110,6 +110,21 @@ def test_half_a_request_per_second_reads_half_a_request_per_second(demo_server, 
     assert_exact_accounting(data)
 
 
+def test_idle_users_leave_no_slot_unsent_at_the_stop(demo_server, run_locust):
+    # Locust's stop() spends ~70 ms in inspect.stack() with the event loop blocked before test_stopping fires:
+    # the stop was taken there, so the slot due ~10 ms after Locust's timer read "fell due and never sent (all
+    # users busy)" with 2 idle users and the "schedule not kept" warning, in 5 runs of 5 (window 6.04-6.09 s
+    # for -t 6s); the stop is now the instant stop() was called
+    server = demo_server(workers=2, delay_ms=2, models=[TINY])
+    run = run_locust("--host", server.address, "-u", "2", "--arrival-rate", "1", "--arrival", "constant", "-t", "3s",
+                     "--status-interval", "0", "--json-summary", "summary.json")
+    assert run.returncode == 0, run.output
+    data = summary(run)
+    assert data["open_loop"]["unsent"] == 0 and data["open_loop"]["late"] == 0, data["open_loop"]
+    assert "schedule not kept" not in run.output, run.output
+    assert_exact_accounting(data)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 
+import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 
@@ -89,12 +90,15 @@ def _ssl_context(ca, cert, key):
 
 class HttpConnection:
     """One keep-alive HTTP/1.1 connection to ``target`` (``HOST:PORT``), made as ``transport`` (a ``Transport``)
-    says; ``timeout_s`` bounds connecting and each wait for the server. ``headers``: ((key, value), ...) sent
-    with every request (``--grpc-metadata``). Reconnects by itself after the server closed the connection."""
+    says; ``timeout_s`` is each request's deadline, connecting included, as over gRPC (not only each wait for
+    the server: one that trickles its answer would never time out). ``headers``: ((key, value), ...) sent
+    with every request (``--grpc-metadata``). Reconnects by itself after the server closed the connection
+    and after a deadline (the answer was not read whole)."""
 
     def __init__(self, target, transport, timeout_s, headers=()):
         host, _, port = target.rpartition(":")
         self.target = target
+        self.timeout_s = timeout_s
         self.url = f"{'https' if transport.tls else 'http'}://{target}"
         options = {}
         if transport.tls:
@@ -102,19 +106,29 @@ class HttpConnection:
                                                                                    transport.key))
             if transport.server_name:
                 options["ssl_options"] = {"server_hostname": transport.server_name}
-        self._client = HTTPClient(host.strip("[]"), int(port), concurrency=1, connection_timeout=timeout_s,
-                                  network_timeout=timeout_s, block_size=BLOCK_BYTES, headers=dict(headers), **options)
+        self._new_client = functools.partial(HTTPClient, host.strip("[]"), int(port), concurrency=1,
+                                             connection_timeout=timeout_s, network_timeout=timeout_s,
+                                             block_size=BLOCK_BYTES, headers=dict(headers), **options)
+        self._client = self._new_client()
 
     def request(self, method, path, body=b"", headers=None):
         """Send one request -> ``(status, headers, body bytes)``; HttpFailure for a timeout, a refused, reset
         or closed connection (any status is returned: ``post`` makes a non-2xx status a failure)."""
+        deadline = gevent.Timeout(self.timeout_s)  # the whole call, not only each wait (the socket timeouts)
+        deadline.start()
         try:
             response = self._client.request(method, path, body=body, headers=headers)
-            data = response.read()
+            data = response.read()  # a deadline inside it closes the socket: the answer was not read whole
             return response.status_code, response, data  # the response answers .get(header)
+        except gevent.Timeout as e:
+            if e is not deadline:
+                raise
+            # cut off anywhere (sending, connecting, reading): a socket held out of the pool would block the next call
+            self._client.close()
+            self._client = self._new_client()
+            raise HttpFailure("timeout", f"timeout: no answer within {self.timeout_s:g} s (raise --timeout)") from None
         except (socket.timeout, TimeoutError):
-            raise HttpFailure("timeout", f"timeout: no answer within {self._client._connection_pool.network_timeout:g} s "
-                                         "(raise --timeout)") from None
+            raise HttpFailure("timeout", f"timeout: no answer within {self.timeout_s:g} s (raise --timeout)") from None
         except ConnectionRefusedError:
             raise HttpFailure("refused", f"connection refused by {self.target} (is the server up?)") from None
         except (HTTPConnectionClosed, HTTPParseError) as e:
@@ -125,6 +139,8 @@ class HttpConnection:
             if e.errno in (errno.ECONNRESET, errno.EPIPE):
                 raise HttpFailure("reset", "connection reset by the server") from None
             raise HttpFailure("error", f"{type(e).__name__}: {e.strerror or e}") from None
+        finally:
+            deadline.close()
 
     def post(self, path, body, headers=None):
         """POST ``body`` to ``path`` -> ``(headers, answer bytes)``; HttpFailure for anything but a 2xx answer."""

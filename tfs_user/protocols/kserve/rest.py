@@ -84,7 +84,8 @@ class InferBodies(CachedBodies):
 
 
 class Answer:
-    """An infer answer: its bytes (``data``) and the JSON header's length when binary tensors follow it (else None)."""
+    """An infer answer: its bytes (``data``) and the JSON header's length when binary tensors follow it (else None;
+    the ``Inference-Header-Content-Length`` text as the server sent it, or an int)."""
 
     __slots__ = ("data", "header_length")
 
@@ -96,8 +97,11 @@ class Answer:
 
 
 def read_answer(answer):
-    """``(header dict, {output name: raw bytes})`` of an ``Answer``; ValueError when it is not one."""
+    """``(header dict, {output name: raw bytes})`` of an ``Answer``; ValueError when it is not one (a header length
+    that is not a number included)."""
     data, n = answer.data, answer.header_length
+    if n is not None:
+        n = int(n)  # the answer's Inference-Header-Content-Length: ValueError when it is not a length
     header = json.loads(data[:n] if n is not None else data)
     if not isinstance(header, dict):
         raise ValueError("answer is not a JSON object")
@@ -120,9 +124,12 @@ def check_response(answer, batch_size, endpoint="", outputs=()):
 
 def _problem(answer, batch_size, asked=()):
     try:
-        header, raws = read_answer(answer)
-    except (ValueError, UnicodeDecodeError) as e:
-        return f"answer of {len(answer)} bytes is not an infer response ({e})"
+        return _outputs_problem(*read_answer(answer), batch_size, asked)
+    except (ValueError, TypeError, AttributeError) as e:  # JSON of another shape (outputs not a list of objects)
+        return f"answer of {len(answer)} bytes is not an infer response ({type(e).__name__}: {e})"
+
+
+def _outputs_problem(header, raws, batch_size, asked):
     outputs = header.get("outputs")
     if not outputs:
         return "response has no output tensors; expected at least one"

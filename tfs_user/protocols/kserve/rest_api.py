@@ -32,6 +32,6 @@ def open_call(connection, settings):
     def call(body, timeout=None, metadata=None):
         headers, data = post(body)
         length = headers.get(HEADER_LENGTH)
-        return Answer(data, int(length) if length is not None else None)
+        return Answer(data, length)  # read (and refused when not a number) by the answer check
 
     return call

@@ -27,7 +27,7 @@ from tfs_user.data.mix import MixSequence
 from tfs_user.transport.connect import connect
 from tfs_user.transport.endpoints import endpoint_index, label, worker_index
 from tfs_user.transport.engine import end_time
-from tfs_user.transport.failures import RpcFailure
+from tfs_user.transport.failures import RpcFailure, bad_response
 from tfs_user.transport.http_client import HttpFailure
 from tfs_user.transport.gevent_grpc import grpc
 from tfs_user.phases import CONTEXT_KEY, Phase, Sample
@@ -152,6 +152,15 @@ class TfsUser(User):
             return False
         return super().stop(force)
 
+    def _checked(self, response, batch_size, s):
+        """The answer check's failure (a BadResponse) or None; an answer so odd that the check itself raises is
+        a failure too, named as such (a request without its event would vanish from every count)."""
+        try:
+            return self._check_response(response, batch_size, self._endpoint, s.output_names)
+        except Exception as e:  # noqa: BLE001 - any answer ends as one request event
+            return bad_response(f"answer of {len(response)} bytes could not be checked ({type(e).__name__}: {e})",
+                                self._endpoint)
+
     def _send(self, s, warmup, body, ticket, variant):
         """One call of the mix's ``variant``, its request event, and the user's counters."""
         parts, batch_size, _ = self._mix[variant]
@@ -161,8 +170,7 @@ class TfsUser(User):
             response = self._call(body, timeout=s.timeout_s, metadata=self._metadata)
             end = end_time(start)
             length = len(response)
-            exception = (self._check_response(response, batch_size, self._endpoint, s.output_names)
-                         if s.validate_outputs else None)
+            exception = self._checked(response, batch_size, s) if s.validate_outputs else None
         except grpc.RpcError as e:
             end = end_time(start)
             length = 0
@@ -175,6 +183,10 @@ class TfsUser(User):
             length = 0
             exception = e.at(self._endpoint)
             self._pause_after_failure = e.pause_s  # server down or restarting: retry at a bounded rate
+        except Exception as e:  # noqa: BLE001 - whatever a call raises ends as this request's failure, never a lost one
+            end = time.perf_counter()
+            length = 0
+            exception = bad_response(f"the call raised {type(e).__name__}: {e}", self._endpoint)
         # open loop: response time and start from the scheduled send time; the service time rides in the context
         response_time, start_wall, extra = ticket.finish(start, end, start_wall)
         # a scheduled (open-loop) request counts wherever it completes: the stop waits for it; a closed-loop

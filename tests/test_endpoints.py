@@ -174,7 +174,7 @@ def test_web_form_host_field_takes_several_endpoints_and_grpc_options():
 def test_web_ui_tab_has_a_row_per_endpoint_beside_aggregated():
     from types import SimpleNamespace
 
-    from tfs_user.fps_meter import FpsMeter
+    from tfs_user.results.fps_meter import FpsMeter
     from tfs_user.stats import Recorder
     from tfs_user.web.tab import table_rows
 

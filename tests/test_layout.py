@@ -42,9 +42,9 @@ def test_every_module_can_be_imported_before_the_users():
     assert not failed, failed
 
 
-GRPC_FREE = ["transport.target", "settings", "options", "report", "verdict", "status", "stats", "phases",
+GRPC_FREE = ["transport.target", "settings", "options", "results.report", "results.verdict", "results.status", "stats", "phases",
              "protocols.tfs.outcomes", "data.fitting", "data.inputs", "data.files", "protocols.tfs.request_bodies",
-             "protocols.tfs.tensors", "protocols.tfs.messages", "web.form", "fps_meter", "web.html_report",
+             "protocols.tfs.tensors", "protocols.tfs.messages", "web.form", "results.fps_meter", "web.html_report",
              "transport.endpoints", "transport.channel_args", "web.tab", "capacity.arrivals", "capacity.dispatcher", "capacity.plans",
              "capacity.steps", "web.plot", "demo.model", "data.images", "images", "option_values", "transport.config",
              "transport.failures", "protocols.tfs.api", "prepare", "server_metrics.entries", "results.windows",

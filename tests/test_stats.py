@@ -11,9 +11,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from tfs_user.status import STALE_S, SourceRates, StatusLine
-from tfs_user.report import AGGREGATED, CSV_COLUMNS, format_summary, summary, write_csv, write_json
-from tfs_user.verdict import Verdict, decide, slo_violations
+from tfs_user.results.status import STALE_S, SourceRates, StatusLine
+from tfs_user.results.report import AGGREGATED, CSV_COLUMNS, format_summary, summary, write_csv, write_json
+from tfs_user.results.verdict import Verdict, decide, slo_violations
 from tfs_user.stats import PERCENTILES, LatencyStats, Recorder
 
 N = 20000
@@ -508,5 +508,5 @@ def test_a_verdict_line_shows_why_it_missed_and_the_csv_shows_the_judged_figure(
     (99.96, 100, 1, "99.96"), (100.04, 100, 1, "100.04"), (1.5004, 1.5, 3, "1.5004"), (0.0002, 0.0001, 4, "0.0002"),
     (0.00015, 0.0001, 4, "0.00015"), (3.612, 1.5, 3, "3.612"), (51.45, 51.4, 1, "51.5"), (51.44, 51.4, 1, "51.44")])
 def test_a_missed_figure_reads_apart_from_its_threshold(value, threshold, decimals, text):
-    from tfs_user.verdict import apart
+    from tfs_user.results.verdict import apart
     assert apart(value, threshold, decimals) == text

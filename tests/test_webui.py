@@ -20,10 +20,10 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, locust_command
-from tfs_user import report
+from tfs_user.results import report
 from tfs_user.web import form as web_form
 from tfs_user.demo.server import ModelConfig
-from tfs_user.fps_meter import CURRENT_WINDOW_S, FpsMeter
+from tfs_user.results.fps_meter import CURRENT_WINDOW_S, FpsMeter
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
 from tfs_user.options import form_labels
 from tfs_user.stats import Recorder

@@ -4,12 +4,13 @@
 
 import os
 
-from tfs_user import models, report
+from tfs_user import models
+from tfs_user.results import report
 from tfs_user.capacity import wiring as capacity
 from tfs_user.demo import process as demo_process
 from tfs_user.results import baseline, summary_keys
 from tfs_user.transport.endpoints import channel_facts
-from tfs_user.verdict import decide, slo_violations
+from tfs_user.results.verdict import decide, slo_violations
 
 
 def on_quitting(run):

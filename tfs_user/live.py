@@ -3,7 +3,7 @@
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
-from tfs_user.status import HistoryFile, StatusLine
+from tfs_user.results.status import HistoryFile, StatusLine
 
 
 def print_status(run, interval_s, csv_prefix):

@@ -5,7 +5,7 @@
 - ``init``: make the environment's run object (``tfs_user.run.TfsRun``) and start it, which
   registers every other listener on *that* environment's events;
 - Locust's CSV writer is replaced by one that writes its files once more at exit
-  (``tfs_user.locust_csv``);
+  (``tfs_user.results.locust_csv``);
 - Locust's defaults for a worker's spawn message are computed once, not once per option (which
   held a worker's event loop 1.4-2.3 s at each step of a sweep: ``tfs_user.locust_spawn``).
 
@@ -14,7 +14,8 @@ A locustfile that imports ``TfsUser`` or ``OptionsTfsUser`` gets all of them.
 
 from locust import events
 
-from tfs_user import locust_csv, locust_spawn, master_port
+from tfs_user import locust_spawn, master_port
+from tfs_user.results import locust_csv
 from tfs_user.options import add_options
 from tfs_user.run import TfsRun, is_ours
 

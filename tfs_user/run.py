@@ -30,13 +30,13 @@ from tfs_user.capacity import wiring as capacity
 from tfs_user import final, loop_lag, models, startup
 from tfs_user.control import RunControl, take_sigint
 from tfs_user.transport.endpoints import row_name
-from tfs_user.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
+from tfs_user.results.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
 from tfs_user.prepare import Preparer
 from tfs_user.server_window import ServerWindow
 from tfs_user.settings import RunOptions
 from tfs_user.stats import Recorder
-from tfs_user.status import SourceRates
+from tfs_user.results.status import SourceRates
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class TfsRun:
         self.control = RunControl(environment)
         self.meter = FpsMeter()
         self.worker_rates = SourceRates()
-        """A master's status line rates: each worker's reports on its own end times (``tfs_user.status``)."""
+        """A master's status line rates: each worker's reports on its own end times (``tfs_user.results.status``)."""
         self.notes = []
         """Lines printed under the summary (lost workers ...)."""
         self.final = None

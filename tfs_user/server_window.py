@@ -31,7 +31,7 @@ import time
 
 import gevent
 
-from tfs_user import report
+from tfs_user.results import report
 from tfs_user.option_values import DEMO_METRICS, parse_metric_urls
 from tfs_user.server_metrics import entries as entries_mod
 from tfs_user.server_metrics.entries import ClientSide

@@ -16,7 +16,7 @@ Durations are seconds (float); rates req/s; step indexes start at 1.
 import re
 from dataclasses import dataclass
 
-from tfs_user.verdict import apart
+from tfs_user.results.verdict import apart
 
 SWEEP_KINDS = ("users", "rate")
 STEP_WARMUP_FRACTION = 0.2

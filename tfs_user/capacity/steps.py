@@ -16,7 +16,7 @@ import time
 
 from tfs_user import loop_lag
 from tfs_user.capacity import plans as sweep_mod
-from tfs_user.report import _write_atomically
+from tfs_user.results.report import _write_atomically
 from tfs_user.server_metrics.entries import STEP_KEYS as SERVER_KEYS
 from tfs_user.stats import LatencyStats
 

@@ -11,7 +11,7 @@ into the JSON summary (key ``baseline``) and under the console summary; each wor
 from tfs_user.results import compare
 from tfs_user.results.compare_cli import read_summary
 from tfs_user.results.summary_keys import run_facts
-from tfs_user.verdict import COULD_NOT_RUN, SLO_MISSED, Verdict
+from tfs_user.results.verdict import COULD_NOT_RUN, SLO_MISSED, Verdict
 
 
 def thresholds(options):

@@ -3,7 +3,7 @@
 Prints the table (``compare.format_table``) and one ``Worse than baseline: ...`` line per worse figure;
 ``--json FILE``, ``--csv FILE`` and ``--plot FILE.html`` write the same comparison. Thresholds are the
 run's options (``--baseline-p50 4`` ..., ``off`` leaves a figure out). Exit codes as a run's
-(``tfs_user.verdict``): 0 nothing worse, 3 a figure worse, 2 the files cannot be compared (one line on stderr).
+(``tfs_user.results.verdict``): 0 nothing worse, 3 a figure worse, 2 the files cannot be compared (one line on stderr).
 """
 
 import argparse
@@ -11,9 +11,9 @@ import csv
 import json
 import sys
 
-from tfs_user.report import _write_atomically
+from tfs_user.results.report import _write_atomically
 from tfs_user.results import compare
-from tfs_user.verdict import COULD_NOT_RUN, OK, SLO_MISSED
+from tfs_user.results.verdict import COULD_NOT_RUN, OK, SLO_MISSED
 
 CSV_COLUMNS = ("step", "figure", "base", "new", "change", "noise", "threshold", "allowed", "verdict")
 

@@ -11,7 +11,7 @@ import html
 from hdrh.histogram import HdrHistogram
 from matplotlib.figure import Figure
 
-from tfs_user.report import _write_atomically
+from tfs_user.results.report import _write_atomically
 from tfs_user.stats import LatencyStats
 from tfs_user.web.plot import DPI, HEIGHT_IN, WIDTH_IN, _png, img  # noqa: F401 (DPI: one look for all pages)
 

@@ -204,7 +204,7 @@ def csv_rows(windows):
 
 
 def write_csv(path, windows, write_atomically):
-    """Write ``csv_rows(windows)`` to ``path`` with ``write_atomically(path, write)`` (tfs_user.report's)."""
+    """Write ``csv_rows(windows)`` to ``path`` with ``write_atomically(path, write)`` (tfs_user.results.report's)."""
     write_atomically(path, lambda f: csv.writer(f).writerows(csv_rows(windows)))
 
 

@@ -8,7 +8,7 @@ step), FPS and latency over time, and the steps table.
 
 import html
 
-from tfs_user import report
+from tfs_user.results import report
 
 NO_SAMPLES = "no FPS samples yet"
 

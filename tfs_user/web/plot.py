@@ -19,7 +19,7 @@ import io
 
 from matplotlib.figure import Figure
 
-from tfs_user.report import _write_atomically
+from tfs_user.results.report import _write_atomically
 from tfs_user.capacity.steps import STEP_COLUMNS, _cell
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 4.0, 100

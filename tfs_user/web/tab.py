@@ -4,7 +4,7 @@ servers' own figures per ``--server-metrics`` URL.
 Imports neither Locust nor Flask: testable in any process.
 """
 
-from tfs_user import report
+from tfs_user.results import report
 from tfs_user.server_metrics.entries import TIMES, estimate_text
 
 ROUNDED_KEYS = {"fps": 1, "rps": 1, **{key: 3 for key in report.LATENCY_KEYS}}

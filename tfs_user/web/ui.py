@@ -43,8 +43,8 @@ from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict
 
 from tfs_user.capacity import wiring as capacity, steps as steps_mod
-from tfs_user import report
-from tfs_user.fps_meter import CURRENT_WINDOW_S
+from tfs_user.results import report
+from tfs_user.results.fps_meter import CURRENT_WINDOW_S
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
 from tfs_user.web.form import check_form, form_fields, without_empty_secrets
 from tfs_user.web.tab import SERVER_COLUMNS, TABLE_COLUMNS, server_rows, table_rows

@@ -167,7 +167,7 @@ def write_csv(path, data):
 
 
 def write_json(path, data, verdict):
-    """Write the summary and the verdict (``tfs_user.verdict.Verdict``) as JSON: ``passed``, ``exit_code``,
+    """Write the summary and the verdict (``tfs_user.results.verdict.Verdict``) as JSON: ``passed``, ``exit_code``,
     ``slo_violations``; statistics of an empty set are null."""
     document = dict(data, slo_violations=list(verdict.violations), passed=verdict.passed, exit_code=verdict.exit_code)
     _write_atomically(path, lambda f: json.dump(document, f, indent=2))

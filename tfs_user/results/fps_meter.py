@@ -3,7 +3,7 @@
 import collections
 import time
 
-from tfs_user.report import AGGREGATED
+from tfs_user.results.report import AGGREGATED
 
 SAMPLE_INTERVAL_S = 0.5
 """Seconds between samples of the frame counters (current FPS, chart)."""

@@ -10,7 +10,7 @@ rate. Imports neither Locust nor gRPC.
 import csv
 import time
 
-from tfs_user.report import cell_text, ms_text, percent_text
+from tfs_user.results.report import cell_text, ms_text, percent_text
 
 HISTORY_COLUMNS = ["Timestamp", "Users", "Requests", "Failures", "Frames", "Requests/s", "FPS", "p50 ms", "p99 ms"]
 LOCAL = "local"

@@ -1,5 +1,6 @@
 """Real `locust --headless` runs of locustfile.py against the demo server on loopback."""
 
+import os
 import re
 
 import numpy as np
@@ -124,6 +125,17 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
     (["--host", "ftp://x:1"], "uses scheme 'ftp'"),
     (["--host", "http://127.0.0.1:1"], "no HTTP server answered at 127.0.0.1:1"),
     (["--host", "127.0.0.1:1"], "no gRPC server answered at 127.0.0.1:1"),
+    # values that would not bound the run or would crash it later (seen: inf held the process past SIGTERM)
+    (["--arrival-rate", "inf"], "'inf' is out of range; expected requests/s 0..100000"),
+    (["--arrival-rate", "1e9"], "'1e9' is out of range; expected requests/s 0..100000"),
+    (["--sweep", "rate:5,1e9", "--step-time", "5"], "'1e9' is not a rate; expected requests/s > 0 and <= 100000"),
+    (["--timeout", "1e12"], "'1e12' is out of range; expected a deadline in seconds > 0 and <= 86400"),
+    (["--max-message-mb", "99999999"], "'99999999' is out of range; expected MiB 1..2047"),
+    (["--run-time", "0"], "--run-time 0 would mean no time limit in Locust; expected a duration > 0"),
+    # output files that could not be written at the end (seen: a traceback after the run, then exit 0)
+    (["--json-summary", "sub"], "--json-summary 'sub' is a folder; expected a file path (e.g. 'sub/run.json')"),
+    (["--json-summary", "nofolder/s.json"], "--json-summary 'nofolder/s.json': folder 'nofolder' does not exist"),
+    (["--plot", "sub"], "--plot 'sub' is a folder; expected a file path (e.g. 'sub/plot.html')"),
     (["--sweep", "users:1,2", "--step-time", "5"], "error: --iterations 1 and --sweep 'users:1,2' do not go together: "
                                                    "a sweep runs each step for --step-time; drop --iterations"),
     (["--host", "nosuchhost.invalid:8500"], "error: the host name 'nosuchhost.invalid' of nosuchhost.invalid:8500 did "
@@ -134,6 +146,7 @@ def test_bad_input_is_one_line_before_any_user_starts(args, message, run_locust,
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     np.save(tmp_path / "scalar.npy", np.float32(5))
     np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8, 3), np.float32))
+    (tmp_path / "sub").mkdir()
     before = set(p.name for p in tmp_path.iterdir())
     host = [] if "--host" in args else ["--host", "127.0.0.1:1"]
     run = run_locust(*host, "-u", "1", "--iterations", "1", *args, timeout=60)
@@ -155,3 +168,39 @@ def test_demo_config_runs_the_main_job(run_locust):
     assert "FPS:" in run.output
     served = [line for line in run.output.splitlines() if "demo server served" in line]
     assert served and " 0 failed" in served[0]
+
+
+def test_what_ends_a_run_before_its_start_leaves_no_demo_server(run_locust, tmp_path):
+    """A batch too large for memory is one line and exit 2, and the demo server it started is stopped (seen: a
+    MemoryError traceback, exit 1, and the demo server serving on as an orphan for 10 minutes)."""
+    run = run_locust("--demo-server", "-u", "1", "--iterations", "1", "--batch-size", "100000000", timeout=120)
+    assert run.returncode == 2, run.output[-3000:]
+    assert "error: the request bodies need more memory than this machine has (" in run.output, run.output[-3000:]
+    assert "lower --batch-size" in run.output and "Traceback" not in run.output
+    assert "[tfs] demo server served 0 requests" in run.output  # stopped by us, not left behind
+
+
+def test_ctrl_c_while_waiting_for_the_server_is_one_line(tmp_path, free_port):
+    """Ctrl-C during the pre-flight wait: one line, exit 130, no traceback (seen: a KeyboardInterrupt traceback)."""
+    import signal
+    import subprocess
+
+    from conftest import end_group, locust_command
+
+    port = free_port()  # nothing listens there: the tool waits for it
+    process = subprocess.Popen(locust_command("--headless", "--host", f"127.0.0.1:{port}", "--wait-for-model", "60",
+                                              "-u", "1", "-t", "5s"),
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        lines = []
+        for line in process.stdout:  # send Ctrl-C once the tool says it is waiting (its own clock)
+            lines.append(line)
+            if "waiting for a gRPC server" in line:
+                break
+        os.killpg(process.pid, signal.SIGINT)
+        out = "".join(lines) + process.communicate(timeout=60)[0]
+    finally:
+        end_group(process)
+    assert process.returncode == 130, out[-3000:]
+    assert "stopped: Ctrl-C before the test started" in out and "Traceback" not in out, out[-3000:]

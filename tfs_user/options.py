@@ -12,8 +12,10 @@ Imports neither gRPC nor Locust.
 """
 
 import argparse
+import math
 
 from tfs_user import protocols
+from tfs_user.capacity.plans import MAX_ARRIVAL_RATE
 from tfs_user.data.mix import parse_batch_sizes, parse_weighted_paths
 from tfs_user.results.compare import FIGURES, parse_threshold
 from tfs_user.option_values import OptionError, parse_bool, parse_metric_urls, parse_names
@@ -22,28 +24,35 @@ from tfs_user.transport.config import COMPRESSIONS
 from tfs_user.transport.target import DEFAULT_PORT
 
 RUN_DEFAULTS = RunOptions()
+MAX_TIMEOUT_S = 86400.0
+"""Longest --timeout, seconds (a longer gRPC deadline overflows into an immediate DEADLINE_EXCEEDED: seen at 1e12)."""
+MAX_MESSAGE_MB = 2047
+"""Largest --max-message-mb: gRPC takes the limit in bytes as a signed 32-bit integer."""
 
 
-def _int_at_least(minimum, what):
+def _int_at_least(minimum, what, maximum=None):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected {what}") from None
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected {what}")
         return value
 
     return parse
 
 
-def _float_at_least(minimum, what, strictly=False):
+def _float_at_least(minimum, what, strictly=False, maximum=math.inf):
+    """An option's float parser: a number >= ``minimum`` (> with ``strictly``), finite and <= ``maximum``
+    (an infinite or huge value would not bound the run: seen, --arrival-rate inf hung past SIGTERM)."""
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected {what}") from None
-        if value != value or value < minimum or (strictly and value == minimum):
+        if value != value or value < minimum or (strictly and value == minimum) or not value <= maximum \
+                or value == math.inf:
             raise argparse.ArgumentTypeError(f"{text!r} is out of range; expected {what}")
         return value
 
@@ -142,8 +151,8 @@ _OPTIONS = [
     (("--allow-lossy-cast",), dict(topic=MODEL, label="Allow lossy cast (clip to the dtype)", action="store_true", default=D.allow_lossy_cast, help="Cast data whose values lie outside the input dtype's range (e.g. 300 or -1 for uint8, 0.5 for bool, NaN for an integer) by clipping them to the range (NaN -> 0, non-zero -> True). Default: off: stop with one line naming the input, the range found and the dtype")),
     (("--protocol",), dict(topic=TARGET, label="Protocol", choices=protocols.NAMES, default=D.protocol, help=f"The server's API: tfs = TF Serving's PredictionService/Predict (TF Serving, OVMS; over http:// its REST API, POST /v1/models/NAME:predict); kserve = the Open Inference Protocol, KServe v2 GRPCInferenceService/ModelInfer (Triton, OVMS, KServe, MLServer; over http:// POST /v2/models/NAME/infer). Default: {D.protocol}")),
     (("--binary-data",), dict(topic=TARGET, label="Binary tensors (KServe v2 over HTTP)", choices=BINARY_DATA, default=D.binary_data, help=f"--protocol kserve over http://: send and ask tensors as binary data (the Open Inference Protocol's binary tensor data extension: a JSON header, then raw bytes) or as JSON. auto = binary when the server's GET /v2 lists binary_tensor_data; on; off = JSON. Default: {D.binary_data}")),
-    (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, "a deadline in seconds > 0", strictly=True), default=D.timeout_s, help=f"Deadline per request (gRPC's deadline; over HTTP the whole call), in seconds. Default: {D.timeout_s:g}")),
-    (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, "requests/s >= 0"), default=0.0, help="Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop. Default: 0")),
+    (("--timeout",), dict(topic=TARGET, label="Timeout (s)", type=_float_at_least(0.0, f"a deadline in seconds > 0 and <= {MAX_TIMEOUT_S:g}", strictly=True, maximum=MAX_TIMEOUT_S), default=D.timeout_s, help=f"Deadline per request (gRPC's deadline; over HTTP the whole call), in seconds. Default: {D.timeout_s:g}")),
+    (("--arrival-rate",), dict(topic=LOAD, label="Arrival rate (req/s, 0 = closed loop)", type=_float_at_least(0.0, f"requests/s 0..{MAX_ARRIVAL_RATE:g}", maximum=MAX_ARRIVAL_RATE), default=0.0, help=f"Open loop: requests/s for the whole test, split over processes/workers in proportion to their users; users then only bound the requests in flight. Latency is measured from each request's scheduled send time (corrected for coordinated omission); the service time from the actual send is reported beside it. 0 = closed loop; at most {MAX_ARRIVAL_RATE:g} (a Python process sends a few thousand a second). Default: 0")),
     (("--arrival",), dict(topic=LOAD, label="Arrivals (poisson, constant, gamma:CV)", type=_arrival_text, default="poisson", help="Open-loop inter-arrival times: poisson (exponential), constant (evenly spaced) or gamma:CV (gamma-distributed with coefficient of variation CV: 1 is Poisson, e.g. gamma:3 sends in bursts with lulls between, at the same mean rate). Default: poisson")),
     (("--arrival-trace",), dict(topic=LOAD, label="Arrival trace (file of send times)", default="", help="Open loop from a recorded trace: replay its send times (seconds from the start, one per line, or a CSV with a time column; gzip accepted), latency from each request's scheduled time; with --processes/workers each sends every n-th line, so together they send the trace exactly once. The run ends after the trace's last request is answered (unless --trace-loop). Not with --arrival-rate or --sweep. Default: none")),
     (("--trace-speedup",), dict(topic=LOAD, label="Trace speed-up", type=_float_at_least(0.0, "a factor > 0, e.g. 10", strictly=True), default=1.0, help="Replay --arrival-trace this many times faster (10: a 60 s trace in 6 s). Default: 1")),
@@ -167,7 +176,7 @@ _OPTIONS = [
     *[((f.option,), dict(topic=OUTPUT, label=f"Baseline threshold {f.label} ({'points' if not f.relative else '%'})", type=_threshold_text, default=f"{f.default:g}", help=f"With --baseline: the smallest change of {f.label} called worse or better, in {'percentage points' if not f.relative else '%%'}, however quiet the runs; off = leave it out of the verdict. Default: {f.default:g}")) for f in FIGURES],
     (("--json-summary",), dict(topic=OUTPUT, label="JSON summary file", default="", help="Write the final TFS summary as JSON to this file. Default: none")),
     (("--grpc-metadata", "--metadata"), dict(topic=TARGET, label="gRPC metadata / HTTP headers (KEY=VALUE)", action=_JoinAction, default="", is_secret=True, help="KEY=VALUE sent as gRPC metadata (HTTP headers over http://) with every call; --metadata is the same option; repeat the option or separate pairs with commas; over gRPC a KEY ending in -bin takes its bytes as base64 text; values are never printed. Default: none")),
-    (("--max-message-mb",), dict(topic=TARGET, label="Max message size (MiB)", type=_int_at_least(1, "MiB >= 1"), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
+    (("--max-message-mb",), dict(topic=TARGET, label="Max message size (MiB)", type=_int_at_least(1, f"MiB 1..{MAX_MESSAGE_MB} (gRPC's limit is a 32-bit byte count)", maximum=MAX_MESSAGE_MB), default=D.max_message_mb, help=f"gRPC send/receive message limit on each channel, MiB (gRPC's own receive default is 4 MB). Default: {D.max_message_mb}")),
     (("--grpc-compression",), dict(topic=TARGET, label="gRPC compression", choices=COMPRESSIONS, default=D.compression, help=f"Compress requests. Default: {D.compression}")),
     (("--grpc-option",), dict(topic=TARGET, label="gRPC channel options (KEY=VALUE)", action=_JoinAction, default="", help="KEY=VALUE gRPC channel argument, e.g. grpc.keepalive_time_ms=30000 (repeatable, or comma-separated); integer values are passed as integers, JSON values (e.g. grpc.service_config={...}) as their text, commas kept; overrides ours (message limits, reconnect backoff). Default: none")),
     (("--request-cache-mb",), dict(topic=LOAD, label="Request cache (MiB)", type=_int_at_least(0, "an integer >= 0 (MiB)"), default=D.request_cache_mb, help=f"Memory per process for prepared request bodies, in MiB; beyond it bodies are built before each call. Default: {D.request_cache_mb}")),

@@ -3,6 +3,7 @@ data of each TfsUser class, and for a headless or autostarted run the server and
 A problem is one line on stderr and exit code 2 (``fail``), before any user exists."""
 
 import logging
+import os
 import sys
 
 import gevent
@@ -20,9 +21,48 @@ PREFLIGHT_TIMEOUT_S = 5.0
 (``--wait-for-model`` instead, when it is longer)."""
 
 def check_before_start(run):
-    """Local runner or master: demo server, settings and data, and (headless) the server and model."""
+    """Local runner or master: demo server, settings and data, and (headless) the server and model.
+
+    Whatever ends it early leaves no demo server behind: a bad value is one line and exit 2, Ctrl-C one line
+    and exit 130, and an unexpected error stops the demo server before it propagates."""
+    try:
+        _check_before_start(run)
+    except KeyboardInterrupt:
+        _end(run, "stopped: Ctrl-C before the test started", 130)
+    except MemoryError as e:
+        fail(run, f"the request bodies need more memory than this machine has ({e}); lower --batch-size or use "
+                  "smaller frames")
+    except BaseException:  # SystemExit from fail() too: the demo server never outlives this process
+        run.demo = demo_process.stop(run.demo, stream=run.options.out)
+        raise
+
+
+def output_path_problem(option, path, example="run.json"):
+    """Why ``path`` (an output file of ``option``) cannot be written, as one line; None when it can. Checked
+    before the test, so that a run never ends with its figures unwritten (seen: a traceback, then exit 0)."""
+    if not path:
+        return None
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        return f"{option} {path!r} is a folder; expected a file path (e.g. {os.path.join(path, example)!r})"
+    if not os.path.isdir(folder):
+        return f"{option} {path!r}: folder {folder!r} does not exist; expected an existing folder (create it first)"
+    if not os.access(folder, os.W_OK):
+        return f"{option} {path!r}: folder {folder!r} is not writable; expected a folder this user can write in"
+    return None
+
+
+def _check_before_start(run):
     options = run.options
     environment = run.environment
+    if getattr(environment.parsed_options, "run_time", None) == 0:
+        fail(run, "--run-time 0 would mean no time limit in Locust; expected a duration > 0 such as 30s (leave "
+                  "--run-time out to run until stopped)")
+    for option, path, example in (("--json-summary", options.json_summary, "run.json"),
+                                  ("--plot", getattr(environment.parsed_options, "plot", ""), "plot.html")):
+        problem = output_path_problem(option, path, example)
+        if problem:
+            fail(run, problem)
     if "iterations" in vars(environment.parsed_options):  # another plugin (locust-plugins) owns --iterations
         logger.info("notice: --iterations belongs to another plugin here (locust-plugins: requests per process, "
                     "not per user); use --tfs-iterations (config key tfs-iterations) for requests per user")
@@ -70,8 +110,13 @@ def fail(run, message):
     Locust opens its CSV files before ``init``; the still-empty ones are removed
     so that a run that never started leaves nothing behind.
     """
+    _end(run, f"error: {message}", 2)
+
+
+def _end(run, line, code):
+    """End the process before the test: demo server stopped, Locust's empty CSV files removed, ``line``, ``code``."""
     run.demo = demo_process.stop(run.demo, stream=run.options.out)
     locust_csv.remove_empty(run.options.csv_prefix)
-    sys.stderr.write(f"error: {message}\n")
-    sys.exit(2)
+    sys.stderr.write(f"{line}\n")
+    sys.exit(code)
 

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from tfs_user.results.verdict import apart
 
 SWEEP_KINDS = ("users", "rate")
+MAX_ARRIVAL_RATE = 100000.0
+"""Highest target rate (--arrival-rate, a rate sweep's steps), req/s for the whole test: the dispatcher counts
+every due slot it could not send, so a rate no fleet can send would hold the process (seen: 1e9 hung past
+SIGTERM)."""
 STEP_WARMUP_FRACTION = 0.2
 """Share of each step left out as warm-up ..."""
 STEP_WARMUP_MAX_S = 2.0
@@ -62,8 +66,9 @@ def _number(text, kind, spec):
         if value != value or value != int(value) or value < 1:
             raise SweepError(f"--sweep {spec!r}: {text!r} is not a user count; expected an integer >= 1")
         return int(value)
-    if value != value or value <= 0 or value == float("inf"):
-        raise SweepError(f"--sweep {spec!r}: {text!r} is not a rate; expected requests/s > 0")
+    if value != value or value <= 0 or not value <= MAX_ARRIVAL_RATE:
+        raise SweepError(f"--sweep {spec!r}: {text!r} is not a rate; expected requests/s > 0 and <= "
+                         f"{MAX_ARRIVAL_RATE:g}")
     return int(value) if value == int(value) else value
 
 

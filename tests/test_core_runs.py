@@ -204,3 +204,12 @@ def test_ctrl_c_while_waiting_for_the_server_is_one_line(tmp_path, free_port):
         end_group(process)
     assert process.returncode == 130, out[-3000:]
     assert "stopped: Ctrl-C before the test started" in out and "Traceback" not in out, out[-3000:]
+
+
+def test_a_host_given_beside_the_demo_server_is_named_as_not_tested(run_locust):
+    """--demo-server replaces a gRPC --host with its own address: a notice says so (seen: silently dropped)."""
+    run = run_locust("--demo-server", "--host", "127.0.0.1:1", "-u", "1", "--iterations", "2", timeout=120)
+    assert run.returncode == 0, run.output[-3000:]
+    notice = re.search(r"notice: --demo-server: the run tests the demo server at (\S+), not --host 127\.0\.0\.1:1",
+                       run.output)
+    assert notice and f"[tfs] started demo server at {notice.group(1)}" in run.output, run.output[-3000:]

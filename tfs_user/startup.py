@@ -72,8 +72,11 @@ def _check_before_start(run):
         except demo_process.DemoServerError as e:
             fail(run, str(e))
         # an http:// or https:// --host means its REST port (the host:port part is the demo server's)
-        http = (environment.parsed_options.host or "").startswith(("http://", "https://"))
+        given = environment.parsed_options.host or ""
+        http = given.startswith(("http://", "https://"))
         address = f"http://{run.demo.rest_address}" if http and run.demo.rest_address else run.demo.address
+        if given and not http:  # an address given beside --demo-server is not tested: say so (seen: silently dropped)
+            logger.info(f"notice: --demo-server: the run tests the demo server at {address}, not --host {given}")
         environment.host = environment.parsed_options.host = address
     if DEMO_METRICS in options.server_metrics and not options.demo_server:
         fail(run, "--server-metrics demo reads the demo server's metrics page; expected --demo-server with it "

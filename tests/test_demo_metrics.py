@@ -187,7 +187,7 @@ def test_queue_time_is_the_wait_for_a_free_worker_and_inference_time_the_model(d
         assert f.queue_ms.mean + f.inference_ms.mean <= f.request_ms.mean + 1e-3 <= statistics.fmean(client_ms) + 2e-3
         figures[workers] = f
         server.stop()
-        print(f"\nworkers {workers}: queue {f.queue_ms.mean:.2f} ms (p50 {f.queue_ms.p50:.2f}), inference "
+        print(f"\nworkers {workers}: queue {f.queue_ms.mean:.2f} ms (p50 {f.queue_ms.p50}), inference "
               f"{f.inference_ms.mean:.2f} ms, request {f.request_ms.mean:.2f} ms, client {statistics.fmean(client_ms):.2f} ms")
     one, many = figures[1].queue_ms.mean, figures[8].queue_ms.mean
     # one worker: a call waits for the (callers - 1) calls ahead of it, each at least the delay: about 3 x 5 ms
@@ -195,7 +195,9 @@ def test_queue_time_is_the_wait_for_a_free_worker_and_inference_time_the_model(d
     # a free worker for every caller: no call waits for another's delay, only for a thread to wake up. Most wake at
     # once (median 0.3 ms at load 20); the mean carries the busy machine's stalls (up to 7 ms seen), yet stays far
     # below one worker's queue
-    assert figures[8].queue_ms.p50 < delay / 2 and many < one / 2, (figures[8].queue_ms, one)
+    # (the p50 estimate, or where its bucket is too wide for a number its upper bound: the median is below it)
+    p50 = figures[8].queue_ms.p50 if figures[8].queue_ms.p50 is not None else figures[8].queue_ms.p50_bucket[1]
+    assert p50 < delay / 2 and many < one / 2, (figures[8].queue_ms, one)
 
 
 @pytest.mark.parametrize("metrics_format", ["tfs", "ovms"])

@@ -210,7 +210,7 @@ def test_env_only_master_and_two_workers_in_their_own_namespaces_reconcile_with_
     assert (summary["requests"], summary["failures"]) == (users * per_user, 0), summary
     assert (results / f"{master_env['LOCUST_CSV']}_stats.csv").is_file()
     warmup = re.search(r"Left out: (\d+) warm-up requests \(0 failed\)", output)
-    counts = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed\), (\d+) frames", served)
+    counts = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed, 0 cancelled\), (\d+) frames", served)
     assert warmup and counts, output + served
     total = users * per_user + int(warmup.group(1))
     assert counts.groups() == (str(total), str(total), "0", str(total * int(master_env["TFS_BATCH_SIZE"]))), served

@@ -104,7 +104,7 @@ def test_the_demo_job_runs_from_the_lean_install(lean_venv):
     assert code == 0, out
     aggregated = re.search(r"^Aggregated\s+(\d+)\s+(\d+)\s+(\d+)", out, re.M)
     assert aggregated and aggregated.groups() == ("10", "0", "10"), out
-    served = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed\)", out)
+    served = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed, 0 cancelled\)", out)
     assert served and served.groups() == ("11", "11", "0"), out  # + 1 warm-up request
     rows = json.loads((work / "summary.json").read_text())["rows"]
     assert (rows[-1]["requests"], rows[-1]["failures"]) == (10, 0)

@@ -85,7 +85,7 @@ def test_workers_in_another_namespace_load_the_server_across_a_veth_pair(namespa
     output = master.stdout + master.stderr
     assert master.returncode == 0, output
     assert re.search(r"Aggregated\s+200\s+0\s+400\s", output), output
-    counts = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed\), (\d+) frames", served)
+    counts = re.search(r"demo server served (\d+) requests \((\d+) ok, (\d+) failed, 0 cancelled\), (\d+) frames", served)
     assert counts and counts.groups() == ("204", "204", "0", "408"), served  # + 4 warm-up requests
     # every request body (8x8x3 float32 frames, 2 per request) crossed the veth pair
     assert int(tx) > 204 * 2 * 8 * 8 * 3 * 4

@@ -510,13 +510,3 @@ def test_a_verdict_line_shows_why_it_missed_and_the_csv_shows_the_judged_figure(
 def test_a_missed_figure_reads_apart_from_its_threshold(value, threshold, decimals, text):
     from tfs_user.results.verdict import apart
     assert apart(value, threshold, decimals) == text
-
-
-@pytest.mark.parametrize("top_ms", [1454.612728, 0.0004, 3.0005])
-def test_a_percentile_rounded_to_whole_microseconds_never_passes_the_exact_max_or_min(top_ms):
-    # seen in a loop-lag summary: p99 1454.613 beside max 1454.6127280000292 (the rounding passed the clamp)
-    stats = LatencyStats()
-    for ms in (top_ms * 0.5, top_ms):
-        stats.record(ms, True, 1, 0.0, 1.0)
-    s = stats.summary()
-    assert s["p50_ms"] >= s["min_ms"] and s["p99_ms"] <= s["max_ms"] and s["p99.9_ms"] <= s["max_ms"], s

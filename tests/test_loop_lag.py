@@ -100,7 +100,9 @@ def test_a_busy_event_loop_shows_in_the_lag_and_warns_once(demo_server, small_mo
     assert busy.returncode == 0, busy.output[-3000:]
     figures = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("quiet", "busy")}
     for name, data in figures.items():
-        assert data["loop_lag_samples"] > 0 and data["loop_lag_p50_ms"] <= data["loop_lag_p99_ms"] <= data["loop_lag_max_ms"]
+        # percentiles are whole microseconds (docs/measurement.md), max exact: compared at the printed resolution
+        # (seen: p99 1454.613 beside max 1454.6127)
+        assert data["loop_lag_samples"] > 0 and data["loop_lag_p50_ms"] <= data["loop_lag_p99_ms"] <= round(data["loop_lag_max_ms"], 3)
         with open(tmp_path / f"{name}_tfs_steps.csv") as f:
             (step,) = list(csv.DictReader(f))
         assert float(step["Loop lag p99 ms"]) <= float(step["Loop lag max ms"])

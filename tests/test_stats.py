@@ -510,3 +510,15 @@ def test_a_verdict_line_shows_why_it_missed_and_the_csv_shows_the_judged_figure(
 def test_a_missed_figure_reads_apart_from_its_threshold(value, threshold, decimals, text):
     from tfs_user.results.verdict import apart
     assert apart(value, threshold, decimals) == text
+
+
+@pytest.mark.parametrize("top_ms", [1454.612728, 0.0004, 3.0005])
+def test_percentiles_are_whole_microseconds_inside_min_and_max_at_that_resolution(top_ms):
+    # percentiles are whole microseconds (the unit recorded; what is printed is judged), min/max exact: at the
+    # printed resolution a percentile never passes them (a loop-lag summary read p99 1454.613, max 1454.6127)
+    stats = LatencyStats()
+    for ms in (top_ms * 0.5, top_ms):
+        stats.record(ms, True, 1, 0.0, 1.0)
+    s = stats.summary()
+    assert round(s["min_ms"], 3) <= s["p50_ms"] and s["p99_ms"] <= round(s["max_ms"], 3), s
+    assert all(round(s[k], 3) == s[k] for k in ("p50_ms", "p99_ms", "p99.9_ms")), s

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, locust_command
-from test_webui import TINY, _free_port, _wait_for_http
+from test_webui import TINY, _free_port, _wait_for_http, end_web_processes
 from tfs_user.options import form_labels
 from tfs_user.web import form as web_form
 
@@ -68,14 +68,7 @@ def secret_web_locust(tmp_path):
         return url
 
     yield start
-    for process, log in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
+    end_web_processes(processes)
 
 
 def _extra_options(page):

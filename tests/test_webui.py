@@ -276,6 +276,11 @@ def web_locust(tmp_path):
         return url
 
     yield start
+    end_web_processes(processes)
+
+
+def end_web_processes(processes):
+    """End each (process, log) a web UI fixture started, by its pid: SIGTERM, SIGKILL after 10 s; close its log."""
     for process, log in processes:
         if process.poll() is None:
             process.terminate()
@@ -285,6 +290,18 @@ def web_locust(tmp_path):
                 process.kill()
                 process.wait(5)
         log.close()
+
+
+def stats_once_stopped(url, timeout_s=60):
+    """Locust's ``/stats/requests`` of the web UI at ``url`` once its runner has stopped (or the last answer when
+    ``timeout_s`` ran out: a bound, not a timing claim)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
+            data = json.loads(response.read())
+        if data["state"] == "stopped" or time.monotonic() >= deadline:
+            return data
+        time.sleep(0.5)
 
 
 def test_browser_start_form_tfs_tab_stop_and_report(tmp_path, demo_server, small_model, browser, web_locust):
@@ -519,13 +536,7 @@ def test_protocol_chosen_on_the_start_form_takes_effect(tmp_path, demo_server, w
     body = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in fields.items()).encode()
     with urllib.request.urlopen(urllib.request.Request(url + "/swarm", data=body), timeout=10) as response:
         assert json.loads(response.read())["success"] is True
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
-            data = json.loads(response.read())
-        if data["state"] == "stopped":
-            break
-        time.sleep(0.5)
+    data = stats_once_stopped(url)
     names = {s["name"]: s["num_requests"] for s in data["stats"]}
     assert names.get(f"{verb} resnet") == 5, names
     assert server.counts()["ok"] == 5

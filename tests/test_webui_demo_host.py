@@ -2,12 +2,11 @@
 server the run started, not to localhost:9000 (issue 29); a host typed in is still taken as typed."""
 
 import json
-import time
 import urllib.request
 
 import pytest
 
-from test_webui import web_locust  # noqa: F401 (the fixture)
+from test_webui import stats_once_stopped, web_locust  # noqa: F401 (the fixture)
 from tfs_user.options import form_labels
 from tfs_user.web import form as web_form
 
@@ -26,13 +25,7 @@ def test_an_empty_host_on_a_demo_server_run_is_the_demo_server(web_locust, poste
     url = web_locust("", "--demo-server", "--status-interval", "0")
     answer = _swarm(url, posted)
     assert answer["success"] is True and answer["host"].startswith("127.0.0.1:"), answer
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(url + "/stats/requests", timeout=5) as response:
-            data = json.loads(response.read())
-        if data["state"] == "stopped":
-            break
-        time.sleep(0.5)
+    data = stats_once_stopped(url)
     rows = {t["key"]: t["data"] for t in data.get("extended_stats", [])}["tfs"]
     total = rows[-1]
     assert (data["state"], total["requests"], total["failures"]) == ("stopped", 5, 0), (data["state"], rows)

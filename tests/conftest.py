@@ -1,11 +1,14 @@
 """Shared fixtures: a real demo TFS server on 127.0.0.1 port 0, real `locust` subprocesses."""
 
+import contextlib
 import csv
+import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,20 @@ def demo_server():
     yield start
     for server in servers:
         server.stop()
+
+
+@contextlib.contextmanager
+def http_pages(handler):
+    """Serve ``handler`` (a BaseHTTPRequestHandler class) on 127.0.0.1, a free port, in a thread; yields the base
+    URL ``http://127.0.0.1:PORT``; shut down and closed when the block ends."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

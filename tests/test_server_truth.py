@@ -12,10 +12,10 @@ servers in their own virtualenvs).
 import csv
 import http.server
 import json
-import threading
 
 import pytest
 
+from conftest import http_pages
 from tfs_user.demo.model import ModelConfig
 
 TINY = ModelConfig(shape=(-1, 4), output_size=1)
@@ -94,12 +94,8 @@ class _Pages(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def pages():
     handler = type("Pages", (_Pages,), {"seen": {}})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_pages(handler) as url:
+        yield handler, url
 
 
 def test_each_kind_of_page_gets_a_true_sentence_and_the_json_is_valid(demo_server, run_locust, pages, free_port):

@@ -10,12 +10,12 @@ import csv
 import http.server
 import json
 import math
-import threading
 import time
 import urllib.request
 
 import pytest
 
+from conftest import http_pages
 from tfs_user.demo.model import ModelConfig
 
 TINY = ModelConfig(shape=(-1, 4), output_size=1)
@@ -124,12 +124,8 @@ class _Pages(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def pages():
     handler = type("Pages", (_Pages,), {"scrapes": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_pages(handler) as url:
+        yield handler, url
 
 
 def test_with_processes_the_master_scrapes_once_per_edge_and_workers_never(demo_server, run_locust, pages):

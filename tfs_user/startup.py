@@ -8,11 +8,10 @@ import sys
 
 import gevent
 
-from tfs_user.results import locust_csv
 from tfs_user.demo import process as demo_process
 from tfs_user.live import print_status
 from tfs_user.option_values import DEMO_METRICS
-from tfs_user.results import baseline
+from tfs_user.results import baseline, locust_csv
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@
     A, A2  --delay-ms 5                         (two identical runs: the A/A pair; all with a [1,4] model)
     slow   --delay-ms 5.5                       (a server 10 % slower)
     fast   --delay-ms 4.5                       (a server 10 % faster)
-    p99    --delay-ms 5 --slow-every N --slow-delay-ms D   (a few slow requests: p99 about 30 % worse)
+    p99    --delay-ms 5 --slow-every 50 --slow-delay-ms D  (2 % slow requests: p99 about 30 % worse; D is set
+           from the same round's A run, D = 1.3 x its p99 - (its p50 - 5 ms), so that the slow requests'
+           latency is 1.3 x the baseline's p99 whatever the machine's state)
 
 ``--hog`` keeps one CPU hog (a busy Python loop, its own process) running for the whole set.
 ``table``: compares each round's ``A`` (the baseline) with each other condition of the same round
@@ -42,8 +44,20 @@ CONDITIONS = {
     "A2": "--delay-ms 5",
     "slow": "--delay-ms 5.5",
     "fast": "--delay-ms 4.5",
-    "p99": "--delay-ms 5 --slow-every 50 --slow-delay-ms 13",
+    "p99": "--delay-ms 5 --slow-every 50 --slow-delay-ms {slow_delay_ms:.3f}",
 }
+P99_WORSE = 1.3
+"""The p99 condition's slow requests take this many times the round's baseline p99."""
+
+
+def condition_args(name, out, r):
+    """The demo server arguments of condition ``name`` in round ``r`` (p99: from that round's A run)."""
+    args = CONDITIONS[name]
+    if "{slow_delay_ms" not in args:
+        return args
+    base = json.loads((out / f"r{r:02d}-A.json").read_text())["rows"][-1]
+    overhead_ms = base["p50_ms"] - 5.0  # what the client, gRPC and the machine add to the server's delay
+    return args.format(slow_delay_ms=max(P99_WORSE * base["p99_ms"] - overhead_ms, 5.0))
 USERS = 4
 SECONDS = 10
 
@@ -73,7 +87,7 @@ def run(args):
                 path = out / f"r{r:02d}-{name}.json"
                 if path.is_file():
                     continue
-                run_once(path, CONDITIONS[name], args.users, args.seconds)
+                run_once(path, condition_args(name, out, r), args.users, args.seconds)
                 print(f"{time.strftime('%H:%M:%S')} {path.name} load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         if hog is not None:

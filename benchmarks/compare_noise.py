@@ -3,6 +3,7 @@
     python benchmarks/compare_noise.py run --out results/compare-tune --rounds 8            # runs only
     python benchmarks/compare_noise.py run --out results/compare-hog --rounds 20 --conditions A,A2 --hog
     python benchmarks/compare_noise.py table results/compare-report [results/compare-hog]   # the tables
+    python benchmarks/compare_noise.py table --baseline-runs 3 results/compare-report       # several-run baseline
 
 ``run``: ``--rounds`` rounds; each round runs every condition once, one after the other, as
 ``locust --headless --demo-server`` (``-u USERS``, ``-t SECONDS``), each writing
@@ -21,6 +22,11 @@ through ``tfs_user.results.compare`` with the default thresholds, and prints, pe
 pairs each figure called worse / better, the load average the runs saw (1-minute, min-max), and the
 figures' median change. Runs of one round are minutes apart at most: a pair sees the same machine
 state as a CI job's baseline and merge-request run would at best.
+
+``table --baseline-runs K``: a baseline of several runs from the same files (no new runs): for each
+round after the first K, the ``A`` runs of the K rounds before it are the baseline, and every condition
+of the round is judged against it, ``A`` too (one more A/A pair per round). It adds the median of
+what each figure was allowed (the larger of threshold, window noise and between-run noise).
 """
 
 import argparse
@@ -95,28 +101,44 @@ def run(args):
             hog.wait()
 
 
+def baselines(runs, k):
+    """{round: [baseline summaries]}: the round's own A (k None), else the A runs of the k rounds before it."""
+    a_runs = runs.get("A", {})
+    if not k:
+        return {r: [doc] for r, doc in a_runs.items()}
+    rounds = sorted(a_runs)
+    return {r: [a_runs[q] for q in rounds[i - k:i]] for i, r in enumerate(rounds) if i >= k}
+
+
 def table(args):
     from tfs_user.results import compare
 
+    k = args.baseline_runs
     for folder in args.folders:
         folder = Path(folder)
         runs = {}
         for path in sorted(folder.glob("r*-*.json")):
             r, name = path.stem.split("-", 1)
             runs.setdefault(name, {})[r] = json.loads(path.read_text())
-        print(f"\n{folder}  (baseline: A of the same round; default thresholds)")
+        base_of = baselines(runs, k)
+        where = f"the A runs of the {k} rounds before" if k else "A of the same round"
+        print(f"\n{folder}  (baseline: {where}; default thresholds)")
         figures = [f.name for f in compare.FIGURES]
         print("| condition | pairs | " + " | ".join(f"{f} worse/better" for f in figures)
-              + " | any worse | median change p50 / p99 / FPS | load avg (1 min) |")
-        print("|---|---|" + "---|" * len(figures) + "---|---|---|")
+              + " | any worse | median change p50 / p99 / FPS | load avg (1 min) |"
+              + (" median allowed p50 / p99 / FPS |" if k else ""))
+        print("|---|---|" + "---|" * len(figures) + "---|---|---|" + ("---|" if k else ""))
         for name, by_round in runs.items():
-            if name == "A":
+            if name == "A" and not k:
                 continue
-            pairs = [(runs["A"][r], new) for r, new in sorted(by_round.items()) if r in runs.get("A", {})]
+            pairs = [(base_of[r], new) for r, new in sorted(by_round.items()) if r in base_of]
+            if not pairs:
+                continue
             worse = {f: 0 for f in figures}
             better = {f: 0 for f in figures}
             any_worse = 0
             changes = {f: [] for f in figures}
+            allowed = {f: [] for f in figures}
             loads = []
             for base, new in pairs:
                 result = compare.compare(base, new)
@@ -126,12 +148,18 @@ def table(args):
                     better[row.figure] += row.verdict == compare.BETTER
                     if row.change is not None:
                         changes[row.figure].append(row.change)
+                    if row.allowed is not None:
+                        allowed[row.figure].append(row.allowed)
                 any_worse += any(row.verdict == compare.WORSE for row in rows)
-                loads += [d["run"]["load_average"][0] for d in (base, new)]
-            median = " / ".join(f"{statistics.median(changes[f]):+.1f} %" if changes[f] else "-"
-                                for f in ("p50", "p99", "fps"))
+                loads += [d["run"]["load_average"][0] for d in (*base, new)]
+
+            def medians(values, sign):
+                return " / ".join(f"{statistics.median(values[f]):{sign}.1f} %" if values[f] else "-"
+                                  for f in ("p50", "p99", "fps"))
+
             print(f"| {name} | {len(pairs)} | " + " | ".join(f"{worse[f]}/{better[f]}" for f in figures)
-                  + f" | {any_worse} | {median} | {min(loads):.1f}-{max(loads):.1f} |")
+                  + f" | {any_worse} | {medians(changes, '+')} | {min(loads):.1f}-{max(loads):.1f} |"
+                  + (f" {medians(allowed, '')} |" if k else ""))
 
 
 def main():
@@ -148,6 +176,9 @@ def main():
     p.set_defaults(func=run)
     t = sub.add_parser("table")
     t.add_argument("folders", nargs="+")
+    t.add_argument("--baseline-runs", type=int, default=0, metavar="K",
+                   help="judge each round after the first K against the A runs of the K rounds before it "
+                        "(a baseline of several runs) instead of its own A")
     t.set_defaults(func=table)
     args = parser.parse_args()
     args.func(args)

@@ -55,7 +55,8 @@ def test_a_slower_server_exits_3_with_one_line_per_worse_figure_and_a_same_one_e
     assert saved["exit_code"] == 3 and saved["passed"] is False
     assert saved["baseline"]["worse"] == lines and set(lines) <= set(saved["slo_violations"])
 
-    same = run_locust(*_demo(5), "-u", "2", "-r", "2", "-t", "4s", "--baseline", "base.json", *WIDE)
+    same = run_locust(*_demo(5), "-u", "2", "-r", "2", "-t", "4s", "--baseline", "base.json", *WIDE,
+                      "--json-summary", "same.json")
     assert same.returncode == 0, same.output
     assert "Compared with the baseline" in same.output and not _worse_lines(same.output)
 
@@ -63,6 +64,20 @@ def test_a_slower_server_exits_3_with_one_line_per_worse_figure_and_a_same_one_e
                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
                            timeout=60)
     assert after.returncode == 3 and _worse_lines(after.stdout) == lines
+
+    # a baseline of the two 5 ms runs: the noise between them counts too (with 2 runs t = 12.7: wide); 10x slower
+    # is beyond it unless their p50 differ by more than 23 %
+    several = run_locust(*_demo(50), "-u", "2", "-r", "2", "-t", "4s", "--baseline", "base.json,same.json",
+                         "--json-summary", "several.json", "--baseline-p99", "off")
+    assert several.returncode == 3, several.output
+    assert "Compared with the baseline of 2 runs" in several.output
+    judged = json.loads((tmp_path / "several.json").read_text())["baseline"]
+    assert judged["files"] == ["base.json", "same.json"] and judged["baseline_runs"] == 2
+    p50 = next(r for r in judged["rows"] if r["figure"] == "p50")
+    bases = [json.loads((tmp_path / name).read_text())["rows"][-1]["p50_ms"] for name in ("base.json", "same.json")]
+    assert p50["verdict"] == "worse" and p50["noise_runs"] is not None and p50["noise"] >= p50["noise_runs"]
+    assert min(bases) <= p50["base"] <= max(bases)
+    assert _worse_lines(several.output)[0].startswith("Worse than baseline: p50 ") and "; between runs +/-" in several.output
 
 
 def test_a_baseline_of_another_test_stops_the_run_before_it_starts(run_locust, tmp_path):
@@ -75,6 +90,13 @@ def test_a_baseline_of_another_test_stops_the_run_before_it_starts(run_locust, t
         errors = [line for line in run.output.splitlines() if line.startswith("error: ")]
         assert errors == [errors[0]] and f"cannot compare: {key} is" in errors[0], run.output
         assert not (tmp_path / "new.json").exists()
+    other = json.loads((tmp_path / "base.json").read_text())
+    other["run"]["users"] = 3
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    run = run_locust(*_demo(5), "-u", "2", "-r", "2", "-t", "2s", "--baseline", "base.json,other.json", csv_prefix="")
+    errors = [line for line in run.output.splitlines() if line.startswith("error: ")]
+    assert run.returncode == 2 and errors == ["error: cannot compare: users is 2 in this run but 3 in the baseline "
+                                              "'other.json'; expected the same users (compare runs of the same test)"], run.output
     old = dict(json.loads((tmp_path / "base.json").read_text()))
     del old["format"]
     (tmp_path / "old.json").write_text(json.dumps(old))

@@ -14,13 +14,19 @@ job on the machine, a different CPU frequency): each figure also has a minimum t
 larger of the two: ``allowed = max(interval half-width, threshold)``; a change beyond ``+allowed`` in
 the bad direction is "worse", beyond it in the good direction "better", else "same" (within noise).
 A figure with fewer than ``MIN_WINDOWS`` full windows in either run cannot be judged: "unknown".
+
+A baseline of several runs (``tfs_user.results.baseline_runs``) also measures that drift: the spread of
+its runs' figures gives a prediction interval for one more run, and ``allowed = max(threshold, window
+noise, between-run noise)``. One baseline run is compared exactly as above.
 """
 
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist, fmean, variance
 
-from tfs_user.results.summary_keys import FORMAT_NAME, FORMAT_VERSION
+from tfs_user.results.baseline_runs import baseline_of, prediction_half_width, run_values
+from tfs_user.results.comparable import (NOTICE_KEYS, SAME_LOAD, CompareError, check_document,  # noqa: F401 (the API)
+                                         check_runs, check_same_run)
 
 WORSE, SAME, BETTER, UNKNOWN = "worse", "same", "better", "unknown"
 CONFIDENCE = 0.95
@@ -70,21 +76,13 @@ def best_step(doc, steps):
     fps = {index: s["fps"] for index, s in steps.items() if s.get("fps") is not None}
     return max(fps, key=fps.get) if fps else None
 
-SAME_LOAD = ("protocol", "transport", "model", "batch_size", "users", "arrival_rate", "sweep", "step_time")
-"""``run`` keys that must be equal: two runs with another of these measure different things."""
-NOTICE_KEYS = ("tool_version", "host", "cpu_count", "processes", "workers")
-"""``run`` keys that may differ: a notice, not a refusal."""
-
-
-class CompareError(ValueError):
-    """Two summaries that cannot be compared (one line: which value, what was expected)."""
-
-
 @dataclass
 class Row:
     """One verdict: ``figure`` (a Figure name or ``best_fps``), ``step`` (None = the whole run), ``base`` and
-    ``new`` values (ms, frames/s or a ratio 0..1), ``change`` (% or points), ``noise`` (half-width of the
-    interval, same unit; None when unknown), ``threshold``, ``allowed`` and ``verdict``."""
+    ``new`` values (ms, frames/s or a ratio 0..1), ``change`` (% or points), ``noise`` (the half-width that
+    counts, the larger of ``noise_windows``, the windows' interval, and ``noise_runs``, the baseline runs'
+    prediction interval, None with one baseline run; same unit; None when unknown), ``threshold``,
+    ``allowed``, ``verdict`` and ``runs`` (baseline runs)."""
 
     figure: str
     label: str
@@ -98,6 +96,9 @@ class Row:
     allowed: object
     verdict: str
     relative: bool = True
+    noise_windows: object = None
+    noise_runs: object = None
+    runs: int = 1
 
     def value_text(self, value):
         if value is None:
@@ -113,21 +114,24 @@ class Row:
         where = f"step {self.step} " if self.step is not None else ""
         head = {WORSE: "Worse than baseline", BETTER: "Better than baseline", SAME: "Same as baseline",
                 UNKNOWN: "Not judged against baseline (too few full windows in a run)"}[self.verdict]
+        which = "" if self.runs < 2 else (f"; between runs +/-{self.change_text(self.noise_runs, sign=False)}, "
+                                          f"within runs +/-{self.change_text(self.noise_windows, sign=False)}")
         return (f"{head}: {where}{self.label} {self.value_text(self.new)} vs {self.value_text(self.base)} "
-                f"({self.change_text(self.change)}, noise allows +/-{self.change_text(self.allowed, sign=False)})")
+                f"({self.change_text(self.change)}, noise allows +/-{self.change_text(self.allowed, sign=False)}{which})")
 
     def to_json(self):
-        return {k: getattr(self, k) for k in ("figure", "step", "base", "new", "change", "noise", "threshold",
-                                              "allowed", "verdict")}
+        return {k: getattr(self, k) for k in ("figure", "step", "base", "new", "change", "noise", "noise_windows",
+                                              "noise_runs", "threshold", "allowed", "verdict")}
 
 
 @dataclass
 class Comparison:
     """``rows`` (Row, the whole run first, then each sweep step's), ``notices`` (lines: another tool
-    version, host ...)."""
+    version, host ...), ``runs`` (how many runs the baseline has)."""
 
     rows: list
     notices: list = field(default_factory=list)
+    runs: int = 1
 
     @property
     def worse(self):
@@ -137,8 +141,8 @@ class Comparison:
         return [row.line() for row in self.worse]
 
     def to_json(self):
-        return {"confidence": CONFIDENCE, "rows": [row.to_json() for row in self.rows], "notices": self.notices,
-                "worse": self.worse_lines()}
+        return {"confidence": CONFIDENCE, "baseline_runs": self.runs, "rows": [row.to_json() for row in self.rows],
+                "notices": self.notices, "worse": self.worse_lines()}
 
 
 def t_quantile(q, df):
@@ -174,45 +178,28 @@ def half_width(base, new):
     return t_quantile(0.5 + CONFIDENCE / 2, df) * math.sqrt(se2)
 
 
-def judge(figure, base_row, new_row, threshold, step=None, name=None):
-    """The Row of one figure between two summary rows (or steps); ``threshold`` in % (points), None = off."""
+def judge(figure, base_row, new_row, threshold, step=None, name=None, runs=None):
+    """The Row of one figure between two summary rows (or steps); ``threshold`` in % (points), None = off;
+    ``runs``: a baseline of several runs' own rows (``base_row`` is then their merged row), None for one."""
     base, new = base_row.get(figure.key), new_row.get(figure.key)
-    change = noise = allowed = None
+    change = noise = allowed = noise_windows = noise_runs = None
     verdict = UNKNOWN
+
+    def scaled(half):  # a half-width on the log scale as a ratio in %; points stay points
+        return None if half is None else 100.0 * (math.exp(half) - 1) if figure.relative else half
+
+    if runs:
+        noise_runs = scaled(prediction_half_width(run_values(runs, figure), CONFIDENCE))
     if base is not None and new is not None and (not figure.relative or base > 0):
         change = 100.0 * (new / base - 1) if figure.relative else 100.0 * (new - base)
-        half = half_width(window_values(base_row, figure), window_values(new_row, figure))
-        if half is not None:
-            noise = 100.0 * (math.exp(half) - 1) if figure.relative else half
+        noise_windows = scaled(half_width(window_values(base_row, figure), window_values(new_row, figure)))
+        if noise_windows is not None:
+            noise = max(noise_windows, noise_runs if noise_runs is not None else noise_windows)
             allowed = max(noise, threshold)
             bad = change if figure.higher_is_worse else -change
             verdict = WORSE if bad > allowed else BETTER if -bad > allowed else SAME
     return Row(name or figure.name, figure.label, figure.unit, step, base, new, change, noise, threshold, allowed,
-               verdict, figure.relative)
-
-
-def check_document(doc, label):
-    """Raise CompareError unless ``doc`` is a JSON summary this version can compare; ``label`` names it."""
-    if not isinstance(doc, dict) or "rows" not in doc:
-        raise CompareError(f"{label} is not a tfs-locust JSON summary (no 'rows'); expected a file "
-                           "written by --json-summary")
-    fmt = doc.get("format")
-    if not isinstance(fmt, dict) or fmt.get("name") != FORMAT_NAME:
-        raise CompareError(f"{label} is a JSON summary from before baseline comparisons (no histograms or windows); "
-                           "expected one written by this version: run the baseline again")
-    if fmt.get("version") != FORMAT_VERSION:
-        raise CompareError(f"{label} has summary format version {fmt.get('version')!r}; expected {FORMAT_VERSION}")
-
-
-def check_same_run(base_run, new_run):
-    """Raise CompareError when the runs measured different things (``SAME_LOAD``); return notice lines for the
-    ``NOTICE_KEYS`` that differ."""
-    for key in SAME_LOAD:
-        if base_run.get(key) != new_run.get(key):
-            raise CompareError(f"cannot compare: {key} is {new_run.get(key)!r} in this run but {base_run.get(key)!r} "
-                               f"in the baseline; expected the same {key} (compare runs of the same test)")
-    return [f"Notice: {key} differs: {new_run.get(key)!r} here, {base_run.get(key)!r} in the baseline"
-            for key in NOTICE_KEYS if base_run.get(key) != new_run.get(key)]
+               verdict, figure.relative, noise_windows, noise_runs, len(runs) if runs else 1)
 
 
 def parse_threshold(text):
@@ -237,45 +224,65 @@ def thresholds_of(given=None):
     return out
 
 
-def compare(base_doc, new_doc, thresholds=None):
-    """Comparison of two JSON summaries (dicts): the Aggregated row's figures, then each sweep step present in
-    both and the highest FPS within the SLO. ``thresholds``: {figure name: % or None}. Raises CompareError."""
-    check_document(base_doc, "the baseline")
-    check_document(new_doc, "the new run")
-    notices = check_same_run(base_doc.get("run", {}), new_doc.get("run", {}))
-    for label, doc in (("the baseline", base_doc), ("this run", new_doc)):
-        if doc.get("loop_lag_warning"):
-            notices.append(f"Notice: in {label} the load generator was a bottleneck (event-loop lag p99 "
-                           f"{doc.get('loop_lag_p99_ms', 0):.3f} ms): its latencies include that wait, so does the change")
+def compare(base, new_doc, thresholds=None, names=None):
+    """Comparison of JSON summaries (dicts): ``base`` one baseline run's, or a list of several runs' (``names``:
+    their file names, for the lines), with ``new_doc``: the Aggregated row's figures, then each sweep step
+    present in every run and the highest FPS within the SLO. ``thresholds``: {figure name: % or None}.
+    Raises CompareError (``comparable.check_runs``)."""
+    docs = [base] if isinstance(base, dict) else list(base)
+    if not docs:
+        raise CompareError("no baseline run given; expected one JSON summary or more")
+    notices = check_runs(docs, new_doc, names)
     limits = thresholds_of(thresholds)
     figures = [f for f in FIGURES if limits[f.name] is not None]
-    rows = [judge(f, base_doc["rows"][-1], new_doc["rows"][-1], limits[f.name]) for f in figures]
-    base_steps = {s["step"]: s for s in base_doc.get("steps") or []}
+
+    def judged(base_rows, new_row, **where):
+        base_row, runs = baseline_of(base_rows)
+        return [judge(f, base_row, new_row, limits[f.name], runs=runs, **where) for f in figures]
+
+    rows = judged([doc["rows"][-1] for doc in docs], new_doc["rows"][-1])
+    base_steps = [{s["step"]: s for s in doc.get("steps") or []} for doc in docs]
     new_steps = {s["step"]: s for s in new_doc.get("steps") or []}
-    for index in sorted(set(base_steps) & set(new_steps)):
-        rows += [judge(f, base_steps[index], new_steps[index], limits[f.name], step=index) for f in figures]
-    if base_steps or new_steps:
-        missing = sorted(set(base_steps) ^ set(new_steps))
+    in_all = set(new_steps).intersection(*base_steps)
+    for index in sorted(in_all):
+        rows += judged([steps[index] for steps in base_steps], new_steps[index], step=index)
+    if any(base_steps) or new_steps:
+        missing = sorted(set(new_steps).union(*base_steps) - in_all)
         if missing:
             notices.append(f"Notice: step{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} ran in only "
-                           "one of the two runs (a sweep ends at the first step that misses its SLO)")
-        best_base, best_new = best_step(base_doc, base_steps), best_step(new_doc, new_steps)
-        if limits["fps"] is not None and best_base is not None and best_new is not None:
-            figure = BEST_FPS if base_doc.get("best_step") is not None else BEST_FPS_NO_SLO
-            rows.append(judge(figure, base_steps[best_base], new_steps[best_new], limits["fps"], name="best_fps"))
-    return Comparison(rows, notices)
+                           + ("one of the two runs" if len(docs) == 1 else "some of the runs")
+                           + " (a sweep ends at the first step that misses its SLO)")
+        best_base = [best_step(doc, steps) for doc, steps in zip(docs, base_steps)]
+        best_new = best_step(new_doc, new_steps)
+        if limits["fps"] is not None and None not in best_base and best_new is not None:
+            figure = BEST_FPS if docs[0].get("best_step") is not None else BEST_FPS_NO_SLO
+            base_row, runs = baseline_of([steps[i] for steps, i in zip(base_steps, best_base)])
+            rows.append(judge(figure, base_row, new_steps[best_new], limits["fps"], name="best_fps", runs=runs))
+    return Comparison(rows, notices, len(docs))
 
 
 def format_table(comparison):
-    """The console table: one line per figure (and step), then the notices."""
-    lines = ["", f"Compared with the baseline (change of each figure; noise = half-width of its {100 * CONFIDENCE:g} % "
-             "interval from the runs' windows; allowed = the larger of noise and threshold)",
-             f"{'step':>5} {'figure':<28}{'baseline':>18}{'this run':>18}{'change':>13}{'noise':>10}{'threshold':>11}"
-             f"{'allowed':>10}  verdict"]
+    """The console table: one line per figure (and step), then the notices. A baseline of several runs adds
+    the two noises the larger of which is ``noise``: ``runs`` (between the baseline's runs) and ``windows``."""
+    several = comparison.runs > 1
+    if several:
+        head = (f"Compared with the baseline of {comparison.runs} runs (change of each figure; runs = half-width of the "
+                f"{100 * CONFIDENCE:g} % prediction interval of one more run from the spread of the baseline's runs, "
+                f"windows = of the {100 * CONFIDENCE:g} % interval from the runs' windows, noise = the larger; "
+                "allowed = the larger of noise and threshold)")
+    else:
+        head = (f"Compared with the baseline (change of each figure; noise = half-width of its {100 * CONFIDENCE:g} % "
+                "interval from the runs' windows; allowed = the larger of noise and threshold)")
+    extra = f"{'runs':>8}{'windows':>9}" if several else ""
+    lines = ["", head, f"{'step':>5} {'figure':<28}{'baseline':>18}{'this run':>18}{'change':>13}{'noise':>10}{extra}"
+             f"{'threshold':>11}{'allowed':>10}  verdict"]
+
+    def pct(value):
+        return "-" if value is None else f"{value:.1f}"
+
     for row in comparison.rows:
-        def pct(value):
-            return "-" if value is None else f"{value:.1f}"
+        extra = f"{pct(row.noise_runs):>8}{pct(row.noise_windows):>9}" if several else ""
         lines.append(f"{'' if row.step is None else row.step:>5} {row.label:<28}{row.value_text(row.base):>18}"
-                     f"{row.value_text(row.new):>18}{row.change_text(row.change):>13}{pct(row.noise):>10}"
+                     f"{row.value_text(row.new):>18}{row.change_text(row.change):>13}{pct(row.noise):>10}{extra}"
                      f"{pct(row.threshold):>11}{pct(row.allowed):>10}  {row.verdict}")
     return "\n".join(lines + comparison.notices)

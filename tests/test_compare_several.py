@@ -243,3 +243,20 @@ def test_the_benchmark_table_takes_the_a_runs_of_the_rounds_before_as_the_baseli
     assert rows["A2"].startswith("| A2 | 1 | 0/0 | 0/0 | 0/0 | 0/0 | 0/0 | 0 |"), rows
     assert rows["slow"].startswith("| slow | 1 | 1/0 | 1/0 | 1/0 | 1/0 | 0/0 | 1 |"), rows
     assert rows["slow"].count("|") == 12  # the median allowed column
+
+
+def test_notices_about_several_baseline_runs_are_one_line_each():
+    bases = _three()
+    for doc, lag in zip(bases, (3.5, None, 7.25)):
+        doc.update(loop_lag_warning=lag is not None, loop_lag_p99_ms=lag)
+    bases[1]["run"]["host"] = "other"
+    bases[2]["run"]["host"] = "third"
+    new = document(stats_of(NOISY[::-1]))
+    assert compare.compare(bases, new, names=["a.json", "b.json", "c.json"]).notices == [
+        "Notice: host differs: 'h' here, 'other' in the baseline 'b.json', 'third' in the baseline 'c.json'",
+        "Notice: in 2 of the 3 baseline runs the load generator was a bottleneck (event-loop lag p99 3.500 to "
+        "7.250 ms): their latencies include that wait, so does the change"]
+    assert compare.compare(bases[2], new).notices == [  # one baseline run: as before
+        "Notice: host differs: 'h' here, 'third' in the baseline",
+        "Notice: in the baseline the load generator was a bottleneck (event-loop lag p99 7.250 ms): its latencies "
+        "include that wait, so does the change"]

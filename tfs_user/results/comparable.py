@@ -88,7 +88,12 @@ def check_runs(base_docs, new_doc=None, names=None, new_run=None):
                   if doc.get("run", {}).get(key) != new_run.get(key)]
         if differ:
             lines.append(f"Notice: {key} differs: {new_run.get(key)!r} here, {', '.join(differ)}")
-    for label, doc in (*zip(labels, base_docs), ("this run", new_doc or {})):
+    lagged = [doc.get("loop_lag_p99_ms", 0) for doc in base_docs if doc.get("loop_lag_warning")]
+    if len(base_docs) > 1 and lagged:  # one line for the baseline, however many of its runs
+        lines.append(f"Notice: in {len(lagged)} of the {len(base_docs)} baseline runs the load generator was a bottleneck "
+                     f"(event-loop lag p99 {min(lagged):.3f} to {max(lagged):.3f} ms): their latencies include that "
+                     "wait, so does the change")
+    for label, doc in ((*zip(labels, base_docs),) if len(base_docs) == 1 else ()) + (("this run", new_doc or {}),):
         if doc.get("loop_lag_warning"):
             lines.append(f"Notice: in {label} the load generator was a bottleneck (event-loop lag p99 "
                          f"{doc.get('loop_lag_p99_ms', 0):.3f} ms): its latencies include that wait, so does the change")

@@ -101,6 +101,11 @@ def test_a_spread_baseline_widens_what_is_allowed():
     assert _row(compare.compare(_three(levels=(5.0, 5.5, 4.6)), much_slower), "p50").verdict == compare.WORSE
     calm = _row(compare.compare(_three(levels=(5.0, 5.01, 4.99)), new), "p50")  # runs that agree: the threshold holds
     assert calm.noise_runs < 2 and calm.allowed == 4.0 and calm.verdict == compare.WORSE
+    jumpy_runs = [document(stats_of([f * v for v in JUMPY])) for f in (1.0, 1.005, 0.995)]
+    jumpy_new = document(stats_of([1.1 * v for v in JUMPY[::-1]]))  # +10 %, windows scattered by +/-30 %
+    within = _row(compare.compare(jumpy_runs, jumpy_new), "p50")  # the runs agree, their windows do not
+    assert within.noise_runs < 5 and within.allowed == within.noise == within.noise_windows > 10
+    assert within.verdict == compare.SAME
 
 
 def test_the_worse_line_says_which_noise_allowed_what_and_the_table_shows_both():

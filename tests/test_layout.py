@@ -49,6 +49,7 @@ GRPC_FREE = ["transport.target", "settings", "options", "results.report", "resul
              "capacity.steps", "web.plot", "demo.model", "data.images", "images", "option_values", "transport.config",
              "transport.failures", "protocols.tfs.api", "prepare", "server_metrics.entries", "results.windows",
              "results.summary_keys", "results.compare", "results.compare_cli", "results.compare_plot", "results.baseline",
+             "results.baseline_runs", "results.comparable",
              "compare"]
 
 

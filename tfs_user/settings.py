@@ -270,7 +270,8 @@ class RunOptions:
     server_metrics: tuple = ()
     """``--server-metrics``: URLs of the servers' Prometheus pages (``tfs_user.server_metrics``)."""
     baseline: str = ""
-    """``--baseline``: an earlier run's JSON summary to compare with at the end (``tfs_user.results.baseline``)."""
+    """``--baseline``: earlier runs' JSON summaries to compare with at the end, one or several (comma-separated,
+    patterns; ``tfs_user.results.baseline``)."""
     baseline_thresholds: tuple = ()
     """(figure name, threshold text) pairs of ``--baseline-p50`` ... (``tfs_user.results.compare.FIGURES``)."""
 

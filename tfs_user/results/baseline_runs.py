@@ -14,8 +14,9 @@ runs' ratios. Not the percentiles of the runs' merged HDR histograms: in a close
 sends more requests, so the merge weights the faster runs, and the run with the heaviest tail sets its
 p99 (in the benchmark's 10 s runs, 18 groups of 3: merged p50 -1.1 % to +0.1 % off the geometric mean
 of the runs' p50, merged p99 -1.7 % to +6.2 %); a change measured from another point than the
-interval's centre would call "worse" and "better" unevenly. The merged histogram is still kept (``hdr_histogram``): the plot shows the baseline's
-distribution from it. Windows of all runs are pooled for the within-run interval.
+interval's centre would call "worse" and "better" unevenly. The merged histogram is still kept
+(``hdr_histogram``): the plot shows the baseline's distribution from it. Windows of all runs are
+pooled for the within-run interval.
 """
 
 import math

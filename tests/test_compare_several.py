@@ -199,6 +199,8 @@ def test_baseline_files_that_cannot_be_compared_give_one_line_naming_the_file_an
         done = _cli(*args)
         assert done.returncode == 2, (args, done.stdout)
         assert done.stdout == "" and len(done.stderr.splitlines()) == 1 and words in done.stderr, (args, done.stderr)
+    alone = _cli(new_path)
+    assert alone.returncode == 2 and "expected the baseline's JSON summaries, then the new run's" in alone.stderr
     with pytest.raises(compare.CompareError) as e:
         compare.compare([a, wrong], new)
     assert str(e.value).startswith("cannot compare: users is 4 in this run but 8 in baseline run 2;")

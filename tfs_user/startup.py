@@ -102,9 +102,24 @@ def _check_before_start(run):
                 wait_until_reachable(endpoint, max(PREFLIGHT_TIMEOUT_S, settings.wait_for_model_s), settings)
             run.preparer.prepare(settings, load=has_data)
     except (ConnectionError, ValueError) as e:
-        fail(run, str(e))
+        fail(run, _with_trace_sizes(environment.parsed_options, settings, str(e)))
     if options.status_interval_s > 0:
         run.status = gevent.spawn(print_status, run, options.status_interval_s, options.csv_prefix)
+
+def _with_trace_sizes(options, settings, message):
+    """``message`` prefixed with the trace's batch sizes for the model when the trace chose them (the model's
+    own check says --batch-size)."""
+    from argparse import Namespace
+
+    from tfs_user.capacity.state import trace_batch_sizes
+
+    sizes = trace_batch_sizes(Namespace(**{**vars(options), "model_name": settings.model_name}))
+    if not sizes:
+        return message
+    listed = ", ".join(str(size) for size in sizes)
+    return (f"--arrival-trace {options.arrival_trace!r} asks model {settings.model_name} for batch size{'s' if len(sizes) > 1 else ''} "
+            f"{listed} (its batch_size column): {message}")
+
 
 def fail(run, message):
     """Fatal error before the test: one line on stderr, demo server stopped, exit code 2.

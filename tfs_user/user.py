@@ -23,7 +23,8 @@ from locust.exception import StopUser
 
 from tfs_user import plugin  # noqa: F401  (plugin registers the parser and init listeners)
 from tfs_user.capacity import wiring as capacity
-from tfs_user.data.mix import MixSequence
+from tfs_user.capacity.state import trace_batch_sizes
+from tfs_user.data.mix import MixSequence, mix_text
 from tfs_user.transport.connect import connect
 from tfs_user.transport.endpoints import endpoint_index, label, worker_index
 from tfs_user.transport.engine import end_time
@@ -95,8 +96,14 @@ class TfsUser(User):
         self._warmups_left = s.warmup_iterations
         # a mixed run: each request's batch size and data file from this user's own seeded sequence
         self._mix = [(parts, p.settings.batch_size, p.requests) for _, parts, p in prepared.mix]
-        self._sequence = MixSequence([weight for weight, _, _ in prepared.mix], s.mix_seed,
-                                     (worker_index(self.environment.runner), self._number))
+        stream = (worker_index(self.environment.runner), self._number)
+        self._sequence = MixSequence([weight for weight, _, _ in prepared.mix], s.mix_seed, stream)
+        # a trace's batch_size column picks the size; the sequence of that size's variants the data file
+        self._by_size = {}
+        for size in {size for _, size, _ in self._mix}:
+            indices = [i for i, (_, b, _) in enumerate(self._mix) if b == size]
+            weights = [prepared.mix[i][0] for i in indices]
+            self._by_size[size] = (indices, MixSequence(weights, s.mix_seed, (*stream, size)))
         self._batch_index = [0] * len(self._mix)
         self._sent = 0
         self._sum_ms = 0.0
@@ -121,15 +128,17 @@ class TfsUser(User):
             return
         s = self._s
         warmup = self._warmups_left > 0
-        # warm-up sends each variant in turn (every shape warmed), measured requests follow the sequence
-        variant = (s.warmup_iterations - self._warmups_left) % len(self._mix) if warmup else self._sequence.next()
-        parts, batch_size, requests = self._mix[variant]
-        body = requests.request(0 if warmup else self._batch_index[variant])
-        ticket = capacity.begin(self.environment, scheduled=not warmup)  # open loop: waits for the next slot
+        # open loop: waits for the next slot of this user's model
+        ticket = capacity.begin(self.environment, scheduled=not warmup, lane=type(self).__name__)
         if ticket is None or self._control.stopping:
             # the run stopped while this user waited for its slot (or between its calls): that send would
             # fall after the run; sent anyway, every user's would go out at once and never be reported
             return
+        # warm-up sends each variant in turn (every shape warmed), measured requests follow the sequence, or
+        # the batch size of the trace line this slot replays
+        variant = (s.warmup_iterations - self._warmups_left) % len(self._mix) if warmup else self._variant(ticket)
+        _, _, requests = self._mix[variant]
+        body = requests.request(0 if warmup else self._batch_index[variant])
         if ticket.slot is not None:  # open loop: the stop waits for this request (RunControl.drain)
             self._control.scheduled_in_flight += 1
             try:
@@ -142,6 +151,15 @@ class TfsUser(User):
                 raise StopUser()
         else:
             self._send(s, warmup, body, ticket, variant)
+
+    def _variant(self, ticket):
+        """The mix variant of a measured request: the trace line's batch size (its data file from that size's
+        own sequence), else the user's seeded sequence."""
+        chosen = self._by_size.get(ticket.batch_size) if ticket.batch_size else None
+        if chosen is None:
+            return self._sequence.next()
+        indices, sequence = chosen
+        return indices[sequence.next()]
 
     def stop(self, force=False):
         """Locust stops this user (fewer users in a sweep or from the web UI, rebalancing): an open-loop
@@ -240,4 +258,7 @@ class OptionsTfsUser(TfsUser):
         options = environment.parsed_options
         if cls.model_options:
             options = argparse.Namespace(**{**vars(options), **cls.model_options})
+        sizes = trace_batch_sizes(options)  # a trace's batch_size column: the sizes it asks of this model
+        if sizes:
+            options = argparse.Namespace(**{**vars(options), "batch_size": mix_text([(size, 1.0) for size in sizes])})
         return Settings.from_options(options, environment.host or cls.host)

@@ -48,15 +48,17 @@ def process_rate(total_rate, users, total_users):
     return total_rate * users / total_users
 
 
-def process_rng(seed=None, process_key=None):
+def process_rng(seed=None, process_key=None, lane=None):
     """A numpy Generator for one process's arrivals.
 
     ``seed`` (int or None = OS entropy) is the test's seed; ``process_key`` (e.g.
     the worker index; default the pid) makes each process draw its own sequence,
-    so two workers never send in lockstep. Create it after Locust forks.
+    so two workers never send in lockstep; ``lane`` (an int: a model's number in a
+    run of several) gives each model's schedule its own stream. Create it after Locust forks.
     """
     key = os.getpid() if process_key is None else int(process_key)
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(key,)))
+    spawn_key = (key,) if lane is None else (key, int(lane))
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=spawn_key))
 
 
 class Intervals:
@@ -100,6 +102,8 @@ class Slot:
     sent: float
     late: bool
     """Claimed after its scheduled time: no user was free when it fell due."""
+    line: int = None
+    """The trace line (0-based) this slot replays (its model and batch size), or None without a trace."""
 
     def latency_ms(self, end):
         """Open-loop latency, ms: response time ``end`` minus the scheduled send time."""

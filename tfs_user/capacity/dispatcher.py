@@ -49,7 +49,16 @@ class Dispatcher:
         self.started = begin
         """When the schedule began (``clock`` s)."""
         self._next = begin + self._first_interval()
+        self._line = self._line_now()  # the trace line of the slot at ``_next`` (None without a trace)
         self.stats = DispatchStats(self._intervals.rate)
+
+    def _line_now(self):
+        return getattr(self._intervals, "index", None)
+
+    @property
+    def final_due(self):
+        """When the schedule's last slot falls due (``clock`` s; inf for an endless schedule)."""
+        return self.started + getattr(self._intervals, "last_s", float("inf"))
 
     def _first_interval(self):
         # constant: the first request goes out at the start; poisson: after an exponential wait
@@ -72,6 +81,9 @@ class Dispatcher:
             return
         at = self._clock() if at is None else at
         self.stats.unsent += self.end(at, hold=True)  # due slots no user took: counted, not dropped silently
+        if not rate > 0:  # this process has no part of the rate now (its users of a model left): no slot falls due
+            self._next, self.stats.target_rps = math.inf, 0.0
+            return
         self._intervals = Intervals(rate, self._intervals.arrival, self._intervals._rng)
         self._next = at + self._first_interval()
         self.stats.target_rps = self._intervals.rate
@@ -83,7 +95,7 @@ class Dispatcher:
         was late; it goes out, counted as sent). At the stop nothing is held: what is not out is unsent."""
         overdue = 0
         if hold and self._waiting and self._held is None and self._next <= at:
-            self._held = (self._claimed, self._next)
+            self._held = (self._claimed, self._next, self._line)
             self._advance()
         while self._next <= at:
             overdue += 1
@@ -96,6 +108,7 @@ class Dispatcher:
     def _advance(self):
         self._claimed += 1
         self._next += self._intervals.next()
+        self._line = self._line_now()
 
     @property
     def over(self):
@@ -138,15 +151,15 @@ class Dispatcher:
                 self._waiting = False
             kept, self._held = self._held, None
             if kept is None:
-                index, scheduled = self._claimed, self._next
+                index, scheduled, line = self._claimed, self._next, self._line
                 self._advance()
             else:
-                index, scheduled = kept
+                index, scheduled, line = kept
             late = not waited and wait < 0 and not self._fresh  # due before a user was free to wait for it
             self._fresh = False
         if kept is None and still_wanted is not None and not still_wanted():
             return None
-        slot = Slot(index, scheduled, self._clock(), late=late)
+        slot = Slot(index, scheduled, self._clock(), late=late, line=line)
         self.stats.record(slot)
         return slot
 

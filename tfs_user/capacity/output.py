@@ -4,6 +4,9 @@
 """
 
 from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity.arrivals import DispatchStats
+from tfs_user.capacity import lanes
+from tfs_user.capacity.lanes import no_user_warning
 from tfs_user.results.summary_keys import exact_keys
 from tfs_user.server_metrics.entries import step_columns
 from tfs_user.stats import LatencyStats
@@ -58,6 +61,14 @@ def finish(c):
         warning = c.dispatch.warning(c.config.remedy)
         if warning:
             lines.append(warning)
+        summary["models"] = model_summaries(c)
+        for model, s in summary["models"].items():
+            lines.append(format_model(model, s))
+            stats = c.dispatches.get(lanes.class_name(model)) or DispatchStats()
+            if not stats.sent and stats.unsent:
+                lines.append(no_user_warning(model, stats.unsent))
+            elif stats.warning(c.config.remedy):
+                lines.append(f"model {model}: {stats.warning(c.config.remedy)}")
     if config.plot:
         from tfs_user.web import plot  # matplotlib: imported only when a plot is asked for
         plot.write_plot(config.plot, rows, [s for s in c.samples if s[2] is not None],
@@ -122,6 +133,33 @@ def open_loop_summary(c):
         "service_p99_ms": service.percentile_ms(99) if has else None,
         "schedule_kept": c.dispatch.warning(c.config.remedy) is None,
     }
+
+
+def model_summaries(c):
+    """{model: dict} of a run with a schedule per model (else {}): its target (its share of the rate; a trace: its
+    lines), sent, never sent, sent req/s, late and send error, as ``DispatchStats.summary`` gives them."""
+    config = c.config
+    rates = config.lanes.rates(config.target_rate) if config.trace is None else {}
+    out = {}
+    for key in config.lanes.keys if config.lanes.per_model else ():
+        stats = c.dispatches.get(key) or DispatchStats()
+        s = stats.summary()
+        out[config.lanes.model_of(key)] = {
+            "share": config.lanes.shares[config.lanes.keys.index(key)],
+            "target_rps": rates.get(key) or None,
+            "trace_requests": len(config.lanes.lines(key)) if config.trace is not None else None,
+            **{name: s[name] for name in ("sent", "unsent", "late", "late_ratio", "late_p99_ms", "send_error_p50_ms",
+                                          "send_error_p99_ms")},
+            "sent_rps": s["achieved_rps"],
+        }
+    return out
+
+
+def format_model(model, s):
+    target = (f"target {s['target_rps']:g} req/s" if s["target_rps"] else
+              f"{s['trace_requests']} trace requests" if s["trace_requests"] is not None else "target per step")
+    return (f"Open loop, model {model} (share {s['share']:g}, {target}): sent {s['sent']} requests at "
+            f"{_f(s['sent_rps'], 1)} req/s; fell due and never sent {s['unsent']}; late {s['late']}")
 
 
 def _f(value, digits=3):

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import gevent
 from locust.runners import STATE_MISSING, WorkerRunner
 
-from tfs_user.capacity import steps as steps_mod
-from tfs_user.capacity.arrivals import DispatchStats, process_rng
-from tfs_user.capacity.dispatcher import Dispatcher
+from tfs_user.capacity import schedules, steps as steps_mod
+from tfs_user.capacity.arrivals import DispatchStats
+from tfs_user.capacity.lanes import ANY
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
 from tfs_user.phases import Phase, sample_of
 from tfs_user.stats import LatencyStats
-from tfs_user.transport.engine import precise_sleep
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +31,8 @@ TRACE_DONE_MESSAGE = "tfs_trace_done"
 """Worker -> master: this worker sent the last request of its share of the trace."""
 WARN_CHECK_S = 2.0
 """Local runner / worker: seconds between checks whether the dispatcher keeps the schedule."""
+TRACE_CHECK_S = 0.1
+"""Local runner / worker: seconds between checks whether a trace's models without a user here are over."""
 LOAD_WAIT_S = 0.05
 """Worker: poll interval while its share of the rate has not arrived yet."""
 
@@ -50,6 +51,8 @@ class Ticket:
     step_measured: bool = False
 
     active: bool = False
+    batch_size: int = 0
+    """The batch size a trace line asks for (its ``batch_size`` column); 0 = the user's own choice."""
 
     def finish(self, start, end, start_wall):
         """``(response_time_ms, start_time, context additions)`` of a call sent at ``start`` and answered at
@@ -69,40 +72,39 @@ class Ticket:
         return self.slot.latency_ms(end), scheduled_wall, {CONTEXT_KEY: info}
 
 
-def begin(environment, scheduled=True):
-    """Before a call: in open loop (and ``scheduled``) wait for the next slot; return the Ticket, or None
-    when the run stopped during that wait (nothing is to be sent).
+def begin(environment, scheduled=True, lane=ANY):
+    """Before a call: in open loop (and ``scheduled``) wait for the next slot of the user's ``lane`` (its user
+    class name: its model's schedule when the run has one per model); return the Ticket, or None when the run
+    stopped during that wait (nothing is to be sent).
 
     Warm-up requests pass ``scheduled=False``: they go out at once, outside the schedule.
     """
     c = of(environment)
     if c is None or c.config is None or not c.config.active:
         return Ticket()  # closed loop, no sweep: nothing to add
-    slot = None
+    slot, size = None, 0
     if scheduled and c.config.open_loop:
-        while not c.load.known or c.load.rate <= 0:  # worker: its share has not arrived yet
+        wanted = lambda: not c.run.control.stopping  # noqa: E731
+        # worker: its share has not arrived yet
+        while not c.load.known or c.load.rate <= 0 or schedules.parts(c) is None:
+            if not wanted():
+                return None
             gevent.sleep(LOAD_WAIT_S)
-        if c.dispatcher is None:
-            seed = None if c.config.seed < 0 else c.config.seed
-            key = getattr(c.environment.runner, "worker_index", None)
-            intervals = c.config.trace_intervals(c.load.share) if c.config.trace is not None else None
-            c.dispatcher = Dispatcher(c.load.rate, c.config.arrival, rng=process_rng(seed, key),
-                                      sleep=precise_sleep, intervals=intervals)
-            c.dispatch = c.dispatcher.stats
-            begun = time.time() - (time.perf_counter() - c.dispatcher.started)  # the measured window begins here
-            c.dispatch.bound(start=begun)
-            c.run.recorder.bound(start=begun)
-        slot = c.dispatcher.take(still_wanted=lambda: not c.run.control.stopping)
+        if not c.lanes:
+            schedules.open_lanes(c, schedules.parts(c))
+        slot = schedules.take(c, c.config.lanes.key_of(lane), wanted)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None
-        if c.dispatcher.over and not c.replayed:  # the trace's last request (of this process's share) goes out now
-            c.replayed = True
+        if c.config.trace is not None and not c.replayed and schedules.trace_done(c):
+            c.replayed = True  # the trace's last request (of this process's share) goes out now
             trace_replayed(c)
+        if slot.line is not None and c.config.lanes.batch_sizes:
+            size = c.config.lanes.batch_sizes[slot.line]
     # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
     # send from the warm-up does not count in the step; one scheduled in the step but sent after it does)
     t = slot.scheduled if slot else time.perf_counter()
     load = c.load_at(t)
-    return Ticket(slot, load.index, load.measured(t), True)
+    return Ticket(slot, load.index, load.measured(t), True, size)
 
 
 def trace_replayed(c):
@@ -113,7 +115,7 @@ def trace_replayed(c):
     if isinstance(runner, WorkerRunner):
         runner.send_message(TRACE_DONE_MESSAGE, None)
     else:
-        c.run.control.end_run(f"the trace's {c.dispatcher.stats.sent} requests were sent; ending the run")
+        c.run.control.end_run(f"the trace's {c.dispatch.sent} requests were sent; ending the run")
 
 
 def on_trace_done(c, msg, **kwargs):
@@ -155,11 +157,8 @@ def on_request(c, response_time, exception, context=None, start_time=None, **kwa
 def end_schedule(c, stopped_at):
     """Local runner / worker, when the run begins to stop: the slots that fell due by ``stopped_at``
     (perf_counter s) and that no user took are counted as unsent (``DispatchStats.unsent``)."""
-    if c.dispatcher is not None:
-        c.dispatch.unsent += c.dispatcher.end(stopped_at)
-        stopped_wall = time.time() - (time.perf_counter() - stopped_at)  # the measured window ends here
-        c.dispatch.bound(end=stopped_wall)
-        c.run.recorder.bound(end=stopped_wall)
+    if c.lanes:
+        c.run.recorder.bound(end=schedules.end(c, stopped_at))  # the measured window ends here
 
 
 def record_lag(c, lag_ms):
@@ -177,12 +176,12 @@ def on_report_to_master(c, data):
     """Worker: ship this process's capacity statistics since the last report, then start afresh."""
     if c.config is None or not c.config.active:
         return
-    data[MESSAGE_KEY] = {"steps": c.steps.to_message(), "dispatch": c.dispatch.to_message(),
+    data[MESSAGE_KEY] = {"steps": c.steps.to_message(),
+                         "dispatch": {key: stats.to_message() for key, stats in c.dispatches.items()},
                          "service": c.service.to_message(), "interval": c.interval.to_message()}
     c.steps, c.service, c.interval = steps_mod.StepRecorder(), LatencyStats(), LatencyStats()
-    c.dispatch = DispatchStats(c.dispatch.target_rps)
-    if c.dispatcher is not None:
-        c.dispatcher.stats = c.dispatch
+    for key, stats in c.dispatches.items():
+        c.dispatches[key] = c.lanes[key].stats = DispatchStats(stats.target_rps)
 
 
 def on_worker_report(c, data):
@@ -191,9 +190,10 @@ def on_worker_report(c, data):
         return
     data = data[MESSAGE_KEY]
     c.steps.merge(steps_mod.StepRecorder.from_message(data["steps"]))
-    worker_dispatch = DispatchStats.from_message(data["dispatch"])
-    worker_dispatch.target_rps = 0.0  # the target is the test's, not a sum of reports
-    c.dispatch.merge(worker_dispatch)
+    for key, message in data["dispatch"].items():
+        worker_dispatch = DispatchStats.from_message(message)
+        worker_dispatch.target_rps = 0.0  # the target is the test's, not a sum of reports
+        c.dispatches.setdefault(key, DispatchStats()).merge(worker_dispatch)
     c.service.merge(LatencyStats.from_message(data["service"]))
     c.interval.merge(LatencyStats.from_message(data["interval"]))
 
@@ -223,14 +223,36 @@ def on_load_message(c, msg, **kwargs):
         measure_at = float("inf")
     else:  # the master says the step's figures start now
         measure_at = time.perf_counter()
-    c.load = Load(data["index"], data["rate"], measure_at, True, tuple(data.get("share", (0, 1))))
+    lanes = data.get("lanes")
+    lanes = None if lanes is None else {key: (rate, tuple(share) if share else None) for key, (rate, share) in lanes.items()}
+    c.load = Load(data["index"], data["rate"], measure_at, True, tuple(data.get("share", (0, 1))), lanes)
 
 
 def watch_schedule(c):
-    """Local/worker: one warning line when this process's dispatcher cannot keep the schedule."""
-    while not c.warned:
+    """Local/worker: one warning line when this process's schedules cannot be kept, and one per model whose
+    schedule has a part here but no user here to send it."""
+    told = set()
+    while True:
         gevent.sleep(WARN_CHECK_S)
-        warning = c.dispatcher.stats.warning(c.config.remedy) if c.dispatcher is not None else None
-        if warning:
-            logger.warning(warning)
-            c.warned = True
+        if not c.warned and c.lanes:
+            warning = c.dispatch.warning(c.config.remedy)
+            if warning:
+                logger.warning(warning)
+                c.warned = True
+        for model, rate in schedules.without_users(c):
+            if model not in told:
+                told.add(model)
+                part = "its lines of the trace fall" if rate is None else f"its {rate:g} req/s fall"
+                logger.warning("open loop: model %s has no user in this process: %s due and are counted as never "
+                               "sent; give it users (-u at least one per model on each process, or --config-users)",
+                               model, part)
+
+
+def watch_trace(c):
+    """Local/worker, replaying a trace with a schedule per model: the run ends when this process's part is out,
+    also when a model without a user here has the last lines (nobody takes them: they fall due unsent)."""
+    while not c.replayed:
+        gevent.sleep(TRACE_CHECK_S)
+        if not c.replayed and schedules.trace_done(c):  # a user may have sent the last line meanwhile
+            c.replayed = True
+            trace_replayed(c)

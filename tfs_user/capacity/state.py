@@ -6,11 +6,14 @@
 (master/local sweep clock, verdicts, load messages), ``capacity_output`` (rows, CSV, JSON, plot).
 """
 
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 
 from tfs_user.capacity import steps as steps_mod, plans as sweep_mod, traces
 from tfs_user.capacity.arrivals import DispatchStats, check_arrival
+from tfs_user.capacity.lanes import LanePlan
 from tfs_user.stats import LatencyStats
 
 CONTEXT_KEY = "tfs_capacity"
@@ -38,6 +41,8 @@ class CapacityConfig:
     """--arrival-trace read and checked (``traces.Trace``), or None."""
     trace_speedup: float = 1.0
     trace_loop: bool = False
+    lanes: LanePlan = field(default_factory=LanePlan)
+    """The open loop's schedules: one, or one per model of ``--models`` (``tfs_user.capacity.lanes``)."""
 
     @classmethod
     def from_options(cls, options):
@@ -64,15 +69,16 @@ class CapacityConfig:
                     raise traces.TraceError(f"--arrival-trace {trace_path!r} and {what} do not go together: the trace "
                                             "sets every send time and the run's length; expected one of them")
             trace = traces.read_trace(trace_path)  # TraceError: one line naming the file and line
-        return cls(arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
+        lanes = lane_plan(options, trace, trace_path)  # LaneError: a trace line naming a model not in the run
+        return cls(lanes=lanes, arrival_rate=rate, arrival=options.arrival, seed=int(options.arrival_seed), sweep=sweep,
                    step_time_s=step_time, run_all_steps=bool(options.sweep_all_steps), plot=options.plot,
                    users=int(options.num_users or 1), slo=sweep_mod.Slo.from_options(options), trace=trace,
                    trace_speedup=float(getattr(options, "trace_speedup", 1.0)),
                    trace_loop=bool(getattr(options, "trace_loop", False)))
 
-    def trace_intervals(self, share=(0, 1)):
-        """The gaps of this process's share of the trace (``traces.TraceIntervals``); only with a trace."""
-        return traces.TraceIntervals(self.trace, self.trace_speedup, self.trace_loop, share)
+    def trace_intervals(self, share=(0, 1), lines=None):
+        """The gaps of this process's share of the trace (of its ``lines``: one model's); only with a trace."""
+        return traces.TraceIntervals(self.trace, self.trace_speedup, self.trace_loop, share, lines)
 
     @property
     def remedy(self):
@@ -109,6 +115,9 @@ class Load:
     known: bool = False
     share: tuple = (0, 1)
     """(this process's rank, processes): which lines of a trace it replays (every n-th from its rank)."""
+    lanes: dict = None
+    """Worker: {lane key: (req/s, (rank, count) or None)}, its part of each lane (``lanes.split``) as the master
+    sent it; None = not heard yet (a local runner's is the whole plan, ``schedules.parts``)."""
 
     def measured(self, t):
         """Whether a request sent (open loop: scheduled) at perf_counter ``t`` counts in the step."""
@@ -125,7 +134,7 @@ class Capacity:
         self.config = None
         self.plan = []
         self._loads = [(float("-inf"), Load())]  # (perf_counter from, Load), latest last
-        self.dispatcher = None
+        self.lanes = {}
         self.reset()
         self.samples = []
         self.greenlets = []
@@ -145,8 +154,18 @@ class Capacity:
         one that fell due and were not sent are its unsent: a step's backlog never goes out in the next)."""
         before = self.load
         self._loads = self._loads[-self.LOAD_HISTORY:] + [(time.perf_counter(), value)]
-        if self.dispatcher is not None and value.rate > 0 and (value.rate != before.rate or value.index != before.index):
-            self.dispatcher.set_rate(value.rate)
+        if self.lanes:
+            from tfs_user.capacity import schedules  # gevent: only once schedules run
+
+            schedules.update(self, before, value)
+
+    @property
+    def dispatch(self):
+        """Every lane's DispatchStats merged (the run's open-loop figures)."""
+        total = DispatchStats()
+        for stats in self.dispatches.values():
+            total.merge(stats)
+        return total
 
     def load_at(self, t):
         """The load point that was in effect at perf_counter ``t`` (open loop: a slot's scheduled time)."""
@@ -158,7 +177,7 @@ class Capacity:
     def reset(self):
         """New test: empty statistics (the dispatcher is made again on the first slot)."""
         self.steps = steps_mod.StepRecorder()
-        self.dispatch = DispatchStats()
+        self.dispatches = {}  # lane key -> DispatchStats (this process's, or on a master every worker's merged)
         self.service = LatencyStats()
         self.interval = LatencyStats()
         self.verdicts = {}  # master/local: step index -> row as judged when the step closed
@@ -170,7 +189,7 @@ class Capacity:
         self.lost = {}  # master: worker id -> (worker index, step index it was lost in, 0 = outside any step)
         self.flushed = set()  # master: workers whose step report arrived
         self.warned = False
-        self.dispatcher = None
+        self.lanes = {}  # lane key -> Dispatcher (local runner / worker), made at the first scheduled request
         self.replayed = False  # local / worker: this process sent its share of the trace
         self.replayed_by = set()  # master: workers that sent their share of the trace
         self.started = time.perf_counter()
@@ -178,3 +197,35 @@ class Capacity:
         self.final = None
 
 
+def lane_plan(options, trace=None, trace_path=""):
+    """The run's ``LanePlan`` from ``--models`` (several: a schedule per model) and ``--model-name``."""
+    from tfs_user.models import parse_models  # plain: the --models text was checked by its option already
+
+    return LanePlan.make(parse_models(getattr(options, "models", "") or ""), getattr(options, "model_name", ""),
+                         trace, trace_path)
+
+
+def trace_batch_sizes(options):
+    """The batch sizes ``--arrival-trace``'s ``batch_size`` column asks of the model ``options.model_name`` (the
+    options of one user class), sorted; () without a trace or that column. A bad trace is reported by the run's
+    capacity options (``CapacityConfig.from_options``), not here: () then."""
+    path = getattr(options, "arrival_trace", "") or ""
+    if not path:
+        return ()
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return ()
+    plan = _trace_plan(path, stamp, getattr(options, "models", "") or "", options.model_name)
+    return plan.sizes_of(options.model_name) if plan is not None else ()
+
+
+@functools.lru_cache(maxsize=8)
+def _trace_plan(path, stamp, models_text, model_name):
+    from types import SimpleNamespace
+
+    try:
+        trace = traces.read_trace(path)
+        return lane_plan(SimpleNamespace(models=models_text, model_name=model_name), trace, path)
+    except ValueError:
+        return None

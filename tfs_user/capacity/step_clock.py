@@ -14,7 +14,7 @@ import time
 import gevent
 from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, LocalRunner, MasterRunner
 
-from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity import lanes as lanes_mod, steps as steps_mod, plans as sweep_mod
 from tfs_user.capacity.arrivals import process_rate
 from tfs_user.capacity.state import Load
 from tfs_user.stats import LatencyStats
@@ -181,22 +181,31 @@ def on_step_flushed(c, msg, **kwargs):
 
 
 def send_loads(c):
-    """Master: send each worker the step and its share of the rate (in proportion to its users) if changed."""
+    """Master: send each worker the step, its share of the rate (in proportion to its users) and its part of each
+    lane (a model's rate in proportion to its users of that model, ``lanes.split``) if changed. A trace with a
+    schedule per model is split once every worker has spawned its users (workers wait for it)."""
     runner = c.environment.runner
-    clients = {w: sum(client.user_classes_count.values()) for w, client in runner.clients.items()}
+    ordered = sorted(runner.clients, key=runner.get_worker_index)
+    classes = {w: dict(runner.clients[w].user_classes_count) for w in ordered}
+    clients = {w: sum(counts.values()) for w, counts in classes.items()}
     total = sum(clients.values())
     index, rate, measure_at = c.point
     now = time.perf_counter()
     measuring = now >= measure_at
     measure_from = time.time() + (measure_at - now) if measure_at < float("inf") else None  # wall clock
-    ranks = {w: rank for rank, w in enumerate(sorted(clients, key=runner.get_worker_index))}
+    ranks = {w: rank for rank, w in enumerate(ordered)}
+    trace = c.config.trace is not None
+    settled = not (trace and c.config.lanes.per_model) or getattr(runner, "spawning_completed", True)
+    parts = lanes_mod.split(c.config.lanes, 0.0 if trace else rate, classes, trace) if settled else {}
     for worker, users in clients.items():
         share = process_rate(rate, users, total) if total and rate else 0.0
         lines = (ranks[worker], len(clients))  # a trace's lines: every len-th from the rank
-        load = (index, share, measuring, lines)
+        lanes = ({key: (part, list(at) if at else None) for key, (part, at) in parts[worker].items()}
+                 if settled else None)
+        load = (index, share, measuring, lines, repr(lanes))
         if c.sent_loads.get(worker) != load:
             runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,
-                                               "measure_from": measure_from, "share": list(lines),
+                                               "measure_from": measure_from, "share": list(lines), "lanes": lanes,
                                                "sent": time.time()}, client_id=worker)  # sent: workers time the lag
             c.sent_loads[worker] = load
 

@@ -37,6 +37,8 @@ class Trace:
     times: tuple
     models: tuple = ()
     batch_sizes: tuple = ()
+    file_lines: tuple = ()
+    """Each request's line number in the file (1-based), for messages naming it."""
 
     @property
     def duration_s(self):
@@ -116,7 +118,7 @@ def read_trace(path):
             raise TraceError(f"trace {path!r} line {n}: time {value:g} is before the line above's {previous:g}; "
                              "expected ascending send times (sort the file)")
         previous = value
-    return Trace(tuple(v for _, v in times), tuple(models), tuple(sizes))
+    return Trace(tuple(v for _, v in times), tuple(models), tuple(sizes), tuple(n for n, _ in times))
 
 
 class TraceIntervals:
@@ -128,7 +130,8 @@ class TraceIntervals:
     again, its first request one mean gap after the last. ``index`` is the trace line of the request the last
     gap led to (its model and batch size). ``share=(i, n)``: this process sends every n-th line from line i
     (0-based; n processes with i = 0..n-1 send the trace exactly once between them); a loop keeps the whole
-    trace's period, so the shares stay interleaved.
+    trace's period, so the shares stay interleaved. ``lines`` (0-based, ascending) narrows the trace to those
+    lines first (one model's, ``tfs_user.capacity.lanes``); ``share`` then takes every n-th of them.
     """
 
     arrival = "trace"
@@ -136,7 +139,7 @@ class TraceIntervals:
     replay = True
     """A replay keeps its schedule when the process's share of the rate changes (users spawning)."""
 
-    def __init__(self, trace, speedup=1.0, loop=False, share=(0, 1)):
+    def __init__(self, trace, speedup=1.0, loop=False, share=(0, 1), lines=None):
         if not speedup > 0 or not math.isfinite(speedup):
             raise TraceError(f"trace speed-up {speedup!r} is not valid; expected a number > 0, e.g. 10")
         part, parts = share
@@ -146,14 +149,20 @@ class TraceIntervals:
         times = trace.times
         self._wrap_gap = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0
         self._period = times[-1] + self._wrap_gap  # a loop starts the whole trace again after this long
-        self.lines = tuple(range(part, len(times), parts))
-        """The trace lines (0-based) this process sends: every ``parts``-th from ``part`` (``share``), so the
-        processes' shares together are the trace exactly."""
+        chosen = range(len(times)) if lines is None else lines
+        self.lines = tuple(chosen[part::parts])
+        """The trace lines (0-based) this process sends: every ``parts``-th from ``part`` (``share``) of ``lines``,
+        so the processes' shares together are those lines exactly."""
         self._times = [times[i] for i in self.lines]
         self._position = -1
         self.index = -1
         self.rate = len(times) / max(times[-1], self._wrap_gap) * self.speedup * len(self.lines) / len(times)
         """Mean rate of this process's replay, req/s (what the open loop's figures call the target)."""
+
+    @property
+    def last_s(self):
+        """When this share's last request is due, seconds from the replay's start (inf when looping or empty)."""
+        return self._times[-1] / self.speedup if self._times and not self.loop else float("inf")
 
     @property
     def sends(self):

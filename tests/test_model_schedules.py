@@ -1,0 +1,188 @@
+"""Per-model schedules in the open loop (issue 33): with ``--models``, each model's share of an open-loop rate is
+its own schedule, taken only by its users; a trace's ``model`` and ``batch_size`` columns choose each request.
+Every count is checked against the demo server's per-model (and per-batch-size) counts."""
+
+import collections
+import json
+import math
+import re
+
+import pytest
+
+from tfs_user.capacity.lanes import LanePlan, LaneError, round_robin, split
+from tfs_user.capacity.traces import Trace
+from tfs_user.demo.server import ModelConfig
+
+SMALL = ModelConfig(name="small", shape=(-1, 4), output_size=1, delay_ms=1.0)
+BIG = ModelConfig(name="big", shape=(-1, 4), output_size=1, delay_ms=2.0)
+FIXED = ModelConfig(name="fixed", shape=(1, 4), output_size=1)
+MODELS = "small share=3; big share=1"
+EQUAL_USERS = json.dumps([{"user_class_name": "small", "fixed_count": 2}, {"user_class_name": "big", "fixed_count": 2}])
+
+
+def _summary(run):
+    return json.loads((run.folder / "s.json").read_text())
+
+
+def _rows(data):
+    return {row["name"]: row for row in data["rows"]}
+
+
+def test_round_robin_keeps_every_prefix_near_the_shares():
+    picks = round_robin([3.0, 1.0], 8)
+    assert picks == [0, 0, 1, 0, 0, 0, 1, 0]  # smooth: never 3 of one before the other gets its turn
+    for n in range(1, 41):
+        count = collections.Counter(round_robin([3.0, 1.0], n))
+        assert abs(count[0] - 0.75 * n) < 1, (n, count)
+
+
+def test_lane_plan_splits_rates_and_lines_by_model():
+    plan = LanePlan.make((("small", {"share": 3.0}), ("big", {})), "ignored")
+    assert plan.rates(40.0) == {"small": 30.0, "big": 10.0}
+    trace = Trace((0.0, 0.1, 0.2, 0.3, 0.4), models=("big", "", "small", "", ""), batch_sizes=(1, 4, 4, 1, 8))
+    plan = LanePlan.make((("small", {"share": 3.0}), ("big", {})), "", trace, "t.csv")
+    # lines without a model go by the shares (small, small, big), named ones to their model
+    assert plan.line_keys == ("big", "small", "small", "small", "big")
+    assert plan.lines("small") == (1, 2, 3) and plan.sizes_of("small") == (1, 4) and plan.sizes_of("big") == (1, 8)
+    with pytest.raises(LaneError, match=r"trace 't.csv' line 2: model 'nosuch' is not one of this run's models "
+                                        r"\(small, big\)"):
+        LanePlan.make((("small", {}), ("big", {})), "", Trace((0.0, 0.1), models=("small", "nosuch")), "t.csv")
+    one = LanePlan.make((), "resnet", Trace((0.0, 0.1), models=("resnet", "")), "t")
+    assert not one.per_model and one.line_keys == ("", "")
+
+
+def test_split_gives_each_worker_its_users_part_of_each_model():
+    plan = LanePlan.make((("small", {"share": 3.0}), ("big", {})), "")
+    workers = {"w1": {"small": 2, "big": 0}, "w2": {"small": 1, "big": 1}}
+    parts = split(plan, 40.0, workers)
+    assert parts["w1"]["small"] == (20.0, (0, 2)) and parts["w2"]["small"] == (10.0, (1, 2))
+    assert parts["w1"]["big"] == (0.0, None) and parts["w2"]["big"] == (10.0, (0, 1))  # all of big where its user is
+    # a model nobody runs keeps its rate, shared by all users: its slots fall due there, counted as never sent
+    nobody = split(plan, 40.0, {"w1": {"small": 2}, "w2": {"small": 2}})
+    assert nobody["w1"]["big"] == (5.0, (0, 2)) and nobody["w2"]["big"] == (5.0, (1, 2))
+
+
+def _due(model):
+    return model["sent"] + model["unsent"]
+
+
+def test_each_model_gets_its_share_of_the_rate_not_of_the_users(demo_server, run_locust):
+    server = demo_server(models=[SMALL, BIG])
+    # 2 users each, shares 3:1: the rate splits 45/15 req/s whatever the users
+    run = run_locust("--host", server.address, "-u", "4", "-r", "100", "-t", "3s", "--arrival-rate", "60",
+                     "--arrival", "constant", "--models", MODELS, "--config-users", EQUAL_USERS,
+                     "--warmup-iterations", "0", "--status-interval", "0", "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    assert 'All users spawned: {"big": 2, "small": 2}' in run.output
+    data = _summary(run)
+    rows, models, counts = _rows(data), data["open_loop"]["models"], server.counts()["models"]
+    for name in ("small", "big"):
+        # every slot sent was recorded, and the server counted exactly those (no warm-ups)
+        assert rows[f"Predict {name}"]["requests"] == models[name]["sent"] == counts[name]["requests"], (name, models)
+    assert models["small"]["target_rps"] == 45.0 and models["big"]["target_rps"] == 15.0
+    # both schedules run side by side from one start: slots that fell due 3:1 within one slot each
+    assert abs(_due(models["small"]) - 3 * _due(models["big"])) <= 3, models
+    assert data["open_loop"]["sent"] == models["small"]["sent"] + models["big"]["sent"]
+    assert re.search(r"^Open loop, model big \(share 1, target 15 req/s\): sent \d+ requests", run.output, re.M)
+
+
+def test_model_shares_of_the_rate_with_two_processes(demo_server, run_locust, free_port):
+    server = demo_server(workers=4, models=[SMALL, BIG])
+    port = str(free_port())
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "8", "-r", "100", "-t", "4s", "--arrival-rate", "60", "--arrival", "constant",
+                     "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0", "--json-summary", "s.json",
+                     timeout=120)
+    assert run.returncode == 0, run.output
+    data = _summary(run)
+    rows, models, counts = _rows(data), data["open_loop"]["models"], server.counts()["models"]
+    for name in ("small", "big"):
+        assert rows[f"Predict {name}"]["requests"] == models[name]["sent"] == counts[name]["requests"], (name, models)
+    small, big = _due(models["small"]), _due(models["big"])
+    # each worker's part of a model follows its users of that model as they spawn: within counting noise of 3:1
+    n = small + big
+    assert abs(small / n - 0.75) <= 3 * math.sqrt(0.75 * 0.25 / n), models
+    assert data["open_loop"]["sent"] + data["open_loop"]["unsent"] == small + big
+
+
+def test_a_model_without_users_has_its_slots_counted_unsent_and_named(demo_server, run_locust):
+    server = demo_server(models=[SMALL, BIG])
+    # one user for two models: Locust gives big none; big's 10 req/s fall due and are never sent, said so
+    run = run_locust("--host", server.address, "-u", "1", "-r", "10", "-t", "3s", "--arrival-rate", "40",
+                     "--arrival", "constant", "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0",
+                     "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    big = _summary(run)["open_loop"]["models"]["big"]
+    assert big["sent"] == 0 and big["unsent"] >= 20, big
+    assert server.counts()["models"].get("big", {"requests": 0})["requests"] == 0
+    assert (f"open loop: model big had no user here to send its share of the schedule ({big['unsent']} requests fell "
+            "due and never sent); give it users") in run.output, run.output
+
+
+def _trace(tmp_path, lines=40):
+    """A CSV trace: ``lines`` requests over 2 s, models and batch sizes in a fixed irregular pattern, the last 4
+    without a model (they go by the shares 3:1: small, small, big, small)."""
+    rows, expected = ["time,model,batch_size"], collections.Counter()
+    for i in range(lines):
+        model = ("small", "big", "small", "small", "big")[i % 5] if i < lines - 4 else ""
+        size = (1, 4, 4, 1, 1, 2, 4)[i % 7]
+        rows.append(f"{2.0 * i / lines:.4f},{model},{size}")
+        expected[(model or ("small", "small", "big", "small")[i - (lines - 4)], size)] += 1
+    (tmp_path / "mixed.csv").write_text("\n".join(rows) + "\n")
+    return expected
+
+
+def _check_trace_run(run, server, expected):
+    assert run.returncode == 0, run.output
+    data = _summary(run)
+    rows, models = _rows(data), data["open_loop"]["models"]
+    assert data["open_loop"]["trace_requests"] == sum(expected.values())
+    received = collections.Counter((r.model_name, next(iter(r.inputs.values())).shape[0]) for r in server.received())
+    assert received == expected, (received, expected)  # the server got each line's model and batch size, once
+    for model in ("small", "big"):
+        lines = sum(n for (m, _), n in expected.items() if m == model)
+        assert models[model]["sent"] == models[model]["trace_requests"] == lines and models[model]["unsent"] == 0
+        assert rows[f"Predict {model}"]["requests"] == lines
+        for size in {s for m, s in expected if m == model}:
+            row = rows[f"Predict {model} [batch {size}]"]
+            assert (row["requests"], row["frames"]) == (expected[(model, size)], expected[(model, size)] * size)
+
+
+def test_trace_model_and_batch_size_columns_choose_each_request(demo_server, run_locust, tmp_path):
+    server = demo_server(models=[SMALL, BIG], record=True)
+    expected = _trace(tmp_path)
+    run = run_locust("--host", server.address, "-u", "4", "-r", "100", "-t", "60s", "--arrival-trace", "mixed.csv",
+                     "--trace-speedup", "2", "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0",
+                     "--json-summary", "s.json")
+    assert "the trace's 40 requests were sent; ending the run" in run.output, run.output
+    _check_trace_run(run, server, expected)
+
+
+def test_trace_columns_with_two_processes(demo_server, run_locust, tmp_path, free_port):
+    server = demo_server(workers=4, models=[SMALL, BIG], record=True)
+    expected = _trace(tmp_path)
+    port = str(free_port())
+    # 3 small users and 1 big one over 2 workers: each model's lines go to the workers that run its users
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "4", "-r", "100", "-t", "60s", "--arrival-trace", "mixed.csv", "--trace-speedup", "2",
+                     "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0", "--json-summary", "s.json",
+                     timeout=120)
+    assert "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    _check_trace_run(run, server, expected)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("0.1,nosuch,1", "error: trace 'bad.csv' line 3: model 'nosuch' is not one of this run's models (small, fixed); "
+                     "expected a --models name (or --model-name)"),
+    ("0.1,fixed,4", "error: --arrival-trace 'bad.csv' asks model fixed for batch sizes 1, 4 (its batch_size column): "),
+])
+def test_a_trace_naming_an_unknown_model_or_a_refused_batch_size_exits_2(demo_server, run_locust, tmp_path, line,
+                                                                          message):
+    server = demo_server(models=[SMALL, FIXED])
+    (tmp_path / "bad.csv").write_text(f"time,model,batch_size\n0,fixed,1\n{line}\n")
+    run = run_locust("--host", server.address, "-u", "2", "-r", "2", "-t", "5s", "--arrival-trace", "bad.csv",
+                     "--models", "small; fixed", csv_prefix=None)
+    assert run.returncode == 2, run.output
+    errors = [x for x in run.output.splitlines() if "error" in x.lower()]
+    assert len(errors) == 1 and errors[0].startswith(message), run.output
+    assert "Traceback" not in run.output and server.counts()["requests"] == 0

@@ -157,7 +157,7 @@ def model_summaries(c):
 
 def format_model(model, s):
     target = (f"target {s['target_rps']:g} req/s" if s["target_rps"] else
-              f"{s['trace_requests']} trace requests" if s["trace_requests"] is not None else "target per step")
+              f"{s['trace_requests']} trace request{'s' if s['trace_requests'] != 1 else ''}" if s["trace_requests"] is not None else "target per step")
     return (f"Open loop, model {model} (share {s['share']:g}, {target}): sent {s['sent']} requests at "
             f"{_f(s['sent_rps'], 1)} req/s; fell due and never sent {s['unsent']}; late {s['late']}")
 

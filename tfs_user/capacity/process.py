@@ -85,8 +85,8 @@ def begin(environment, scheduled=True, lane=ANY):
     slot, size = None, 0
     if scheduled and c.config.open_loop:
         wanted = lambda: not c.run.control.stopping  # noqa: E731
-        # worker: its share has not arrived yet
-        while not c.load.known or c.load.rate <= 0 or schedules.parts(c) is None:
+        # worker: its share (and its part of each model's schedule, before they open) has not arrived yet
+        while not c.load.known or c.load.rate <= 0 or (not c.lanes and schedules.parts(c) is None):
             if not wanted():
                 return None
             gevent.sleep(LOAD_WAIT_S)

@@ -113,7 +113,7 @@ def test_a_model_without_users_has_its_slots_counted_unsent_and_named(demo_serve
                      "--json-summary", "s.json")
     assert run.returncode == 0, run.output
     big = _summary(run)["open_loop"]["models"]["big"]
-    assert big["sent"] == 0 and big["unsent"] >= 20, big
+    assert big["sent"] == 0 and big["unsent"] >= 10, big  # about 30 fell due in the 3 s (its start under load: less)
     assert server.counts()["models"].get("big", {"requests": 0})["requests"] == 0
     assert (f"open loop: model big had no user here to send its share of the schedule ({big['unsent']} requests fell "
             "due and never sent); give it users") in run.output, run.output

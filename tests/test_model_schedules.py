@@ -80,6 +80,7 @@ def test_each_model_gets_its_share_of_the_rate_not_of_the_users(demo_server, run
         # every slot sent was recorded, and the server counted exactly those (no warm-ups)
         assert rows[f"Predict {name}"]["requests"] == models[name]["sent"] == counts[name]["requests"], (name, models)
     assert models["small"]["target_rps"] == 45.0 and models["big"]["target_rps"] == 15.0
+    assert rows["Predict big"]["open_loop"] == models["big"] and "open_loop" not in rows["Aggregated"]
     # both schedules run side by side from one start: slots that fell due 3:1 within one slot each
     assert abs(_due(models["small"]) - 3 * _due(models["big"])) <= 3, models
     assert data["open_loop"]["sent"] == models["small"]["sent"] + models["big"]["sent"]

@@ -40,6 +40,7 @@ def on_quitting(run):
     if capacity_final is not None:
         data.update(capacity_final[0])
         run.notes.extend(capacity_final[1])
+        capacity.add_to_model_rows(data)  # --models in open loop: each model's row its own delivered rate
     server = run.server.test_entries(data)
     if server is not None:
         data["server"] = server

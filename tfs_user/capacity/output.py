@@ -155,6 +155,16 @@ def model_summaries(c):
     return out
 
 
+def add_to_model_rows(data):
+    """Each model's row of the JSON summary (``Predict MODEL``, not its parts) gets its open-loop figures
+    (``open_loop.models``) under ``open_loop``."""
+    models = (data.get("open_loop") or {}).get("models") or {}
+    for row in data.get("rows", []):
+        model = row["name"].split(" ", 1)[-1]
+        if not row.get("part_of") and model in models:
+            row["open_loop"] = models[model]
+
+
 def format_model(model, s):
     target = (f"target {s['target_rps']:g} req/s" if s["target_rps"] else
               f"{s['trace_requests']} trace request{'s' if s['trace_requests'] != 1 else ''}" if s["trace_requests"] is not None else "target per step")

@@ -20,7 +20,7 @@ import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
 
 from tfs_user.capacity import process, step_clock as sweep
-from tfs_user.capacity.output import charts, finish, live_rows, sweep_violations  # noqa: F401  (run, webui)
+from tfs_user.capacity.output import add_to_model_rows, charts, finish, live_rows, sweep_violations  # noqa: F401
 from tfs_user.capacity.process import Ticket, begin  # noqa: F401  (used by tfs_user.user)
 from tfs_user.capacity.process import record_lag  # noqa: F401  (used by tfs_user.run)
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Capacity, CapacityConfig, Load  # noqa: F401

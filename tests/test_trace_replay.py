@@ -115,3 +115,32 @@ def test_the_trace_options_from_the_environment_and_a_config_file_take_effect(ru
     (tmp_path / "trace.conf").write_text("arrival-trace = bad.trace\ntrace-speedup = 10\n")
     run = run_locust("--config", "trace.conf", "--demo-server", "-u", "1", "-t", "5s", csv_prefix=None)
     assert run.returncode == 2 and message in run.output, run.output
+
+
+def test_workers_start_their_shares_of_the_trace_at_one_moment(demo_server, run_locust, tmp_path, free_port):
+    # -u 2 -r 1: Locust hands the second worker its user 1 s after the first's. Before, each worker began its
+    # share when its own first user did, so the second worker's half of the trace went out 1 s late (the
+    # server saw the trace stretched by 1 s); now both begin at the master's moment.
+    server = demo_server(workers=4, delay_ms=1, models=[TINY], record=True)
+    lines, gap = 40, 0.025
+    (tmp_path / "even.trace").write_text("".join(f"{i * gap:.3f}\n" for i in range(lines)))
+    port = str(free_port())
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "2", "-r", "1", "-t", "60s", "--arrival-trace", "even.trace", "--warmup-iterations", "0",
+                     "--status-interval", "0", "--json-summary", "summary.json", timeout=120)
+    assert run.returncode == 0, run.output
+    start = json.loads((run.folder / "summary.json").read_text())["open_loop"]["trace_start"]
+    workers = {w["worker_index"]: w for w in start["workers"]}
+    assert sorted(workers) == [0, 1], start
+    # the baseline, measured in this run: how far apart the workers' first users were ready (the shift each
+    # worker's own start would have given)
+    baseline_ms = abs(workers[0]["ready_ms"] - workers[1]["ready_ms"])
+    assert baseline_ms >= 500, start
+    assert all(abs(w["start_offset_ms"]) < baseline_ms / 4 for w in workers.values()), start
+    assert start["spread_ms"] < baseline_ms / 4, start
+    assert "Trace start: one moment for every worker" in run.output, run.output
+    # on the wire: the server saw the trace's span, not the span stretched by the later worker's delay
+    arrivals = [r.time for r in server.received()]
+    assert len(arrivals) == lines
+    stretch_ms = (max(arrivals) - min(arrivals) - (lines - 1) * gap) * 1000.0
+    assert stretch_ms < baseline_ms / 2, (stretch_ms, start)

@@ -196,11 +196,11 @@ class TfsRun:
         self.recorder = Recorder()
         self.counted_from = None
         self.settings_by_class = {}
-        classes = self.tfs_user_classes()
         try:  # the web UI form may have changed --models; a worker hears it only now, before it spawns users
             self.model_slos = models.apply(self.environment, self._models_text())
         except ValueError as e:
             self.control.report_error(str(e))
+        classes = self.tfs_user_classes()  # after --models made its classes (before, the old class was prepared)
         self.control.on_test_start(iterations_limited=any(
             self._iterations_limited(c) for c in classes))
         self.server.on_test_start()  # before the first user: the window's start

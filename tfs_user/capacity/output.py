@@ -3,7 +3,7 @@
 ``open_loop``), the ``--plot`` page, and the sweep's SLO verdict.
 """
 
-from tfs_user.capacity import steps as steps_mod, plans as sweep_mod
+from tfs_user.capacity import steps as steps_mod, plans as sweep_mod, trace_start
 from tfs_user.capacity.arrivals import DispatchStats
 from tfs_user.capacity import lanes
 from tfs_user.capacity.lanes import no_user_warning
@@ -58,6 +58,8 @@ def finish(c):
         summary = open_loop_summary(c)
         out["open_loop"] = summary
         lines.append(format_open_loop(summary))
+        if summary["trace_start"] is not None:
+            lines.append(trace_start.line(summary["trace_start"]))
         warning = c.dispatch.warning(c.config.remedy)
         if warning:
             lines.append(warning)
@@ -132,6 +134,7 @@ def open_loop_summary(c):
         "service_p90_ms": service.percentile_ms(90) if has else None,
         "service_p99_ms": service.percentile_ms(99) if has else None,
         "schedule_kept": c.dispatch.warning(c.config.remedy) is None,
+        "trace_start": trace_start.summary(c),
     }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import gevent
 from locust.runners import STATE_MISSING, WorkerRunner
 
-from tfs_user.capacity import schedules, steps as steps_mod
+from tfs_user.capacity import schedules, steps as steps_mod, trace_start
 from tfs_user.capacity.arrivals import DispatchStats
 from tfs_user.capacity.lanes import ANY
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
@@ -85,16 +85,22 @@ def begin(environment, scheduled=True, lane=ANY):
     slot, size = None, 0
     if scheduled and c.config.open_loop:
         wanted = lambda: not c.run.control.stopping  # noqa: E731
-        # worker: its share (and its part of each model's schedule, before they open) has not arrived yet
-        while not c.load.known or c.load.rate <= 0 or (not c.lanes and schedules.parts(c) is None):
+        moment = trace_start.needs_moment(c, isinstance(c.environment.runner, WorkerRunner))
+        if moment:  # a worker's lanes of a trace all start at the master's moment
+            trace_start.ready(c)
+        # worker: its share (and its part of each model's schedule and a trace's moment, before they open) not yet
+        while not c.load.known or c.load.rate <= 0 or (not c.lanes and (
+                schedules.parts(c) is None or (moment and c.load.start_at is None))):
             if not wanted():
                 return None
             gevent.sleep(LOAD_WAIT_S)
         if not c.lanes:
-            schedules.open_lanes(c, schedules.parts(c))
+            schedules.open_lanes(c, schedules.parts(c), trace_start.start_of(c) if moment else None)
         slot = schedules.take(c, c.config.lanes.key_of(lane), wanted)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None
+        if moment:
+            trace_start.first_send(c, slot, c.environment.runner.worker_index)
         if c.config.trace is not None and not c.replayed and schedules.trace_done(c):
             c.replayed = True  # the trace's last request (of this process's share) goes out now
             trace_replayed(c)
@@ -225,7 +231,8 @@ def on_load_message(c, msg, **kwargs):
         measure_at = time.perf_counter()
     lanes = data.get("lanes")
     lanes = None if lanes is None else {key: (rate, tuple(share) if share else None) for key, (rate, share) in lanes.items()}
-    c.load = Load(data["index"], data["rate"], measure_at, True, tuple(data.get("share", (0, 1))), lanes)
+    c.load = Load(data["index"], data["rate"], measure_at, True, tuple(data.get("share", (0, 1))), lanes,
+                  data.get("start_at"))
 
 
 def watch_schedule(c):

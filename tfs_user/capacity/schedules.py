@@ -2,7 +2,8 @@
 seeded stream and its own ``DispatchStats``.
 
 Every lane of a process opens at the same moment, when its first user asks for a scheduled slot (as the one
-schedule did before lanes), so the models' schedules run side by side; a lane whose rate on this process is
+schedule did before lanes), so the models' schedules run side by side (a worker replaying a trace: every lane's
+time 0 is the master's moment for all workers, ``trace_start``); a lane whose rate on this process is
 0 then (its users run on other workers) opens when it gets a part. ``take`` hands a user the next slot of its
 lane; ``end`` counts each lane's due slots no user took as never sent; ``trace_done`` says when this
 process's part of a trace is out (every lane over, or due with no user of its model here to send it).
@@ -37,7 +38,7 @@ def parts(c, load=None):
     return {key: (rate, (0, 1)) for key, rate in rates.items()}
 
 
-def _make(c, key, rate, share):
+def _make(c, key, rate, share, start=None):
     config = c.config
     seed = None if config.seed < 0 else config.seed
     worker = getattr(c.environment.runner, "worker_index", None)
@@ -47,7 +48,7 @@ def _make(c, key, rate, share):
         lines = config.lanes.lines(key) if config.lanes.per_model else None
         intervals = config.trace_intervals(share or (0, 1), lines=lines if share is not None else ())
     dispatcher = Dispatcher(rate, config.arrival, rng=process_rng(seed, worker, number), sleep=precise_sleep,
-                            intervals=intervals)
+                            intervals=intervals, start=start)
     c.lanes[key] = dispatcher
     c.dispatches[key] = dispatcher.stats
     begun = time.time() - (time.perf_counter() - dispatcher.started)  # the measured window begins here
@@ -55,11 +56,13 @@ def _make(c, key, rate, share):
     return begun
 
 
-def open_lanes(c, now_parts):
-    """Open this process's lanes (first scheduled request): a trace's every lane, a rate's those with a part."""
+def open_lanes(c, now_parts, start=None):
+    """Open this process's lanes (first scheduled request): a trace's every lane, a rate's those with a part; all
+    with time 0 at ``start`` (perf_counter s: a worker's trace starts at the master's moment, ``trace_start``) or
+    now (None: each as it is made, so a constant schedule's first slot is its maker's, not late)."""
     for key, (rate, share) in sorted(now_parts.items()):
         if key not in c.lanes and (c.config.trace is not None or rate > 0):
-            begun = _make(c, key, rate, share)
+            begun = _make(c, key, rate, share, start)
             c.run.recorder.bound(start=begun)
 
 

@@ -118,6 +118,8 @@ class Load:
     lanes: dict = None
     """Worker: {lane key: (req/s, (rank, count) or None)}, its part of each lane (``lanes.split``) as the master
     sent it; None = not heard yet (a local runner's is the whole plan, ``schedules.parts``)."""
+    start_at: float = None
+    """A trace's time 0 for every worker, wall-clock s (the master's moment, ``trace_start``); None = not yet."""
 
     def measured(self, t):
         """Whether a request sent (open loop: scheduled) at perf_counter ``t`` counts in the step."""
@@ -192,6 +194,10 @@ class Capacity:
         self.lanes = {}  # lane key -> Dispatcher (local runner / worker), made at the first scheduled request
         self.replayed = False  # local / worker: this process sent its share of the trace
         self.replayed_by = set()  # master: workers that sent their share of the trace
+        self.trace_start = None  # master: the trace's time 0 for every worker, wall-clock s (trace_start.choose)
+        self.trace_starts = {}  # master: worker index -> (ready_ms, start_offset_ms) (trace_start.on_message)
+        self.trace_ready = None  # worker: when its first user asked for a trace slot, wall-clock s
+        self.trace_reported = False  # worker: its first trace send was reported to the master
         self.started = time.perf_counter()
         self.samples = []
         self.final = None

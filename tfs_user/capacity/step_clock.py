@@ -202,10 +202,11 @@ def send_loads(c):
         lines = (ranks[worker], len(clients))  # a trace's lines: every len-th from the rank
         lanes = ({key: (part, list(at) if at else None) for key, (part, at) in parts[worker].items()}
                  if settled else None)
-        load = (index, share, measuring, lines, repr(lanes))
+        load = (index, share, measuring, lines, repr(lanes), c.trace_start)
         if c.sent_loads.get(worker) != load:
             runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,
                                                "measure_from": measure_from, "share": list(lines), "lanes": lanes,
+                                               "start_at": c.trace_start,  # a trace's time 0 (trace_start)
                                                "sent": time.time()}, client_id=worker)  # sent: workers time the lag
             c.sent_loads[worker] = load
 

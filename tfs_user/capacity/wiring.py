@@ -19,7 +19,7 @@ time, so Locust's own statistics get the corrected latency too.
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, LocalRunner, MasterRunner, WorkerRunner
 
-from tfs_user.capacity import process, step_clock as sweep
+from tfs_user.capacity import process, step_clock as sweep, trace_start
 from tfs_user.capacity.output import add_to_model_rows, charts, finish, live_rows, sweep_violations  # noqa: F401
 from tfs_user.capacity.process import Ticket, begin  # noqa: F401  (used by tfs_user.user)
 from tfs_user.capacity.process import record_lag  # noqa: F401  (used by tfs_user.run)
@@ -53,6 +53,7 @@ def start(c, runner):
     if isinstance(runner, MasterRunner):
         runner.register_message(process.STEP_FLUSHED_MESSAGE, lambda msg, **kw: sweep.on_step_flushed(c, msg))
         runner.register_message(process.TRACE_DONE_MESSAGE, lambda msg, **kw: process.on_trace_done(c, msg))
+        runner.register_message(trace_start.TRACE_START_MESSAGE, lambda msg, **kw: trace_start.on_message(c, msg))
     configure(c, runner)
 
 
@@ -110,6 +111,8 @@ def on_test_start(c):
         c.load = Load()
     if isinstance(runner, MasterRunner):
         c.greenlets.append(gevent.spawn(sweep.broadcast_loads, c))
+        if c.config.trace is not None:  # one time 0 for every worker's share of the trace
+            c.greenlets.append(gevent.spawn(trace_start.choose, c, sweep.send_loads))
     if not isinstance(runner, WorkerRunner):
         interval = WORKER_REPORT_INTERVAL if isinstance(runner, MasterRunner) else SAMPLE_INTERVAL_S
         c.greenlets.append(gevent.spawn(sweep.sample, c, interval))

@@ -42,6 +42,9 @@ from flask import Blueprint, Response, before_render_template, jsonify, make_res
 from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict
 
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
+
+from tfs_user import models
 from tfs_user.capacity import wiring as capacity, steps as steps_mod
 from tfs_user.results import report
 from tfs_user.results.fps_meter import CURRENT_WINDOW_S
@@ -99,6 +102,25 @@ def _label_form_fields(web_ui):
             args["extra_options"] = form_fields(args["extra_options"])
 
     before_render_template.connect(relabel, web_ui.app, weak=False)
+
+
+def change_models(run, web_ui, before):
+    """Start form: make the user classes of a ``--models`` posted different from ``before`` (the value the current
+    classes were made from; None: make them again whatever it was), on the local runner or master before Locust's
+    /swarm handler dispatches users (a master hands out users by class name before ``test_start``). Raises
+    ValueError (one line) when they cannot change: a test is running (its users are of the classes made at its
+    start), or Locust's class picker lists the classes of start-up on the page."""
+    environment = run.environment
+    text = environment.parsed_options.models
+    if text == before:
+        return
+    if before is not None and environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        raise ValueError(f"--models {text!r}: a test is running with the user classes of {before!r}; stop it, then "
+                         "start a test with the new --models")
+    if before is not None and web_ui.userclass_picker_is_active:
+        raise ValueError(f"--models {text!r} cannot be changed on the start form with --class-picker (the page lists "
+                         f"the user classes of {before!r}); give --models when starting locust")
+    run.model_slos = models.apply(environment, text)
 
 
 def extend(run, web_ui, master=False):
@@ -182,11 +204,13 @@ def extend(run, web_ui, master=False):
             options.num_users = int(request.form.get("user_count", options.num_users))
         except (TypeError, ValueError):
             pass  # Locust answers a bad user count itself
-        try:  # a sweep (or open loop) typed into the form: its plan and load shape, before Locust starts
+        try:  # --models (user classes) and a sweep or open loop typed into the form, before Locust starts
+            change_models(run, web_ui, previous.get("models", ""))
             capacity.configure(run.capacity, environment.runner)
         except ValueError as e:
             vars(options).clear()
             vars(options).update(previous)
+            change_models(run, web_ui, None)  # the classes of the options as they were
             logger.error("error: %s", e)
             return jsonify({"success": False, "message": f"error: {e}", "host": environment.host})
         return None

@@ -127,11 +127,27 @@ def test_models_changed_on_the_form_while_a_test_runs_is_refused(demo_server, we
     assert swarm(url, 1, host=server.address, model_name="small", arrival_rate="20")["success"] is True
     assert state_becomes(url, ("running",))["state"] == "running"
     answer = swarm(url, 1, host=server.address, models="big")
-    assert answer["success"] is False and answer["message"].startswith("error: --models 'big': a test is running"), \
+    assert answer["success"] is False and answer["message"].startswith(
+        "error: --models 'big': a test is running with the user classes of one model (no --models)"), \
         answer
     assert "\n" not in answer["message"]
     urllib.request.urlopen(urllib.request.Request(url + "/stop", data=b""), timeout=10).read()
     assert "big" not in server.counts()["models"]
+
+
+def test_models_changed_on_the_form_with_the_class_picker_is_refused(demo_server, web_locust):
+    # the page lists the user classes of start-up as checkboxes; new classes would not match what it posts
+    server = demo_server(models=[SMALL, BIG])
+    url = web_locust(server.address, "--status-interval", "0", "--class-picker", "--models", "small")
+    answer = swarm(url, 1, host=server.address, models="big", tfs_iterations="1")
+    assert answer == {"success": False, "host": server.address, "message":
+                      "error: --models 'big' cannot be changed on the start form with --class-picker (the page lists "
+                      "the user classes of --models 'small'); give --models when starting locust"}, answer
+    assert swarm(url, 1, host=server.address, models="small", tfs_iterations="1", warmup_iterations="0")["success"]
+    deadline = time.monotonic() + 30
+    while server.counts()["requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.counts()["models"]["small"]["requests"] == 1
 
 
 def test_the_arrival_posted_from_the_form_takes_effect(demo_server, web_locust):

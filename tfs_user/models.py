@@ -141,21 +141,25 @@ def apply(environment, text):
     classes = environment.user_classes
     current = made[1] if made is not None else []
     base = made[2] if made is not None else next((c for c in classes if getattr(c, "model_options", None) == {}), None)
+    known = getattr(environment, "available_user_classes", None)  # what --class-picker and --config-users offer
     if not models:
         if made is not None:
             environment.user_classes = [c for c in classes if c not in current] + [base]
             environment.tfs_model_classes = None
+            if known is not None:
+                for c in current:
+                    known.pop(c.__name__, None)
+                known[base.__name__] = base
         return {}
     if base is None:
         raise OptionError("--models makes one user class per model from the bundled locustfile's OptionsTfsUser; "
                           "this locustfile has none (give -f locustfile.py, or TfsUser subclasses of your own)")
     new = model_classes(base, models)
     environment.user_classes = [c for c in classes if c is not base and c not in current] + new
-    for known in (getattr(environment, "available_user_classes", None),):
-        if known is not None:
-            for c in current:
-                known.pop(c.__name__, None)
-            known.update({c.__name__: c for c in new})
+    if known is not None:  # the bundled class is replaced there too (a picker would otherwise still run it)
+        for c in [*current, base]:
+            known.pop(c.__name__, None)
+        known.update({c.__name__: c for c in new})
     tasks = getattr(environment, "available_user_tasks", None)
     if tasks is not None:
         tasks.update({c.__name__: list(c.tasks) for c in new})

@@ -22,6 +22,9 @@ Locust's ``examples/extend_web_ui.py``), on the local runner or the master:
   ``{"success": false, "message": "error: ..."}``, shown in red under the form, and the same
   line in the Logs tab. (Without this, ``abc`` ended in an HTTP 500 that the UI shows as
   "An unknown error occurred.", and ``0`` or a missing file started a run that stopped at once.)
+  A ``--models`` posted on the form makes its user classes there (``change_models``), before Locust's
+  handler dispatches users by class name (a master does so before ``test_start``); refused while a test
+  runs and with Locust's class picker, whose page lists the classes of start-up.
 - the **HTML report** (``--html FILE`` and the UI's "Download Report"): Locust renders it from a
   fixed set of arguments with no extension hook, so a plain HTML section (the summary table and
   the FPS chart) is inserted before ``</body>``: by an ``after_request`` handler on
@@ -114,12 +117,13 @@ def change_models(run, web_ui, before):
     text = environment.parsed_options.models
     if text == before:
         return
+    made = f"--models {before!r}" if before else "one model (no --models)"
     if before is not None and environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
-        raise ValueError(f"--models {text!r}: a test is running with the user classes of {before!r}; stop it, then "
+        raise ValueError(f"--models {text!r}: a test is running with the user classes of {made}; stop it, then "
                          "start a test with the new --models")
     if before is not None and web_ui.userclass_picker_is_active:
         raise ValueError(f"--models {text!r} cannot be changed on the start form with --class-picker (the page lists "
-                         f"the user classes of {before!r}); give --models when starting locust")
+                         f"the user classes of {made}); give --models when starting locust")
     run.model_slos = models.apply(environment, text)
 
 

@@ -46,6 +46,7 @@ GRPC_FREE = ["transport.target", "settings", "options", "results.report", "resul
              "protocols.tfs.outcomes", "data.fitting", "data.inputs", "data.files", "protocols.tfs.request_bodies",
              "protocols.tfs.tensors", "protocols.tfs.messages", "web.form", "results.fps_meter", "web.html_report",
              "transport.endpoints", "transport.channel_args", "web.tab", "capacity.arrivals", "capacity.dispatcher", "capacity.plans",
+             "capacity.trace_start",
              "capacity.steps", "web.plot", "demo.model", "data.images", "images", "option_values", "transport.config",
              "transport.failures", "protocols.tfs.api", "prepare", "server_metrics.entries", "results.windows",
              "results.summary_keys", "results.compare", "results.compare_cli", "results.compare_plot", "results.baseline",

@@ -144,3 +144,19 @@ def test_workers_start_their_shares_of_the_trace_at_one_moment(demo_server, run_
     assert len(arrivals) == lines
     stretch_ms = (max(arrivals) - min(arrivals) - (lines - 1) * gap) * 1000.0
     assert stretch_ms < baseline_ms / 2, (stretch_ms, start)
+
+
+def test_trace_start_figures_say_when_a_worker_was_late_for_the_moment():
+    from types import SimpleNamespace
+
+    from tfs_user.capacity import trace_start  # imports gevent, not Locust
+
+    c = SimpleNamespace(trace_start=1000.0, trace_starts={1: (312.5, 305.25), 0: (-480.0, 0.25)})
+    summary = trace_start.summary(c)
+    assert summary == {"workers": [{"worker_index": 0, "ready_ms": -480.0, "start_offset_ms": 0.25},
+                                   {"worker_index": 1, "ready_ms": 312.5, "start_offset_ms": 305.25}],
+                       "spread_ms": 305.0}
+    assert trace_start.line(summary) == (
+        "Trace start: one moment for every worker; first send after it (minus its trace time): worker 0 +0.250 ms, "
+        "worker 1 +305.250 ms (spread 305.000 ms); first user ready: worker 0 480.0 ms before, worker 1 312.5 ms after")
+    assert trace_start.summary(SimpleNamespace(trace_start=None, trace_starts={})) is None  # a local run: no moment

@@ -118,15 +118,15 @@ def test_the_trace_options_from_the_environment_and_a_config_file_take_effect(ru
 
 
 def test_workers_start_their_shares_of_the_trace_at_one_moment(demo_server, run_locust, tmp_path, free_port):
-    # -u 2 -r 1: Locust hands the second worker its user 1 s after the first's. Before, each worker began its
-    # share when its own first user did, so the second worker's half of the trace went out 1 s late (the
-    # server saw the trace stretched by 1 s); now both begin at the master's moment.
+    # -u 2 -r 0.5: Locust hands the second worker its user 2 s after the first's. Before, each worker began its
+    # share when its own first user did, so the second worker's half of the trace went out late by that (the
+    # server saw the trace stretched by it, less the first worker's own start-up); now both begin at one moment.
     server = demo_server(workers=4, delay_ms=1, models=[TINY], record=True)
     lines, gap = 40, 0.025
     (tmp_path / "even.trace").write_text("".join(f"{i * gap:.3f}\n" for i in range(lines)))
     port = str(free_port())
     run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
-                     "-u", "2", "-r", "1", "-t", "60s", "--arrival-trace", "even.trace", "--warmup-iterations", "0",
+                     "-u", "2", "-r", "0.5", "-t", "60s", "--arrival-trace", "even.trace", "--warmup-iterations", "0",
                      "--status-interval", "0", "--json-summary", "summary.json", timeout=120)
     assert run.returncode == 0, run.output
     start = json.loads((run.folder / "summary.json").read_text())["open_loop"]["trace_start"]

@@ -63,6 +63,7 @@ def stopped_after_run_time(url, run_time_s):
 
 
 def distributed(free_port):
+    """Arguments for a master with one forked worker (``--processes 1``) on a free master port."""
     port = str(free_port())
     return ("--processes", "1", "--master-bind-port", port, "--master-port", port)
 

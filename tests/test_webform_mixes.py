@@ -122,18 +122,25 @@ def test_models_posted_from_the_form_take_effect(demo_server, web_locust, free_p
     assert {m: c["requests"] for m, c in server.counts()["models"].items()} == {"big": 10}
 
 
-def test_models_changed_on_the_form_while_a_test_runs_is_refused(demo_server, web_locust):
+def test_a_mix_changed_on_the_form_while_a_test_runs_is_refused(demo_server, web_locust):
+    # the page's "Edit running load test" posts our fields too; a running test's classes, requests and schedule
+    # were made when it started, so a change to them cannot take effect: refused, one line. Users can change.
     server = demo_server(models=[SMALL, BIG])
     url = web_locust(server.address, "--status-interval", "0")
-    assert swarm(url, 1, host=server.address, model_name="small", arrival_rate="20")["success"] is True
+    started = dict(host=server.address, model_name="small", arrival_rate="20", batch_size="1")
+    assert swarm(url, 1, **started)["success"] is True
     assert state_becomes(url, ("running",))["state"] == "running"
-    answer = swarm(url, 1, host=server.address, models="big")
-    assert answer["success"] is False and answer["message"].startswith(
-        "error: --models 'big': a test is running with the user classes of one model (no --models)"), \
-        answer
-    assert "\n" not in answer["message"]
+    for change, message in (
+            ({"models": "big"}, "error: --models 'big': a test is running with --models ''"),
+            ({"batch_size": "1:1,4:1"}, "error: --batch-size '1:1,4:1': a test is running with --batch-size '1'"),
+            ({"arrival": "constant"}, "error: --arrival 'constant': a test is running with --arrival 'poisson'"),
+            ({"arrival_rate": "30"}, "error: --arrival-rate 30.0: a test is running with --arrival-rate 20.0")):
+        answer = swarm(url, 1, **{**started, **change})
+        assert answer["success"] is False and answer["message"].startswith(message), answer
+        assert "\n" not in answer["message"]
+    assert swarm(url, 2, **started)["success"] is True  # the same values and more users: the edit goes through
     urllib.request.urlopen(urllib.request.Request(url + "/stop", data=b""), timeout=10).read()
-    assert "big" not in server.counts()["models"]
+    assert "big" not in server.counts()["models"] and server.counts()["batches"].keys() == {1}
 
 
 def test_models_changed_on_the_form_with_the_class_picker_is_refused(demo_server, web_locust):

@@ -143,6 +143,24 @@ def _form_fields():
     return fields
 
 
+FIXED_WHILE_RUNNING = ("models", "batch_size", "images_numpy_path", "mix_seed", "arrival", "arrival_rate",
+                       "arrival_trace", "trace_speedup", "trace_loop")
+"""Options a running test cannot take from the form (the page's "Edit running load test" posts our fields too):
+its user classes, requests and open-loop schedule were made when it started."""
+
+
+def running_change(values, options):
+    """While a test runs: one line for the first of FIXED_WHILE_RUNNING whose posted (parsed) value in ``values``
+    differs from ``options``' (the value the test started with), or None."""
+    flags = {dest: flag for dest, _, _, flag, _ in _form_fields()}
+    for dest in FIXED_WHILE_RUNNING:
+        if dest in values and values[dest] != getattr(options, dest, values[dest]):
+            return (f"{flags[dest]} {values[dest]!r}: a test is running with {flags[dest]} {getattr(options, dest)!r} "
+                    "(its users, requests and schedule were made when it started); stop it, then start a test with "
+                    "the new value")
+    return None
+
+
 def check_form(environment, form, master=False):
     """Parse and validate the TFS fields of a start-form post.
 

@@ -23,8 +23,9 @@ Locust's ``examples/extend_web_ui.py``), on the local runner or the master:
   line in the Logs tab. (Without this, ``abc`` ended in an HTTP 500 that the UI shows as
   "An unknown error occurred.", and ``0`` or a missing file started a run that stopped at once.)
   A ``--models`` posted on the form makes its user classes there (``change_models``), before Locust's
-  handler dispatches users by class name (a master does so before ``test_start``); refused while a test
-  runs and with Locust's class picker, whose page lists the classes of start-up.
+  handler dispatches users by class name (a master does so before ``test_start``); refused with Locust's
+  class picker, whose page lists the classes of start-up. The mixes (``--models``, batch sizes, data files,
+  arrivals, a trace) changed while a test runs are refused: they were made when it started.
 - the **HTML report** (``--html FILE`` and the UI's "Download Report"): Locust renders it from a
   fixed set of arguments with no extension hook, so a plain HTML section (the summary table and
   the FPS chart) is inserted before ``</body>``: by an ``after_request`` handler on
@@ -52,7 +53,7 @@ from tfs_user.capacity import wiring as capacity, steps as steps_mod
 from tfs_user.results import report
 from tfs_user.results.fps_meter import CURRENT_WINDOW_S
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
-from tfs_user.web.form import check_form, form_fields, without_empty_secrets
+from tfs_user.web.form import check_form, form_fields, running_change, without_empty_secrets
 from tfs_user.web.tab import SERVER_COLUMNS, TABLE_COLUMNS, server_rows, table_rows
 
 logger = logging.getLogger(__name__)
@@ -111,16 +112,13 @@ def change_models(run, web_ui, before):
     """Start form: make the user classes of a ``--models`` posted different from ``before`` (the value the current
     classes were made from; None: make them again whatever it was), on the local runner or master before Locust's
     /swarm handler dispatches users (a master hands out users by class name before ``test_start``). Raises
-    ValueError (one line) when they cannot change: a test is running (its users are of the classes made at its
-    start), or Locust's class picker lists the classes of start-up on the page."""
+    ValueError (one line) when Locust's class picker lists the classes of start-up on the page (a change while a
+    test runs was refused before: ``form.running_change``)."""
     environment = run.environment
     text = environment.parsed_options.models
     if text == before:
         return
     made = f"--models {before!r}" if before else "one model (no --models)"
-    if before is not None and environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
-        raise ValueError(f"--models {text!r}: a test is running with the user classes of {made}; stop it, then "
-                         "start a test with the new --models")
     if before is not None and web_ui.userclass_picker_is_active:
         raise ValueError(f"--models {text!r} cannot be changed on the start form with --class-picker (the page lists "
                          f"the user classes of {made}); give --models when starting locust")
@@ -201,6 +199,11 @@ def extend(run, web_ui, master=False):
             logger.error("error: %s", message)
             return jsonify({"success": False, "message": f"error: {message}", "host": environment.host})
         options = environment.parsed_options
+        if environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            message = running_change(values, options)
+            if message is not None:
+                logger.error("error: %s", message)
+                return jsonify({"success": False, "message": f"error: {message}", "host": environment.host})
         previous = dict(vars(options))
         for dest, value in values.items():  # includes fields Locust does not recognise (see ui_field_name)
             setattr(options, dest, value)

@@ -170,6 +170,14 @@ def test_trace_columns_with_two_processes(demo_server, run_locust, tmp_path, fre
                      timeout=120)
     assert "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
     _check_trace_run(run, server, expected)
+    # every model's lines of each worker start at the master's one moment (trace_start), not when its first user
+    # asked (the moment is 0.5 s after that: a lane opened then sent its first line ~500 ms before the moment)
+    from tfs_user.capacity.trace_start import START_LEAD_S  # gevent, not Locust
+
+    start = _summary(run)["open_loop"]["trace_start"]
+    assert [w["worker_index"] for w in start["workers"]] == [0, 1], start
+    assert all(-5.0 < w["start_offset_ms"] < START_LEAD_S * 1000.0 for w in start["workers"]), start
+    assert "Trace start: one moment for every worker" in run.output, run.output
 
 
 @pytest.mark.parametrize("line, message", [

@@ -28,7 +28,7 @@ def check_before_start(run):
     try:
         _check_before_start(run)
     except KeyboardInterrupt:
-        _end(run, "stopped: Ctrl-C before the test started", 130)
+        _end(run, CTRL_C_LINE, 130)
     except MemoryError as e:
         fail(run, f"the request bodies need more memory than this machine has ({e}); lower --batch-size or use "
                   "smaller frames")
@@ -150,13 +150,21 @@ def fail(run, message):
     _end(run, f"error: {message}", 2)
 
 
+CTRL_C_LINE = "stopped: Ctrl-C before the test started"
+
+
 def _end(run, line, code):
     """End the process before the test: demo server stopped, Locust's empty CSV files removed, ``line``, ``code``."""
+    clean_up_before_start(run, line)
+    sys.exit(code)
+
+
+def clean_up_before_start(run, line):
+    """What ends a run before its test leaves: no demo server, no empty CSV files, no forked workers; ``line``."""
     run.demo = demo_process.stop(run.demo, stream=run.options.out)
     locust_csv.remove_empty(run.options.csv_prefix)
     _end_forked_workers(run)
     sys.stderr.write(f"{line}\n")
-    sys.exit(code)
 
 
 def _end_forked_workers(run):

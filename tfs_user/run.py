@@ -273,13 +273,14 @@ class TfsRun:
             reported = Recorder.from_message(data[MESSAGE_KEY])
             self.recorder.merge(reported)
             self.worker_rates.add_report(client_id, reported.total(), self.recorder)
+            self.meter.add_report(client_id, reported, self.recorder)  # the web UI's current FPS, per worker too
 
     def _sample_forever(self):
         runner = self.environment.runner
         while True:
             gevent.sleep(SAMPLE_INTERVAL_S)
             if runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING):
-                self.meter.sample(self.recorder)
+                self.meter.sample(self.recorder, local=not self.master)
 
     def _on_quitting(self, **kwargs):
         final.on_quitting(self)

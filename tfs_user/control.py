@@ -185,9 +185,10 @@ class RunControl:
         return float(getattr(self.environment.parsed_options, "timeout", 0.0) or 0.0) + DRAIN_MARGIN_S
 
     def hurry(self):
-        """A second Ctrl-C while the run ends: wait for nothing more. Open-loop requests in flight (``drain``) and
-        workers' final reports (master) are not waited for, users still running are killed, and the summary is
-        written with what completed, saying what was left out; the exit code is 130 (``tfs_user.final``)."""
+        """A second Ctrl-C while the run ends: wait for nothing more. Users still running are killed (their calls in
+        flight end, so an open-loop ``drain`` has nothing left to wait for; so does Locust's --stop-timeout), a
+        master stops waiting for its workers' final reports, and the summary is written from what completed,
+        saying what was left out; the exit code is 130 (``tfs_user.final``)."""
         if self.hurried:
             return
         self.hurried = True

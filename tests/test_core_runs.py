@@ -122,9 +122,14 @@ def test_run_time_without_iterations(demo_server, small_model, run_locust):
     (["--images-numpy-path", "empty.npy"], "holds no data"),
     (["--batch-size", "0"], "--batch-size/--batchsize/--batch_size: '0' is out of range; expected an integer >= 1"),
     (["--batch-size", "-2"], "'-2' is out of range"),
+    (["--batch-size", "1:6,,8:3"], "--batch-size/--batchsize/--batch_size: '1:6,,8:3' has an empty entry (entry 2 of 3)"),
+    (["--images-numpy-path", "a.npy:3,,b.npy:1"], "'a.npy:3,,b.npy:1' has an empty entry (entry 2 of 3)"),
+    (["--models", "small;"], "--models 'small;' has an empty entry (entry 2 of 2)"),
     (["--host", "ftp://x:1"], "uses scheme 'ftp'"),
     (["--host", "http://127.0.0.1:1"], "no HTTP server answered at 127.0.0.1:1"),
     (["--host", "127.0.0.1:1"], "no gRPC server answered at 127.0.0.1:1"),
+    (["--host", "http://127.0.0.1:1/v1"], "error: host 'http://127.0.0.1:1/v1' has a path '/v1'; expected the server's "
+                                         "address alone, --host http://127.0.0.1:1: the tool adds the REST paths itself"),
     # values that would not bound the run or would crash it later (seen: inf held the process past SIGTERM)
     (["--arrival-rate", "inf"], "'inf' is out of range; expected requests/s 0..100000"),
     (["--arrival-rate", "1e9"], "'1e9' is out of range; expected requests/s 0..100000"),

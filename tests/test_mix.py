@@ -31,10 +31,21 @@ def test_weighted_paths_parse(text, pairs):
 
 @pytest.mark.parametrize("parse, text, quoted", [
     (parse_batch_sizes, "1:0", "'0'"), (parse_batch_sizes, "1:-2", "'-2'"), (parse_batch_sizes, "1:x", "'x'"),
-    (parse_batch_sizes, "1:inf", "'inf'"), (parse_batch_sizes, "1:nan", "'nan'"), (parse_batch_sizes, "0:1", "'0' is out of range"),
+    (parse_batch_sizes, "1:inf", "'inf'"), (parse_batch_sizes, "1:nan", "'nan'"), (parse_batch_sizes, "0:1", "size '0' in '0:1' is out of range"),
     (parse_batch_sizes, "1:1,1:2", "'1:1,1:2'"), (parse_batch_sizes, ",", "','"),
     (parse_weighted_paths, "a.npy:0", "'0'"), (parse_weighted_paths, "a.npy:-1", "'-1'"),
     (parse_weighted_paths, "a.npy,a.npy:2", "'a.npy,a.npy:2'"),
+    # an empty entry (a value lost, e.g. an unset shell variable) is refused wherever it is, never skipped
+    (parse_batch_sizes, "1:6,,8:3", "'1:6,,8:3' has an empty entry (entry 2 of 3); expected entries separated by single "
+                                    "commas, e.g. 1:6,8:3,32:1"),
+    (parse_batch_sizes, "1:6,8:3,", "'1:6,8:3,' has an empty entry (entry 3 of 3)"),
+    (parse_batch_sizes, ",8", "',8' has an empty entry (entry 1 of 2)"),
+    (parse_batch_sizes, "1:6, ,8:3", "'1:6, ,8:3' has an empty entry (entry 2 of 3)"),
+    (parse_batch_sizes, ":3", "size '' in ':3' is not an integer"), (parse_batch_sizes, "1:", "weight '' in '1:'"),
+    (parse_weighted_paths, "a.npy:3,,b.npy:1", "'a.npy:3,,b.npy:1' has an empty entry (entry 2 of 3); expected entries "
+                                               "separated by single commas, e.g. small.npy:1,big.npy:1"),
+    (parse_weighted_paths, "a.npy:3,b.npy:1,", "'a.npy:3,b.npy:1,' has an empty entry (entry 3 of 3)"),
+    (parse_weighted_paths, "a.npy:nan", "'nan'"), (parse_weighted_paths, "a.npy:inf", "'inf'"),
 ])
 def test_bad_mix_text_is_one_line_naming_it(parse, text, quoted):
     with pytest.raises(OptionError) as info:

@@ -26,6 +26,11 @@ def test_models_parse():
     ("share=3", "does not start with a model name"), ("a share=0", "share='0'"), ("a share=x", "share='x'"),
     ("a colour=red", "'colour=red'"), ("a; a", "names 'a' twice"), ("a batch-size=1:0", "batch-size='1:0'"),
     ("a slo-p99-ms=-1", "slo-p99-ms='-1'"), ("a validate-outputs=maybe", "validate-outputs='maybe'"),
+    ("a; ;b", "--models 'a; ;b' has an empty entry (entry 2 of 3); expected entries separated by single ';'"),
+    ("a;b;", "'a;b;' has an empty entry (entry 3 of 3)"), ("a share=nan", "share='nan'"), ("a share=inf", "share='inf'"),
+    ("a batch-size=1:6,,8:3", "batch-size='1:6,,8:3' in 'a batch-size=1:6,,8:3' is not valid: '1:6,,8:3' has an empty "
+                              "entry (entry 2 of 3)"),
+    ("a images-numpy-path=x.npy:1,", "'x.npy:1,' has an empty entry (entry 2 of 2)"),
 ])
 def test_bad_models_entries(text, words):
     with pytest.raises(OptionError) as info:

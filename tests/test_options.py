@@ -14,7 +14,7 @@ import sys
 import configargparse
 import pytest
 
-from tfs_user.transport.target import TargetError, parse_target
+from tfs_user.transport.target import TargetError, parse_target, parse_targets
 from tfs_user.options import OPTIONS, add_options
 from tfs_user.option_values import OptionError, parse_shape, resolve_target
 from tfs_user.settings import Settings
@@ -37,6 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ("http://h:8501", "h:8501"),  # the scheme picks HTTP (Settings.http), the target stays HOST:PORT
     ("https://h", "h:443"),
     ("http://h/", "h:80"),
+    ("h:8500/", "h:8500"),  # a trailing slash is no path
+    ("https://h:8501//", "h:8501"),
 ])
 def test_parse_target_accepts(host, target):
     assert parse_target(host) == target
@@ -51,6 +53,8 @@ def test_parse_target_accepts(host, target):
     ("grpc://", "HOST:PORT"),
     ("h:-1", "'-1'"),
     ("[::1]:abc", "'abc'"),
+    ("[::1]x", "has 'x' after the IPv6 address; expected [ADDRESS]:PORT"),
+    ("http://h:p", "port 'p'"),
 ])
 def test_parse_target_rejects_naming_value(host, words):
     with pytest.raises(TargetError) as info:
@@ -58,6 +62,35 @@ def test_parse_target_rejects_naming_value(host, words):
     message = str(info.value)
     assert repr(host) in message and words in message
     assert "\n" not in message
+
+
+REST_PATHS = ("the tool adds the REST paths itself (/v1/models/NAME:predict for --protocol tfs, /v2/models/NAME/infer "
+              "for kserve; NAME = --model-name")
+GRPC_NAMES = "gRPC names the service and the model (--model-name"
+
+
+@pytest.mark.parametrize("host, path, address, where", [
+    # a URL pasted whole: the path is named, not read as part of the port (seen: "has port '8501/v1'")
+    ("http://h:8501/v1", "a path '/v1'", "http://h:8501", REST_PATHS + ")"),
+    ("http://h:p/v1", "a path '/v1'", "http://h:p", REST_PATHS + ")"),
+    ("https://h/v2/models/m/infer", "a path '/v2/models/m/infer'", "https://h", REST_PATHS + ", here m)"),
+    ("http://127.0.0.1:8501/v1/models/resnet:predict", "a path '/v1/models/resnet:predict'", "http://127.0.0.1:8501",
+     REST_PATHS + ", here resnet)"),
+    ("http://[::1]:8501/v2", "a path '/v2'", "http://[::1]:8501", REST_PATHS + ")"),
+    ("http://h:8501?x=1", "'?x=1' after its address", "http://h:8501", REST_PATHS + ")"),
+    ("h:8500/x", "a path '/x'", "h:8500", GRPC_NAMES + ") in each call, not in the address"),
+    ("grpc://h:8500/models/x", "a path '/models/x'", "grpc://h:8500", GRPC_NAMES + ", here x) in each call"),
+    ("[::1]:8500/x", "a path '/x'", "[::1]:8500", GRPC_NAMES),
+    ("dns:///h:8500/x", "a path '/x'", "dns:///h:8500", GRPC_NAMES),
+    ("http://a:8501,http://b:8501/v1", "a path '/v1'", "http://b:8501", REST_PATHS),
+])
+def test_a_host_with_a_path_names_the_path_and_the_address_to_give(host, path, address, where):
+    with pytest.raises(TargetError) as info:
+        parse_targets(host)
+    message = str(info.value)
+    entry = host.split(",")[-1]
+    assert message.startswith(f"host {entry!r} has {path}; expected the server's address alone, --host {address}: ")
+    assert where in message and "\n" not in message and "port" not in message.split(";")[0], message
 
 
 def test_resolve_target_precedence():

@@ -25,6 +25,7 @@ from tfs_user.data.inputs import Signature, TensorSpec, plan_input
 from tfs_user.protocols.tfs.messages import types_pb2
 from tfs_user.settings import Settings
 from tfs_user.transport.config import Transport
+from tfs_user.transport.target import parse_target
 
 F32 = np.float32
 MESSAGE_START = ("error: ", "notice: ", "waiting ")
@@ -72,6 +73,8 @@ def fitting_messages():
         _error(lambda: request_bodies.build_requests(Settings(model_name="small"), two,
                                               [("image", np.ones((2, 8, 8, 3), F32))])),
         _error(lambda: request_bodies.build_requests(Settings(model_name="sk"), None, [])),
+        _error(lambda: parse_target("http://127.0.0.1:8501/v1/models/small:predict")),
+        _error(lambda: parse_target("grpc://127.0.0.1:8500/small")),
         *(f"notice: {n}" for n in plan_input(nhwc, Settings(), np.float64, (8, 8, 3)).notices),
         *(f"notice: {n}" for n in plan_input(nhwc, Settings(input_name="input"), F32, (3, 8, 8)).notices),
     ]
@@ -104,6 +107,7 @@ from tfs_user.transport.channel import wait_until_reachable
 from tfs_user.protocols.tfs.preflight import inspect_model
 from tfs_user.settings import Settings
 from tfs_user.transport.config import Transport
+from tfs_user.transport.target import parse_target
 
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
 closed, ready, loading, bare, failing = sys.argv[1:]

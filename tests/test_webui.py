@@ -74,6 +74,35 @@ def test_first_sample_reads_the_rate_since_the_first_request():
     assert meter.current("Predict m", now=102.1) == pytest.approx(16 / 2.0)
 
 
+def test_a_masters_current_fps_rates_each_worker_on_its_own():
+    """Two workers at 100 frames/s each, reporting every 3 s, 0.2 s apart: rated per worker, every reading is 200;
+    one series of the merged figures (the master's before: the latest end of either beside the frames of both)
+    swings to 230 as the end of the window falls on one worker's report or the other's (measured beside it)."""
+    merged, per_worker, one_series, t0 = Recorder(), FpsMeter(), FpsMeter(), 1000.0
+    last = {"a": t0, "b": t0}
+    reports = sorted([(t0 + 3 * k, "a") for k in range(1, 12)] + [(t0 + 0.2 + 3 * k, "b") for k in range(1, 12)])
+    ours, merged_readings = [], []
+    for step in range(68):  # a sample every 0.5 s, for 34 s
+        now = t0 + 0.5 * step
+        while reports and reports[0][0] <= now:
+            at, worker = reports.pop(0)
+            sent = Recorder()  # the worker's requests since its last report: 50 per second, 2 frames each
+            for i in range(round((at - last[worker]) * 50)):
+                _record(sent, "Predict m", last[worker] + (i + 1) / 50, 2)
+            last[worker] = at
+            merged.merge(sent)
+            per_worker.add_report(worker, sent, merged)
+        per_worker.sample(merged, now=now, local=False)
+        one_series.sample(merged, now=now)
+        if now >= t0 + 12:  # the 10 s window full
+            ours.append(per_worker.current("Aggregated", now))
+            merged_readings.append(one_series.current("Aggregated", now))
+    assert all(f == pytest.approx(200.0, rel=1e-6) for f in ours), ours
+    assert max(merged_readings) > 1.1 * 200, merged_readings  # the baseline: what the master read before
+    assert per_worker.current("Predict m", now) == pytest.approx(200.0, rel=1e-6)
+    assert per_worker.current("Predict m", now=now + CURRENT_WINDOW_S + 3.1) == 0.0  # both stopped: 0
+
+
 def test_ui_field_names_follow_the_pages_camel_case_round_trip():
     # the page posts slo_p99_ms back as slo_p9_9ms (seen in chromium: the field is labelled "Slo P9 9Ms")
     assert ui_field_name("slo_p99_ms") == "slo_p9_9ms"

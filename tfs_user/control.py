@@ -24,12 +24,13 @@ are left out ("after stop").
 """
 
 import logging
-import signal
 import time
 
 import gevent
 from locust.exception import RPCError
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_STOPPING, LocalRunner, MasterRunner, WorkerRunner
+
+from tfs_user.results.verdict import INTERRUPTED
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ class RunControl:
         """Callables ``hook(stopped_at)`` (perf_counter s) run once when this process's test begins to stop
         (local runner / worker: the open-loop schedule counts the slots that fell due unsent)."""
         self.errors = []
+        self.hurried = False
+        """A second Ctrl-C came (``hurry``): the stop waits for nothing more."""
+        self.cut_short = []
+        """What the second Ctrl-C left out, one summary line each."""
         self.worker_reports = {}  # master: worker id -> (done, users)
         self.flushed = set()  # master: workers whose final report arrived
         self.lost = {}  # master: worker id -> index, for workers that stopped sending heartbeats
@@ -162,10 +167,13 @@ class RunControl:
             runner.send_message(FLUSH_MESSAGE, None, client_id=worker)
         drain_s = self._worker_drain_s()  # workers wait for their open-loop requests in flight first
         with gevent.Timeout(FLUSH_TIMEOUT_S + drain_s, False):
-            while not self.flushed.issuperset(w for w in workers if w in runner.clients):
+            while not self.flushed.issuperset(w for w in workers if w in runner.clients) and not self.hurried:
                 gevent.sleep(0.01)
         missing = [w for w in workers if w not in self.flushed and w in runner.clients]
-        if missing:
+        if missing and self.hurried:
+            self.cut_short.append(f"Second Ctrl-C: the final reports of worker(s) {', '.join(missing)} were not waited "
+                                  "for; their requests since their last report (every 3 s) are not counted")
+        elif missing:
             logger.warning("no final report from worker(s) %s within %g s; their last requests are not counted",
                            ", ".join(missing), FLUSH_TIMEOUT_S + drain_s)
 
@@ -175,6 +183,32 @@ class RunControl:
         if config is None or not config.open_loop:
             return 0.0
         return float(getattr(self.environment.parsed_options, "timeout", 0.0) or 0.0) + DRAIN_MARGIN_S
+
+    def hurry(self):
+        """A second Ctrl-C while the run ends: wait for nothing more. Users still running are killed (their calls in
+        flight end, so an open-loop ``drain`` has nothing left to wait for; so does Locust's --stop-timeout), a
+        master stops waiting for its workers' final reports, and the summary is written from what completed,
+        saying what was left out; the exit code is 130 (``tfs_user.final``)."""
+        if self.hurried:
+            return
+        self.hurried = True
+        logger.warning("Ctrl-C again: ending now, without waiting for requests in flight or workers' final reports "
+                       "(a third Ctrl-C exits at once, writing nothing more)")
+        runner = self.runner
+        master = isinstance(runner, MasterRunner)
+        if not isinstance(runner, WorkerRunner):
+            reports = " or the workers' final reports" if master else ""
+            self.cut_short.append("Interrupted: a second Ctrl-C ended the run without waiting for its requests in "
+                                  f"flight{reports}; exit code {INTERRUPTED}")
+        if runner is None or master:
+            return
+        if self.scheduled_in_flight:
+            self.cut_short.append(f"Second Ctrl-C: {self.scheduled_in_flight} open-loop request(s) in flight were not "
+                                  "waited for; they are left out")
+            logger.warning(self.cut_short[-1])  # a worker's own line: its master cannot print it
+        runner.user_greenlets.kill(block=False)
+        if isinstance(runner, WorkerRunner):
+            self.environment.process_exit_code = INTERRUPTED
 
     # ------------------------------------------------------------ messages
 
@@ -271,23 +305,3 @@ class RunControl:
             if users != sum(client.user_classes_count.values()) or done < users:
                 return False
         return True
-
-
-def take_sigint():
-    """Ctrl-C as a signal handler of the event loop, not a KeyboardInterrupt wherever Python happens to be.
-
-    By default SIGINT raises KeyboardInterrupt in whichever greenlet runs at that moment, often
-    a user inside a gRPC call: a traceback per process and, on a worker, no final report. Here
-    the loop takes the signal and raises KeyboardInterrupt in the main greenlet, where Locust
-    expects it (it then saves the HTML report and shuts down: quitting, summary, exit code).
-    A worker's final report goes out on ``quitting`` (``RunControl``).
-    """
-    main = gevent.getcurrent()
-    if main.parent is not None:  # not the main greenlet (Locust used as a library): leave signals alone
-        return
-
-    def on_sigint():
-        if not main.dead:
-            main.throw(KeyboardInterrupt)
-
-    gevent.signal_handler(signal.SIGINT, on_sigint)

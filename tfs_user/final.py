@@ -41,6 +41,7 @@ def on_quitting(run):
         data.update(capacity_final[0])
         run.notes.extend(capacity_final[1])
         capacity.add_to_model_rows(data)  # --models in open loop: each model's row its own delivered rate
+    run.notes.extend(run.control.cut_short)  # what a second Ctrl-C left out
     server = run.server.test_entries(data)
     if server is not None:
         data["server"] = server
@@ -48,7 +49,8 @@ def on_quitting(run):
     verdict = decide(data, run.options, could_not_run=bool(run.control.errors) or environment.process_exit_code == 2,
                      any_failure=bool(runner.stats.errors or runner.exceptions),
                      exit_code_on_error=run.options.exit_code_on_error,
-                     violations=_violations(run, data))  # a sweep: SLOs per step; --models: each model's too
+                     violations=_violations(run, data),  # a sweep: SLOs per step; --models: each model's too
+                     interrupted=run.control.hurried)
     if run.options.baseline:
         verdict = baseline.judge(run, data, verdict)  # a worse figure: exit 3
     environment.process_exit_code = verdict.exit_code  # Locust exits with it

@@ -59,10 +59,14 @@ def parse_models(text):
     text (as the command line gives them), keyed by option dest; share and SLOs are floats.
 
     Raises OptionError (one line) for an entry without a model name, a name given twice, a token that is
-    not KEY=VALUE, an unknown key, or a value its option refuses.
+    not KEY=VALUE, an unknown key, a value its option refuses, or an empty entry (``a; ;b``, a trailing ``;``).
     """
     models = []
-    for entry in filter(None, (part.strip() for part in (text or "").split(";"))):
+    entries = [part.strip() for part in (text or "").split(";")]
+    if len(entries) > 1 and not all(entries):
+        raise OptionError(f"--models {text!r} has an empty entry (entry {entries.index('') + 1} of {len(entries)}); "
+                          "expected entries separated by single ';', e.g. 'resnet share=3; mobilenet share=1'")
+    for entry in filter(None, entries):
         name, *tokens = entry.split()
         if not _NAME.match(name) or "=" in name:
             raise OptionError(f"--models entry {entry!r} does not start with a model name; expected "

@@ -24,11 +24,12 @@ import logging
 import time
 
 import gevent
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from tfs_user.capacity import wiring as capacity
 from tfs_user import final, loop_lag, models, startup
-from tfs_user.control import RunControl, take_sigint
+from tfs_user.control import RunControl
+from tfs_user.ctrl_c import INTERRUPTED, take_sigint
 from tfs_user.transport.endpoints import row_name
 from tfs_user.results.fps_meter import SAMPLE_INTERVAL_S, FpsMeter
 from tfs_user.phases import Phase, sample_of
@@ -135,7 +136,8 @@ class TfsRun:
         events.test_stopping.add_listener(lambda **kw: self.control.on_test_stopping())
         events.reset_stats.add_listener(lambda **kw: self.reset("statistics reset in the web UI"))
         events.spawning_complete.add_listener(self._on_spawning_complete)
-        take_sigint()
+        take_sigint(on_again=self.control.hurry, exit_code=self._exit_code_now,
+                    ended_before_start=self._ended_before_start)
         if self.master:
             events.worker_report.add_listener(self._on_worker_report)
         else:
@@ -168,6 +170,21 @@ class TfsRun:
         except ValueError as e:  # a bad --models, or one without the bundled user class
             self.fail(str(e))
         self._check_before_start()
+
+    def _ended_before_start(self):
+        """At the first Ctrl-C: a headless master still waiting for its workers (Locust's wait lets the
+        KeyboardInterrupt out: a traceback, exit -2) ends as a Ctrl-C in the pre-flight does; True then."""
+        runner = self.environment.runner
+        if not (self.master and (self.options.headless or self.options.autostart) and runner.state == STATE_INIT):
+            return False
+        startup.clean_up_before_start(self, startup.CTRL_C_LINE)
+        return True
+
+    def _exit_code_now(self):
+        """The exit code of a process ended at once (a third Ctrl-C): the verdict's once the files carry it, else 130."""
+        if self.final is not None:
+            return self.final[1].exit_code
+        return self.environment.process_exit_code or INTERRUPTED
 
     def reset(self, reason):
         """Restart our figures as Locust restarts its own (``reset_stats``, ``--reset-stats``)."""
@@ -256,13 +273,14 @@ class TfsRun:
             reported = Recorder.from_message(data[MESSAGE_KEY])
             self.recorder.merge(reported)
             self.worker_rates.add_report(client_id, reported.total(), self.recorder)
+            self.meter.add_report(client_id, reported, self.recorder)  # the web UI's current FPS, per worker too
 
     def _sample_forever(self):
         runner = self.environment.runner
         while True:
             gevent.sleep(SAMPLE_INTERVAL_S)
             if runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING):
-                self.meter.sample(self.recorder)
+                self.meter.sample(self.recorder, local=not self.master)
 
     def _on_quitting(self, **kwargs):
         final.on_quitting(self)

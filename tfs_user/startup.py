@@ -4,6 +4,7 @@ A problem is one line on stderr and exit code 2 (``fail``), before any user exis
 
 import logging
 import os
+import signal
 import sys
 
 import gevent
@@ -27,13 +28,29 @@ def check_before_start(run):
     try:
         _check_before_start(run)
     except KeyboardInterrupt:
-        _end(run, "stopped: Ctrl-C before the test started", 130)
+        _end(run, CTRL_C_LINE, 130)
     except MemoryError as e:
         fail(run, f"the request bodies need more memory than this machine has ({e}); lower --batch-size or use "
                   "smaller frames")
     except BaseException:  # SystemExit from fail() too: the demo server never outlives this process
         run.demo = demo_process.stop(run.demo, stream=run.options.out)
         raise
+
+
+def no_users_problem(run, label):
+    """Why the users given (``parsed_options.num_users``, the command line's or the web form's) start no test, as
+    one line naming ``label`` (the option or form field); None when they do. 0 users send nothing (seen: a headless
+    ``-u 0`` ran its --run-time and exited 0 with no request), unless a load shape sets the users itself: a
+    ``--sweep users:...`` or a locustfile's own LoadTestShape (a rate sweep keeps --users for each step)."""
+    environment = run.environment
+    if getattr(environment.parsed_options, "num_users", None) != 0:
+        return None
+    shape, capacity = environment.shape_class, run.capacity
+    ours = capacity is not None and shape is not None and shape is capacity.shape
+    if shape is not None and (not ours or capacity.config.sweep.kind == "users"):
+        return None
+    return (f"{label} is 0: no user would start and the run would send nothing; expected 1 or more (the users bound "
+            "the requests in flight, in open loop too)")
 
 
 def output_path_problem(option, path, example="run.json"):
@@ -57,6 +74,9 @@ def _check_before_start(run):
     if getattr(environment.parsed_options, "run_time", None) == 0:
         fail(run, "--run-time 0 would mean no time limit in Locust; expected a duration > 0 such as 30s (leave "
                   "--run-time out to run until stopped)")
+    problem = no_users_problem(run, "--users") if options.headless or options.autostart else None
+    if problem:
+        fail(run, problem)
     for option, path, example in (("--json-summary", options.json_summary, "run.json"),
                                   ("--plot", getattr(environment.parsed_options, "plot", ""), "plot.html")):
         problem = output_path_problem(option, path, example)
@@ -130,10 +150,44 @@ def fail(run, message):
     _end(run, f"error: {message}", 2)
 
 
+CTRL_C_LINE = "stopped: Ctrl-C before the test started"
+
+
 def _end(run, line, code):
     """End the process before the test: demo server stopped, Locust's empty CSV files removed, ``line``, ``code``."""
+    clean_up_before_start(run, line)
+    sys.exit(code)
+
+
+def clean_up_before_start(run, line):
+    """What ends a run before its test leaves: no demo server, no empty CSV files, no forked workers; ``line``."""
     run.demo = demo_process.stop(run.demo, stream=run.options.out)
     locust_csv.remove_empty(run.options.csv_prefix)
+    _end_forked_workers(run)
     sys.stderr.write(f"{line}\n")
-    sys.exit(code)
+
+
+def _end_forked_workers(run):
+    """``--processes``: Locust forked the workers before ``init``; a master that ends here leaves them retrying to
+    connect, and Locust's exit waits for them (seen: exit 2 after 5 minutes of "Failed to connect to master"). They
+    are this process's children (the demo server is stopped before): SIGTERM ends them while they connect."""
+    if not (run.master and getattr(run.environment.parsed_options, "processes", None)):
+        return
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _children():
+    """Pids of this process's children (Linux /proc; empty where it has no children lists)."""
+    pids = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids += [int(pid) for pid in f.read().split()]
+        except OSError:
+            continue
+    return pids
 

@@ -33,25 +33,36 @@ def _weight(text, item):
     return weight
 
 
+def _entries(text, example):
+    """The comma-separated entries of ``text``, stripped; OptionError for an empty one among others (``1:6,,8:3``,
+    a trailing comma: a value was lost, e.g. an unset shell variable). '' -> []."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) > 1 and not all(parts):
+        raise OptionError(f"{text!r} has an empty entry (entry {parts.index('') + 1} of {len(parts)}); expected "
+                          f"entries separated by single commas, e.g. {example}")
+    return [part for part in parts if part]
+
+
 def parse_batch_sizes(text):
     """'1:6,8:3,32:1' -> ((1, 6.0), (8, 3.0), (32, 1.0)); '8' -> ((8, 1.0),); an int passes as ((n, 1.0),).
 
     Raises OptionError (one line, the value first: argparse and the web form put the option before it)
     for a size that is not an integer >= 1, a weight that is not a positive
-    number, a size given twice, or an empty list.
+    number, a size given twice, an empty entry (``1:6,,8:3``, a trailing comma), or an empty list.
     """
     if isinstance(text, int):
         text = str(text)
     pairs = []
-    for item in filter(None, (part.strip() for part in str(text).split(","))):
+    for item in _entries(text, "1:6,8:3,32:1"):
         size_text, sep, weight_text = item.partition(":")
         hint = "" if item == str(text).strip() else " (in SIZE:WEIGHT pairs, e.g. 1:6,8:3,32:1)"
+        named = repr(size_text) if size_text == item else f"size {size_text!r} in {item!r}"
         try:
             size = int(size_text)
         except ValueError:
-            raise OptionError(f"{size_text!r} is not an integer; expected an integer >= 1{hint}") from None
+            raise OptionError(f"{named} is not an integer; expected an integer >= 1{hint}") from None
         if size < 1:
-            raise OptionError(f"{size_text!r} is out of range; expected an integer >= 1{hint}")
+            raise OptionError(f"{named} is out of range; expected an integer >= 1{hint}")
         pairs.append((size, _weight(weight_text, item) if sep else 1.0))
     return _checked(pairs, text, "batch sizes")
 
@@ -60,10 +71,11 @@ def parse_weighted_paths(text):
     """'a.npy:3,b.npy:1' -> (('a.npy', 3.0), ('b.npy', 1.0)); a path without ``:WEIGHT`` weighs 1; '' -> ().
 
     The part after a path's last ``:`` is its weight when it is a number (so ``x.npy:-1`` is a bad weight,
-    not a file name). Raises OptionError for a weight that is not a positive number or a path given twice.
+    not a file name). Raises OptionError for a weight that is not a positive number, a path given twice or
+    an empty entry (``a.npy:3,,b.npy:1``, a trailing comma).
     """
     pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in _entries(text, "small.npy:1,big.npy:1"):
         path, sep, weight_text = item.rpartition(":")
         try:
             float(weight_text)

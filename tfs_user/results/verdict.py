@@ -6,18 +6,20 @@
 | 1 | requests failed and no ``--slo-max-fail-ratio`` was given (Locust's ``--exit-code-on-error``, default 1) |
 | 2 | the run could not run: bad input, no server, a worker that could not start |
 | 3 | an SLO was missed, or a figure is worse than ``--baseline`` (``tfs_user.results.baseline``) |
+| 130 | a second Ctrl-C cut the end of the run short: requests in flight or workers' last reports may be missing |
 
 Thresholds judge the exact figures, and a line that names a miss prints its figure with as many
 decimals as it takes to read apart from the threshold (``apart``): "FPS 99.96 < 100", never
 "FPS 100.0 < 100". Percentiles are whole microseconds (``tfs_user.stats``), so the 3 decimals
 printed are the figure judged. A given fail-ratio SLO replaces Locust's any-failure rule. A latency or FPS SLO over zero
 successful requests is missed. Ctrl-C and SIGTERM end the run like ``--run-time``: the figures so
-far are final and the same table applies. JSON ``passed`` is ``exit_code == 0``.
+far are final and the same table applies; a second Ctrl-C stops the waits of that end (``interrupted``: 130,
+after 2). JSON ``passed`` is ``exit_code == 0``.
 """
 
 from dataclasses import dataclass
 
-OK, FAILURES, COULD_NOT_RUN, SLO_MISSED = 0, 1, 2, 3
+OK, FAILURES, COULD_NOT_RUN, SLO_MISSED, INTERRUPTED = 0, 1, 2, 3, 130  # 130: 128 + SIGINT, as shells report it
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,17 @@ def slo_violations(data, options):
     return out
 
 
-def decide(data, options, could_not_run=False, any_failure=False, exit_code_on_error=FAILURES, violations=None):
-    """The Verdict of a run: ``could_not_run`` (a fatal error) -> 2; an SLO missed -> 3; ``any_failure``
+def decide(data, options, could_not_run=False, any_failure=False, exit_code_on_error=FAILURES, violations=None,
+           interrupted=False):
+    """The Verdict of a run: ``could_not_run`` (a fatal error) -> 2; ``interrupted`` (a second Ctrl-C) -> 130; an SLO
+    missed -> 3; ``any_failure``
     (Locust's rule: a failed request or a task exception) without a fail-ratio SLO -> ``exit_code_on_error``.
     ``violations``: the SLO lines when they are not the run's own (a sweep judges its steps), else None."""
     violations = tuple(slo_violations(data, options) if violations is None else violations)
     if could_not_run:
         return Verdict(COULD_NOT_RUN, violations)
+    if interrupted:
+        return Verdict(INTERRUPTED, violations)
     if violations:
         return Verdict(SLO_MISSED, violations)
     if any_failure and options.slo_max_fail_ratio >= 1:

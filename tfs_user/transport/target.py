@@ -13,6 +13,8 @@ Plain string work: this module imports neither gRPC nor Locust, so options and
 settings can be imported first in any process.
 """
 
+import re
+
 DEFAULT_PORT = 9000
 """Port used when ``--host`` gives none (the old scripts' default)."""
 DEFAULT_HOST = f"localhost:{DEFAULT_PORT}"
@@ -29,21 +31,26 @@ def parse_target(host):
 
     Accepts ``HOST:PORT``, ``grpc://HOST:PORT``, ``grpcs://HOST:PORT`` (TLS, see
     ``is_tls``), ``http://HOST:PORT``, ``https://HOST:PORT`` (``is_http``), ``[::1]:PORT``; a missing
-    port means 9000 (the old scripts' default; 80 for http://, 443 for https://). Raises TargetError for any other scheme or a port that is not a
-    number in 1..65535.
+    port means 9000 (the old scripts' default; 80 for http://, 443 for https://). Raises TargetError for any other
+    scheme, a path, query or fragment after HOST:PORT (a trailing ``/`` is fine: the API's paths are the tool's),
+    text after an IPv6 address's ``]`` that is not ``:PORT``, or a port that is not a number in 1..65535.
     """
     value = host.strip()
-    default_port = DEFAULT_PORT
+    default_port, scheme = DEFAULT_PORT, ""
     if "://" in value:
         scheme, value = value.split("://", 1)
         if scheme not in SCHEMES:
             raise TargetError(f"host {host!r} uses scheme {scheme!r}; expected HOST:PORT, grpc://HOST:PORT, grpcs://HOST:PORT "
                               "(TLS), http://HOST:PORT or https://HOST:PORT (the REST API)")
         default_port = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT)
-    value = value.rstrip("/")
+    value, path = _split_path(value)
+    if path.strip("/"):
+        raise TargetError(_path_message(host, path, scheme))
     if value.startswith("["):  # [v6]:port
         address, _, port = value[1:].partition("]")
-        port = port[1:] if port.startswith(":") else ""
+        if port and not port.startswith(":"):
+            raise TargetError(f"host {host!r} has {port!r} after the IPv6 address; expected [ADDRESS]:PORT, e.g. [::1]:9000")
+        port = port[1:]
         address = f"[{address}]"
     elif value.count(":") > 1:
         raise TargetError(f"host {host!r} is ambiguous; write an IPv6 address in brackets, e.g. [::1]:9000")
@@ -58,6 +65,26 @@ def parse_target(host):
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise TargetError(f"host {host!r} has port {port!r}; expected a number in 1..65535")
     return f"{address}:{port}"
+
+
+def _split_path(value):
+    """'h:8501/v1/models' -> ('h:8501', '/v1/models'): the address, and what follows it from its first '/', '?' or '#'."""
+    cut = min((i for i in (value.find(c) for c in "/?#") if i >= 0), default=len(value))
+    return value[:cut], value[cut:]
+
+
+def _path_message(host, path, scheme):
+    """The one line for a ``--host`` with a path: the address to give instead, and where the path comes from."""
+    address = host.strip()[:len(host.strip()) - len(path)]
+    model = re.search(r"/models/([^/:?#]+)", path)
+    named = f", here {model.group(1)}" if model else ""
+    if scheme in ("http", "https"):
+        where = (f"the tool adds the REST paths itself (/v1/models/NAME:predict for --protocol tfs, "
+                 f"/v2/models/NAME/infer for kserve; NAME = --model-name{named})")
+    else:
+        where = f"gRPC names the service and the model (--model-name{named}) in each call, not in the address"
+    what = f"a path {path!r}" if path.startswith("/") else f"{path!r} after its address"
+    return f"host {host!r} has {what}; expected the server's address alone, --host {address}: {where}"
 
 
 DNS_SCHEME = "dns:///"
@@ -90,6 +117,9 @@ def _dns_target(entry):
     """``dns:///NAME[:PORT]`` -> ``dns:///NAME:PORT``; TargetError for another dns form."""
     if not entry.startswith(DNS_SCHEME) or entry.startswith(DNS_SCHEME + "/"):
         raise TargetError(f"host {entry!r} is not dns:///NAME:PORT; expected e.g. dns:///tfs-headless.default.svc:8500")
+    path = _split_path(entry[len(DNS_SCHEME):])[1]
+    if path.strip("/"):
+        raise TargetError(_path_message(entry, path, "dns"))
     return DNS_SCHEME + parse_target(entry[len(DNS_SCHEME):])
 
 

@@ -52,6 +52,7 @@ from tfs_user import models
 from tfs_user.capacity import wiring as capacity, steps as steps_mod
 from tfs_user.results import report
 from tfs_user.results.fps_meter import CURRENT_WINDOW_S
+from tfs_user.startup import no_users_problem
 from tfs_user.web.html_report import fps_chart, insert_section, report_section
 from tfs_user.web.form import check_form, form_fields, running_change, without_empty_secrets
 from tfs_user.web.tab import SERVER_COLUMNS, TABLE_COLUMNS, server_rows, table_rows
@@ -214,10 +215,15 @@ def extend(run, web_ui, master=False):
         try:  # --models (user classes) and a sweep or open loop typed into the form, before Locust starts
             change_models(run, web_ui, previous.get("models", ""))
             capacity.configure(run.capacity, environment.runner)
+            running = environment.runner.state in (STATE_RUNNING, STATE_SPAWNING)  # an edit may scale to 0, as Locust's
+            problem = None if running else no_users_problem(run, "Number of users")
+            if problem:
+                raise ValueError(problem)
         except ValueError as e:
             vars(options).clear()
             vars(options).update(previous)
             change_models(run, web_ui, None)  # the classes of the options as they were
+            capacity.configure(run.capacity, environment.runner)  # the load shape of the options in force again
             logger.error("error: %s", e)
             return jsonify({"success": False, "message": f"error: {e}", "host": environment.host})
         return None

@@ -23,9 +23,9 @@ def _write(path, text, compress=False):
 @pytest.mark.parametrize("compress", [False, True])
 def test_plain_and_csv_traces_gzip_or_not(tmp_path, compress):
     plain = _write(tmp_path / "a.trace", "# seconds\n0\n0.5\n\n0.5\n2.25\n", compress)
-    assert read_trace(plain) == Trace((0.0, 0.5, 0.5, 2.25))
+    assert read_trace(plain) == Trace((0.0, 0.5, 0.5, 2.25), file_lines=(2, 3, 5, 6))  # comments and blanks skipped
     table = _write(tmp_path / "b.csv", "time,model,batch_size\n0.1,small,1\n0.2,big,8\n1e0,small,32\n", compress)
-    assert read_trace(table) == Trace((0.1, 0.2, 1.0), ("small", "big", "small"), (1, 8, 32))
+    assert read_trace(table) == Trace((0.1, 0.2, 1.0), ("small", "big", "small"), (1, 8, 32), file_lines=(2, 3, 4))
 
 
 @pytest.mark.parametrize("text, words", [

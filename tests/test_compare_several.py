@@ -140,6 +140,25 @@ def test_sweep_steps_in_every_run_are_judged_with_each_runs_best_fps():
     assert best.noise_runs == pytest.approx(100 * (math.exp(T_0975[2] * math.sqrt(4 / 3) * _sd([math.log(v) for v in fps])) - 1))
 
 
+def test_a_baseline_of_several_sweeps_merges_their_steps_without_min_ms(tmp_path):
+    # a sweep's JSON steps carry max_ms but no min_ms (tfs_user.capacity.steps rows); a baseline of several
+    # sweeps crashed on it (KeyError 'min_ms', a traceback from the command; a run with --baseline wrote no summary)
+    steps = [stats_of([level * v / 5 for v in NOISY], per_window=rate) for level, rate in ((5.0, 200), (5.3, 190),
+                                                                                         (4.8, 205), (5.1, 198))]
+    docs = [document(stats_of(NOISY), steps=[step]) for step in steps]
+    for doc in docs:
+        del doc["steps"][0]["min_ms"]
+    bases, new = docs[:3], docs[3]
+    comparison = compare.compare(bases, new)
+    assert {r.step for r in comparison.rows} == {None, 1}
+    merged, _ = baseline_runs.baseline_of([doc["steps"][0] for doc in bases])
+    assert merged["min_ms"] == pytest.approx(min(s.min_ms for s in steps[:3]), rel=1e-3)  # the histograms' precision
+    assert merged["max_ms"] == max(s.max_ms for s in steps[:3])
+    done = _cli(*_files(tmp_path, {"a.json": bases[0], "b.json": bases[1], "c.json": bases[2], "new.json": new}))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines() if line.strip().startswith("1 ")][0] == ["1", "p50"]
+
+
 def test_the_plot_overlays_the_merged_distribution_and_each_run_faintly():
     levels = ((5.0, 200), (5.4, 190), (4.7, 210))
     stats = [stats_of([lv * v / 5.0 for v in NOISY], per_window=rate) for lv, rate in levels]

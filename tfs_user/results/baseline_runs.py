@@ -102,7 +102,10 @@ def merged_row(rows):
             histogram = HdrHistogram.decode(row["hdr_histogram"].encode("ascii"))
             stats.histogram.add(histogram)
             stats.ok += histogram.get_total_count()
-            stats.min_ms, stats.max_ms = min(stats.min_ms, row["min_ms"]), max(stats.max_ms, row["max_ms"])
+            # a sweep step's row has no min_ms (a summary row has both): the histogram's, within its precision
+            low = row.get("min_ms", histogram.get_min_value() / 1000.0)
+            high = row.get("max_ms", histogram.get_max_value() / 1000.0)
+            stats.min_ms, stats.max_ms = min(stats.min_ms, low), max(stats.max_ms, high)
     merged = {"requests": sum(row.get("requests") or 0 for row in rows),
               "failures": sum(row.get("failures") or 0 for row in rows),
               "fail_ratio": centre([row.get("fail_ratio") for row in rows], relative=False),

@@ -101,7 +101,8 @@ def begin(environment, scheduled=True, lane=ANY):
             return None
         if moment:
             trace_start.first_send(c, slot, c.environment.runner.worker_index)
-        if c.config.trace is not None and not c.replayed and schedules.trace_done(c):
+        over = c.config.trace is not None and not c.replayed and not c.run.control.stopping
+        if over and schedules.trace_done(c):
             c.replayed = True  # the trace's last request (of this process's share) goes out now
             trace_replayed(c)
         if slot.line is not None and c.config.lanes.batch_sizes:
@@ -121,7 +122,16 @@ def trace_replayed(c):
     if isinstance(runner, WorkerRunner):
         runner.send_message(TRACE_DONE_MESSAGE, None)
     else:
-        c.run.control.end_run(f"the trace's {c.dispatch.sent} requests were sent; ending the run")
+        c.run.control.end_run(replayed_line(c.dispatch.sent, len(c.config.trace.times)))
+
+
+def replayed_line(sent, lines):
+    """The log line of a local run whose trace is over: ``sent`` of the trace's ``lines`` went out; the others fell
+    due with no user of their model here (``schedules.trace_done``; counted as never sent at the stop)."""
+    if sent >= lines:
+        return f"the trace's {lines} requests were sent; ending the run"
+    return (f"the trace is over: {sent} of its {lines} requests were sent, the other {lines - sent} fell due with no "
+            "user of their model to send them (counted as never sent); ending the run")
 
 
 def on_trace_done(c, msg, **kwargs):
@@ -260,6 +270,8 @@ def watch_trace(c):
     also when a model without a user here has the last lines (nobody takes them: they fall due unsent)."""
     while not c.replayed:
         gevent.sleep(TRACE_CHECK_S)
-        if not c.replayed and schedules.trace_done(c):  # a user may have sent the last line meanwhile
+        # a user may have sent the last line meanwhile; after a stop (-t, Ctrl-C) a model's users are gone and
+        # its lines not yet due are not the trace's end
+        if not c.replayed and not c.run.control.stopping and schedules.trace_done(c):
             c.replayed = True
             trace_replayed(c)

@@ -159,6 +159,19 @@ def test_a_baseline_of_several_sweeps_merges_their_steps_without_min_ms(tmp_path
     assert [line.split()[:2] for line in done.stdout.splitlines() if line.strip().startswith("1 ")][0] == ["1", "p50"]
 
 
+def test_a_figure_some_baseline_run_has_no_value_of_is_not_judged():
+    # a baseline run whose requests all failed has no latency and 0 FPS; its figures were left out, so the table
+    # printed the other run's (seen: "baseline 430.16 frames/s" for runs at 430.16 and 0.00 frames/s)
+    good, failed = document(stats_of(NOISY)), document(stats_of([6.0] * len(NOISY), fail_every=1))
+    assert failed["rows"][-1]["p50_ms"] is None and failed["rows"][-1]["fps"] == 0
+    comparison = compare.compare([good, failed], document(stats_of(NOISY[::-1])))
+    for figure in ("p50", "p90", "p99", "fps"):
+        row = _row(comparison, figure)
+        assert (row.base, row.noise_runs, row.verdict) == (None, None, compare.UNKNOWN), row
+    fail = _row(comparison, "fail")  # both runs have a fail ratio: judged on their mean
+    assert fail.base == pytest.approx(0.5) and fail.verdict == compare.SAME and fail.noise_runs > 0
+
+
 def test_the_plot_overlays_the_merged_distribution_and_each_run_faintly():
     levels = ((5.0, 200), (5.4, 190), (4.7, 210))
     stats = [stats_of([lv * v / 5.0 for v in NOISY], per_window=rate) for lv, rate in levels]

@@ -172,6 +172,19 @@ def test_a_figure_some_baseline_run_has_no_value_of_is_not_judged():
     assert fail.base == pytest.approx(0.5) and fail.verdict == compare.SAME and fail.noise_runs > 0
 
 
+def test_a_huge_noise_of_two_baseline_runs_keeps_the_table_in_its_columns():
+    # two baseline runs whose p99 differ 8x: t(0.975, 1) makes the allowed change about 1e10 %, which ran into
+    # the next columns ("+30.7 %259654208942.6259654208942.6" in a real k = 2 sweep comparison)
+    calm, slow = document(stats_of(NOISY)), document(stats_of(NOISY, slow_every=20, slow_ms=40.0))
+    comparison = compare.compare([calm, slow], document(stats_of(NOISY[::-1])))
+    row = _row(comparison, "p99")
+    assert row.noise_runs > 1e5
+    line = next(x for x in compare.format_table(comparison).splitlines() if x.split()[:1] == ["p99"])
+    fields = line.split()  # p99, base, ms, new, ms, change, %, noise, runs, windows, threshold, allowed, verdict
+    assert len(fields) == 13, line
+    assert float(fields[7]) == pytest.approx(row.noise, rel=0.05) and float(fields[11]) == pytest.approx(row.allowed, rel=0.05)
+
+
 def test_the_plot_overlays_the_merged_distribution_and_each_run_faintly():
     levels = ((5.0, 200), (5.4, 190), (4.7, 210))
     stats = [stats_of([lv * v / 5.0 for v in NOISY], per_window=rate) for lv, rate in levels]

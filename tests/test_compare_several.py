@@ -140,6 +140,51 @@ def test_sweep_steps_in_every_run_are_judged_with_each_runs_best_fps():
     assert best.noise_runs == pytest.approx(100 * (math.exp(T_0975[2] * math.sqrt(4 / 3) * _sd([math.log(v) for v in fps])) - 1))
 
 
+def test_a_baseline_of_several_sweeps_merges_their_steps_without_min_ms(tmp_path):
+    # a sweep's JSON steps carry max_ms but no min_ms (tfs_user.capacity.steps rows); a baseline of several
+    # sweeps crashed on it (KeyError 'min_ms', a traceback from the command; a run with --baseline wrote no summary)
+    steps = [stats_of([level * v / 5 for v in NOISY], per_window=rate) for level, rate in ((5.0, 200), (5.3, 190),
+                                                                                         (4.8, 205), (5.1, 198))]
+    docs = [document(stats_of(NOISY), steps=[step]) for step in steps]
+    for doc in docs:
+        del doc["steps"][0]["min_ms"]
+    bases, new = docs[:3], docs[3]
+    comparison = compare.compare(bases, new)
+    assert {r.step for r in comparison.rows} == {None, 1}
+    merged, _ = baseline_runs.baseline_of([doc["steps"][0] for doc in bases])
+    assert merged["min_ms"] == pytest.approx(min(s.min_ms for s in steps[:3]), rel=1e-3)  # the histograms' precision
+    assert merged["max_ms"] == max(s.max_ms for s in steps[:3])
+    done = _cli(*_files(tmp_path, {"a.json": bases[0], "b.json": bases[1], "c.json": bases[2], "new.json": new}))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines() if line.strip().startswith("1 ")][0] == ["1", "p50"]
+
+
+def test_a_figure_some_baseline_run_has_no_value_of_is_not_judged():
+    # a baseline run whose requests all failed has no latency and 0 FPS; its figures were left out, so the table
+    # printed the other run's (seen: "baseline 430.16 frames/s" for runs at 430.16 and 0.00 frames/s)
+    good, failed = document(stats_of(NOISY)), document(stats_of([6.0] * len(NOISY), fail_every=1))
+    assert failed["rows"][-1]["p50_ms"] is None and failed["rows"][-1]["fps"] == 0
+    comparison = compare.compare([good, failed], document(stats_of(NOISY[::-1])))
+    for figure in ("p50", "p90", "p99", "fps"):
+        row = _row(comparison, figure)
+        assert (row.base, row.noise_runs, row.verdict) == (None, None, compare.UNKNOWN), row
+    fail = _row(comparison, "fail")  # both runs have a fail ratio: judged on their mean
+    assert fail.base == pytest.approx(0.5) and fail.verdict == compare.SAME and fail.noise_runs > 0
+
+
+def test_a_huge_noise_of_two_baseline_runs_keeps_the_table_in_its_columns():
+    # two baseline runs whose p99 differ 8x: t(0.975, 1) makes the allowed change about 1e10 %, which ran into
+    # the next columns ("+30.7 %259654208942.6259654208942.6" in a real k = 2 sweep comparison)
+    calm, slow = document(stats_of(NOISY)), document(stats_of(NOISY, slow_every=20, slow_ms=40.0))
+    comparison = compare.compare([calm, slow], document(stats_of(NOISY[::-1])))
+    row = _row(comparison, "p99")
+    assert row.noise_runs > 1e5
+    line = next(x for x in compare.format_table(comparison).splitlines() if x.split()[:1] == ["p99"])
+    fields = line.split()  # p99, base, ms, new, ms, change, %, noise, runs, windows, threshold, allowed, verdict
+    assert len(fields) == 13, line
+    assert float(fields[7]) == pytest.approx(row.noise, rel=0.05) and float(fields[11]) == pytest.approx(row.allowed, rel=0.05)
+
+
 def test_the_plot_overlays_the_merged_distribution_and_each_run_faintly():
     levels = ((5.0, 200), (5.4, 190), (4.7, 210))
     stats = [stats_of([lv * v / 5.0 for v in NOISY], per_window=rate) for lv, rate in levels]

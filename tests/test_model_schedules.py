@@ -180,6 +180,34 @@ def test_trace_columns_with_two_processes(demo_server, run_locust, tmp_path, fre
     assert "Trace start: one moment for every worker" in run.output, run.output
 
 
+def test_a_trace_ends_with_true_figures_when_a_model_has_no_user_or_the_run_time_ends_it(demo_server, run_locust,
+                                                                                         tmp_path):
+    server = demo_server(models=[SMALL, BIG])
+    (tmp_path / "t.csv").write_text("time,model\n0.0,small\n0.2,big\n0.4,small\n0.6,big\n")
+    no_big = json.dumps([{"user_class_name": "small", "fixed_count": 2}, {"user_class_name": "big", "fixed_count": 0}])
+    run = run_locust("--host", server.address, "-u", "2", "-r", "100", "-t", "20s", "--arrival-trace", "t.csv",
+                     "--models", MODELS, "--config-users", no_big, "--warmup-iterations", "0", "--status-interval", "0",
+                     "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    loop = _summary(run)["open_loop"]
+    assert (loop["sent"], loop["unsent"], server.counts()["requests"]) == (2, 2, 2), loop
+    # was: "the trace's 2 requests were sent" (the trace has 4)
+    assert ("the trace is over: 2 of its 4 requests were sent, the other 2 fell due with no user of their model to "
+            "send them (counted as never sent); ending the run") in run.output, run.output
+    # -t ends the run before small's last line is due, while big's 1.5 s request is in flight (the stop waits for
+    # it): that line falls due then with no user left, which is no end of the trace (was: "the trace's 3 requests
+    # were sent; ending the run" after "--run-time limit reached")
+    slow = demo_server(models=[SMALL, ModelConfig(name="big", shape=(-1, 4), output_size=1, delay_ms=1500.0)])
+    (tmp_path / "t.csv").write_text("time,model\n0.0,small\n0.2,big\n1.5,big\n2.5,small\n")
+    run = run_locust("--host", slow.address, "-u", "4", "-r", "100", "-t", "2s", "--arrival-trace", "t.csv",
+                     "--models", MODELS, "--config-users", EQUAL_USERS, "--warmup-iterations", "0",
+                     "--status-interval", "0", "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    assert "--run-time limit reached" in run.output and "ending the run" not in run.output, run.output
+    loop = _summary(run)["open_loop"]
+    assert (loop["sent"], loop["unsent"], loop["trace_requests"]) == (3, 0, 4), loop
+
+
 @pytest.mark.parametrize("line, message", [
     ("0.1,nosuch,1", "error: trace 'bad.csv' line 3: model 'nosuch' is not one of this run's models (small, fixed); "
                      "expected a --models name (or --model-name)"),

@@ -160,3 +160,51 @@ def test_trace_start_figures_say_when_a_worker_was_late_for_the_moment():
         "Trace start: one moment for every worker; first send after it (minus its trace time): worker 0 +0.250 ms, "
         "worker 1 +305.250 ms (spread 305.000 ms); first user ready: worker 0 480.0 ms before, worker 1 312.5 ms after")
     assert trace_start.summary(SimpleNamespace(trace_start=None, trace_starts={})) is None  # a local run: no moment
+
+
+def test_a_share_without_lines_ends_and_a_worker_joining_mid_trace_sends_none(demo_server, run_locust, tmp_path,
+                                                                              free_port):
+    import subprocess
+    import time
+
+    from conftest import end_group, locust_command
+
+    server = demo_server(workers=4, delay_ms=1, models=[TINY])
+    # a 1-line trace on 2 processes: the second's share has no line; it is over as it opens (was: no
+    # "sent their share" from it, and the run went on to -t: "sent 1 requests at 0.1 req/s" in a 12 s run)
+    (tmp_path / "one.trace").write_text("0.0\n")
+    port = str(free_port())
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "2", "-r", "100", "-t", "60s", "--arrival-trace", "one.trace", "--status-interval", "0",
+                     timeout=120)
+    assert run.returncode == 0 and "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    # a worker that joins while a trace runs (Locust rebalances users to it) gets no lines: the lines were split at
+    # the moment and the first worker sends them all (was: 90 sends of a 60-line trace, 30 of them twice)
+    (tmp_path / "t.trace").write_text("".join(f"{0.1 * i:.1f}\n" for i in range(60)))
+    port = str(free_port())
+    master = subprocess.Popen(locust_command("--headless", "--master", "--master-bind-host", "127.0.0.1",
+                                             "--master-bind-port", port, "--expect-workers", "1", "--host",
+                                             server.address, "-u", "4", "-r", "100", "-t", "60s", "--arrival-trace",
+                                             "t.trace", "--status-interval", "0", "--json-summary", "s.json"),
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    workers = [subprocess.Popen(locust_command(*worker), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.monotonic() + 60
+        while server.counts()["requests"] < 10 and time.monotonic() < deadline:  # the trace runs (after warm-ups)
+            time.sleep(0.05)
+        workers.append(subprocess.Popen(locust_command(*worker), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True))
+        output, _ = master.communicate(timeout=90)
+    finally:
+        for process in (master, *workers):
+            end_group(process)
+    assert master.returncode == 0, output
+    assert "Sending spawn jobs of 4 users at 100.00 spawn rate to 2 ready workers" in output, output  # it joined
+    loop = json.loads((tmp_path / "s.json").read_text())["open_loop"]
+    assert (loop["sent"], loop["unsent"], loop["trace_requests"]) == (60, 0, 60), loop
+    warmups = json.loads((tmp_path / "s.json").read_text())["warmup_requests"]
+    assert server.counts()["requests"] == 60 + warmups + 1 + 2  # + the first run's line and its 2 warm-ups
+    assert "all 1 workers sent their share of the trace; ending the run" in output, output

@@ -96,14 +96,13 @@ def begin(environment, scheduled=True, lane=ANY):
             gevent.sleep(LOAD_WAIT_S)
         if not c.lanes:
             schedules.open_lanes(c, schedules.parts(c), trace_start.start_of(c) if moment else None)
+            check_trace_over(c)  # a share without lines (a 1-line trace on 2 workers) is over as it opens
         slot = schedules.take(c, c.config.lanes.key_of(lane), wanted)
         if slot is None:  # the run stopped while this user waited: the slot falls after the run
             return None
         if moment:
             trace_start.first_send(c, slot, c.environment.runner.worker_index)
-        if c.config.trace is not None and not c.replayed and schedules.trace_done(c):
-            c.replayed = True  # the trace's last request (of this process's share) goes out now
-            trace_replayed(c)
+        check_trace_over(c)  # the trace's last request (of this process's share) goes out now
         if slot.line is not None and c.config.lanes.batch_sizes:
             size = c.config.lanes.batch_sizes[slot.line]
     # open loop: a request belongs to a step, and to its measured part, by its scheduled time (a late
@@ -111,6 +110,13 @@ def begin(environment, scheduled=True, lane=ANY):
     t = slot.scheduled if slot else time.perf_counter()
     load = c.load_at(t)
     return Ticket(slot, load.index, load.measured(t), True, size)
+
+
+def check_trace_over(c):
+    """Local runner / worker: end the run (or tell the master) once this process's part of the trace is out."""
+    if c.config.trace is not None and not c.replayed and not c.run.control.stopping and schedules.trace_done(c):
+        c.replayed = True
+        trace_replayed(c)
 
 
 def trace_replayed(c):
@@ -121,14 +127,25 @@ def trace_replayed(c):
     if isinstance(runner, WorkerRunner):
         runner.send_message(TRACE_DONE_MESSAGE, None)
     else:
-        c.run.control.end_run(f"the trace's {c.dispatch.sent} requests were sent; ending the run")
+        c.run.control.end_run(replayed_line(c.dispatch.sent, len(c.config.trace.times)))
+
+
+def replayed_line(sent, lines):
+    """The log line of a local run whose trace is over: ``sent`` of the trace's ``lines`` went out; the others fell
+    due with no user of their model here (``schedules.trace_done``; counted as never sent at the stop)."""
+    if sent >= lines:
+        return f"the trace's {lines} requests were sent; ending the run"
+    return (f"the trace is over: {sent} of its {lines} requests were sent, the other {lines - sent} fell due with no "
+            "user of their model to send them (counted as never sent); ending the run")
 
 
 def on_trace_done(c, msg, **kwargs):
     """Master: a worker sent its share of the trace; end the run when every connected worker has."""
     runner = c.environment.runner
     c.replayed_by.add(msg.node_id)
-    workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING]
+    parts = c.trace_parts  # the workers that got lines of the trace (a worker that joined later has none)
+    workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING and
+               (parts is None or any(share is not None for _, share in parts.get(w, {}).values()))]
     if c.replayed_by.issuperset(workers):
         c.run.control.end_run(f"all {len(workers)} workers sent their share of the trace; ending the run")
 
@@ -260,6 +277,6 @@ def watch_trace(c):
     also when a model without a user here has the last lines (nobody takes them: they fall due unsent)."""
     while not c.replayed:
         gevent.sleep(TRACE_CHECK_S)
-        if not c.replayed and schedules.trace_done(c):  # a user may have sent the last line meanwhile
-            c.replayed = True
-            trace_replayed(c)
+        # a user may have sent the last line meanwhile; after a stop (-t, Ctrl-C) a model's users are gone and
+        # its lines not yet due are not the trace's end
+        check_trace_over(c)

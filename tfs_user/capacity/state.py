@@ -196,6 +196,7 @@ class Capacity:
         self.replayed_by = set()  # master: workers that sent their share of the trace
         self.trace_start = None  # master: the trace's time 0 for every worker, wall-clock s (trace_start.choose)
         self.trace_starts = {}  # master: worker index -> (ready_ms, start_offset_ms) (trace_start.on_message)
+        self.trace_parts = None  # master: each worker's lines of the trace as split at the moment (step_clock.send_loads)
         self.trace_ready = None  # worker: when its first user asked for a trace slot, wall-clock s
         self.trace_reported = False  # worker: its first trace send was reported to the master
         self.started = time.perf_counter()

@@ -197,6 +197,11 @@ def send_loads(c):
     trace = c.config.trace is not None
     settled = not (trace and c.config.lanes.per_model) or getattr(runner, "spawning_completed", True)
     parts = lanes_mod.split(c.config.lanes, 0.0 if trace else rate, classes, trace) if settled else {}
+    if trace and settled and c.trace_start is not None:
+        # the lines are split once, at the moment: a worker that joins later (Locust rebalances users to it) gets
+        # none, or it would send lines the others still send (seen: 90 sends of a 60-line trace)
+        c.trace_parts = c.trace_parts if c.trace_parts is not None else parts
+        parts = {w: c.trace_parts.get(w) or {key: (0.0, None) for key in c.config.lanes.keys} for w in clients}
     for worker, users in clients.items():
         share = process_rate(rate, users, total) if total and rate else 0.0
         lines = (ranks[worker], len(clients))  # a trace's lines: every len-th from the rank

@@ -68,20 +68,25 @@ def prediction_half_width(values, confidence):
     return t_quantile_exact((1 + confidence) / 2, k - 1) * stdev(values) * math.sqrt(1 + 1 / k)
 
 
+def _has(value, relative):
+    return value is not None and (value > 0 or not relative)
+
+
 def run_values(rows, figure):
     """Each run's whole-run value of ``figure`` (a ``compare.Figure``) from its summary row or step: the log
-    for a relative figure, percentage points for the fail ratio; runs without the value are left out."""
+    for a relative figure, percentage points for the fail ratio; [] when a run has no value of it (``centre``)."""
     values = [row.get(figure.key) for row in rows]
-    if figure.relative:
-        return [math.log(v) for v in values if v is not None and v > 0]
-    return [100.0 * v for v in values if v is not None]
+    if not all(_has(v, figure.relative) for v in values):
+        return []
+    return [math.log(v) for v in values] if figure.relative else [100.0 * v for v in values]
 
 
 def centre(values, relative=True):
-    """The centre of run-level ``values`` (None left out): the geometric mean for a relative figure, else the
-    mean; None without values."""
-    values = [v for v in values if v is not None and (v > 0 or not relative)]
-    if not values:
+    """The centre of run-level ``values``: the geometric mean for a relative figure, else the mean; None when a
+    run has no value (None; for a relative figure also 0: a run without a successful request has no latency and
+    0 FPS). Leaving that run out would print the other runs' figure as the baseline's (seen: 430.16 frames/s
+    for a baseline of runs at 430.16 and 0.00 frames/s), so the figure is not judged, as with one such run."""
+    if not values or not all(_has(v, relative) for v in values):
         return None
     if min(values) == max(values):
         return values[0]  # exactly, not exp(log(x)) a rounding away
@@ -102,7 +107,10 @@ def merged_row(rows):
             histogram = HdrHistogram.decode(row["hdr_histogram"].encode("ascii"))
             stats.histogram.add(histogram)
             stats.ok += histogram.get_total_count()
-            stats.min_ms, stats.max_ms = min(stats.min_ms, row["min_ms"]), max(stats.max_ms, row["max_ms"])
+            # a sweep step's row has no min_ms (a summary row has both): the histogram's, within its precision
+            low = row.get("min_ms", histogram.get_min_value() / 1000.0)
+            high = row.get("max_ms", histogram.get_max_value() / 1000.0)
+            stats.min_ms, stats.max_ms = min(stats.min_ms, low), max(stats.max_ms, high)
     merged = {"requests": sum(row.get("requests") or 0 for row in rows),
               "failures": sum(row.get("failures") or 0 for row in rows),
               "fail_ratio": centre([row.get("fail_ratio") for row in rows], relative=False),

@@ -33,8 +33,10 @@ def test_a_slower_server_exits_3_with_one_line_per_worse_figure_and_a_same_one_e
     assert base.returncode == 0, base.output
     doc = json.loads((tmp_path / "base.json").read_text())
     row = doc["rows"][-1]
-    assert doc["format"] == {"name": "tfs-locust summary", "version": 2}
+    assert doc["format"] == {"name": "tfs-locust summary", "version": 3}
     assert doc["run"]["model"] == "resnet" and doc["run"]["users"] == 2 and doc["run"]["batch_size"] == 1
+    assert doc["run"]["models"] == [{"model": "resnet", "batch_size": "1", "data_mix": "", "share": 1.0, "mix_seed": None}]
+    assert doc["run"]["arrival"] == "closed loop" and doc["run"]["trace"] is None
     assert doc["run"]["protocol"] == "tfs" and doc["run"]["transport"] == "grpc" and doc["run"]["cpu_count"] >= 1
     assert HdrHistogram.decode(row["hdr_histogram"].encode("ascii")).get_total_count() == row["requests"]
     assert sum(w["requests"] for w in row["windows"]["rows"]) == row["requests"]
@@ -83,12 +85,18 @@ def test_a_slower_server_exits_3_with_one_line_per_worse_figure_and_a_same_one_e
 def test_a_baseline_of_another_test_stops_the_run_before_it_starts(run_locust, tmp_path):
     base = run_locust(*_demo(5), "-u", "2", "-r", "2", "-t", "2s", "--json-summary", "base.json")
     assert base.returncode == 0, base.output
-    for args, key in ((("--batch-size", "2"), "batch_size"), (("-u", "3"), "users"), (("--model-name", "other"), "model")):
+    (tmp_path / "my.trace").write_text("".join(f"{i / 100}\n" for i in range(200)))
+    for args, words in ((("--batch-size", "2"), "batch_size is '2' in this run but '1'"), (("-u", "3"), "users is 3"),
+                        (("--model-name", "other"), "model is 'other' in this run but 'resnet'"),
+                        (("--batch-size", "1:1,2:1"), "batch_size is '1:1,2:1' in this run but '1'"),
+                        # a trace run records arrival_rate 0 as a closed loop does: compared before (exit 3, -87 % FPS)
+                        (("--arrival-trace", "my.trace"), "arrival is 'trace' in this run but 'closed loop'")):
         argv = ["-u", "2", "-r", "2", "-t", "2s", *args]
         run = run_locust(*_demo(5), *argv, "--baseline", "base.json", "--json-summary", "new.json", csv_prefix="")
         assert run.returncode == 2, run.output
         errors = [line for line in run.output.splitlines() if line.startswith("error: ")]
-        assert errors == [errors[0]] and f"cannot compare: {key} is" in errors[0], run.output
+        assert errors == [errors[0]] and f"cannot compare: {words}" in errors[0], run.output
+        assert "demo server served 0 requests" in run.output, run.output  # refused before any request
         assert not (tmp_path / "new.json").exists()
     other = json.loads((tmp_path / "base.json").read_text())
     other["run"]["users"] = 3

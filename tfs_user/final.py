@@ -25,8 +25,7 @@ def on_quitting(run):
     runner = environment.runner
     data = report.summary(run.recorder)
     summary_keys.add_to_rows(data, run.recorder)  # histograms and windows: for a later comparison
-    data["run"] = summary_keys.run_facts(run.settings_list(), environment.parsed_options,
-                                         workers=run.workers_at_start if run.master else None)
+    data["run"] = summary_keys.run_facts_of(run, workers=run.workers_at_start if run.master else None)
     lost = run.control.lost
     data["lost_workers"] = sorted(lost)
     data["counted_from"] = run.counted_from

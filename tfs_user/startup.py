@@ -13,6 +13,7 @@ from tfs_user.demo import process as demo_process
 from tfs_user.live import print_status
 from tfs_user.option_values import DEMO_METRICS
 from tfs_user.results import baseline, locust_csv
+from tfs_user.results.report import output_path_problem
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +52,6 @@ def no_users_problem(run, label):
         return None
     return (f"{label} is 0: no user would start and the run would send nothing; expected 1 or more (the users bound "
             "the requests in flight, in open loop too)")
-
-
-def output_path_problem(option, path, example="run.json"):
-    """Why ``path`` (an output file of ``option``) cannot be written, as one line; None when it can. Checked
-    before the test, so that a run never ends with its figures unwritten (seen: a traceback, then exit 0)."""
-    if not path:
-        return None
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        return f"{option} {path!r} is a folder; expected a file path (e.g. {os.path.join(path, example)!r})"
-    if not os.path.isdir(folder):
-        return f"{option} {path!r}: folder {folder!r} does not exist; expected an existing folder (create it first)"
-    if not os.access(folder, os.W_OK):
-        return f"{option} {path!r}: folder {folder!r} is not writable; expected a folder this user can write in"
-    return None
 
 
 def _check_before_start(run):

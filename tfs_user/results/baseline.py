@@ -3,8 +3,9 @@
 ``--baseline`` names one JSON summary or several: a comma-separated list, the option repeated, or a
 pattern such as ``main/*.json`` (``compare_cli.baseline_paths``); several make a baseline of several runs
 (``tfs_user.results.baseline_runs``). Before a headless test (``check_before_start``): each file must be a
-JSON summary of this version and of the same test (protocol, transport, model, batch size, users or rate,
-step plan), each run once, else one line naming the file and exit 2 before any request. At the end
+JSON summary of this version and of the same test (protocol, transport, each model with its batch sizes,
+data mix and share, users, closed or open loop: arrival kind, rate or trace; step plan), each run once,
+else one line naming the file and exit 2 before any request. At the end
 (``judge``): the comparison (``tfs_user.results.compare``) goes into the JSON summary (key ``baseline``)
 and under the console summary; each worse figure adds a ``Worse than baseline: ...`` line to the verdict
 and makes the exit code 3, as a missed SLO does (2, a run that could not run, still wins).
@@ -12,7 +13,7 @@ and makes the exit code 3, as a missed SLO does (2, a run that could not run, st
 
 from tfs_user.results import compare
 from tfs_user.results.compare_cli import read_baseline
-from tfs_user.results.summary_keys import run_facts
+from tfs_user.results.summary_keys import run_facts_of
 from tfs_user.results.verdict import COULD_NOT_RUN, SLO_MISSED, Verdict
 
 
@@ -25,7 +26,7 @@ def thresholds(options):
 def check_before_start(run):
     """Raise CompareError when ``--baseline`` names a file that cannot be compared with this run."""
     docs, paths = read_baseline([run.options.baseline], "--baseline")
-    compare.check_runs(docs, names=paths, new_run=run_facts(run.settings_list(), run.environment.parsed_options))
+    compare.check_runs(docs, names=paths, new_run=run_facts_of(run))
 
 
 def judge(run, data, verdict):

@@ -4,7 +4,8 @@ The last file is the run to judge; the ones before it are the baseline, one run 
 (``tfs_user.results.baseline_runs``). Prints the table (``compare.format_table``) and one ``Worse than baseline: ...`` line per worse figure;
 ``--json FILE``, ``--csv FILE`` and ``--plot FILE.html`` write the same comparison. Thresholds are the
 run's options (``--baseline-p50 4`` ..., ``off`` leaves a figure out). Exit codes as a run's
-(``tfs_user.results.verdict``): 0 nothing worse, 3 a figure worse, 2 the files cannot be compared (one line on stderr).
+(``tfs_user.results.verdict``): 0 nothing worse, 3 a figure worse, 2 the files cannot be compared or an output
+file cannot be written (its folder does not exist, as for --json-summary): one line on stderr, nothing written.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import json
 import os
 import sys
 
-from tfs_user.results.report import _write_atomically
+from tfs_user.results.report import _write_atomically, output_path_problem
 from tfs_user.results import compare
 from tfs_user.results.verdict import COULD_NOT_RUN, OK, SLO_MISSED
 
@@ -123,6 +124,12 @@ def main(argv=None):
     options = parser.parse_args(argv)
     if len(options.files) < 2:
         parser.error("expected the baseline's JSON summaries, then the new run's: BASE.json [BASE2.json ...] NEW.json")
+    for option, path, example in (("--json", options.json, "compare.json"), ("--csv", options.csv, "compare.csv"),
+                                  ("--plot", options.plot, "compare.html")):
+        problem = output_path_problem(option, path, example)
+        if problem:  # before anything is read or written
+            print(f"error: {problem}", file=sys.stderr)
+            return COULD_NOT_RUN
     try:
         base_docs, paths = read_baseline(options.files[:-1])
         new_doc = read_summary(options.files[-1], "new run")

@@ -119,6 +119,22 @@ def _umask():
     return mask
 
 
+def output_path_problem(option, path, example="run.json"):
+    """Why ``path`` (an output file of ``option``) cannot be written, as one line; None when it can. Checked
+    before the test (and by ``python -m tfs_user.compare`` before it writes anything), so that a run never ends
+    with its figures unwritten (seen: a traceback, then exit 0) and no folder is made by a typo."""
+    if not path:
+        return None
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        return f"{option} {path!r} is a folder; expected a file path (e.g. {os.path.join(path, example)!r})"
+    if not os.path.isdir(folder):
+        return f"{option} {path!r}: folder {folder!r} does not exist; expected an existing folder (create it first)"
+    if not os.access(folder, os.W_OK):
+        return f"{option} {path!r}: folder {folder!r} is not writable; expected a folder this user can write in"
+    return None
+
+
 def _write_atomically(path, write):
     """Write ``path`` through a temporary file renamed over it (never half-written), with the
     permissions an ordinary ``open`` gives (0666 less the umask, like Locust's own files)."""

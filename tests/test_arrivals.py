@@ -185,5 +185,5 @@ def test_slots_due_and_never_sent_are_counted_at_the_stop_and_at_a_rate_change()
     warning = merged.warning()  # no late send to speak of, but due requests were never sent
     assert warning.startswith("open-loop schedule not kept: no request of 1 sent late; 2 more fell due and were "
                               "never sent"), warning
-    merged.unsent = 1  # one: "was" (the message was seen saying "1 more fell due and were never sent")
-    assert "; 1 more fell due and was never sent (no user sent them" in merged.warning(), merged.warning()
+    merged.unsent = 1  # one: "was" (the message was seen saying "1 more fell due and were never sent ... sent them")
+    assert "; 1 more fell due and was never sent (no user sent it before" in merged.warning(), merged.warning()

@@ -13,7 +13,7 @@ From its ``--json-summary``:
 - the rate is *held* when both are within ``--tolerance`` (1 %) of the target, no request
   failed and the tool reports the schedule kept (few late sends);
 - scheduling error = p99 of (actual minus scheduled send time), ms (``open_loop.send_error_p99_ms``),
-  and the late sends (all users busy).
+  and the late sends (no user waiting when the slot fell due).
 
 Search: the rate doubles from ``--start`` until one is not held, then bisects between the last held
 and the first missed rate until they are within ``--resolution`` (5 %). Constant arrivals by default:

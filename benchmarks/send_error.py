@@ -9,7 +9,7 @@ One demo server (``--shape=-1,4 --output-size 1 --delay-ms 5 --workers 8``, a se
 rate and run, one ``locust --headless`` of each checkout (``-u 16``, Poisson ``--arrival-rate R``,
 ``--json-summary``), the two alternating (the order flips every run). From each summary: send error
 (actual minus scheduled send) p50/p99 ms, latency from the schedule minus service time at p50 (how much
-later than scheduled the median request left, as the user sees it), late sends (all users busy), and the
+later than scheduled the median request left, as the user sees it), late sends (no user waiting when the slot fell due), and the
 CPU per request of the locust process over its measured section (user + system, us): each run goes through
 ``probe_locustfile.py`` (the checkout's own ``OptionsTfsUser``), which samples the process's CPU time and
 request count, and the CPU between the first request and the last counts, as in ``overhead.py``

@@ -123,7 +123,14 @@ def test_late_sends_counted_when_users_are_too_few():
     assert dispatcher.lag_s() > 0.5
     warning = stats.warning()
     assert warning.startswith("open-loop schedule not kept: ")
-    assert "all users were busy" in warning and "--arrival-rate" in warning
+    assert "sent late, no user waiting when they fell due" in warning and "all users were busy" not in warning
+    assert warning.endswith("; add users or lower --arrival-rate")  # no lag figure: the users are the suspect
+    # the event loop ran late by as much as the sends were late: it, not the users, is named (not "add users")
+    s = stats.summary()
+    lagged = stats.warning("--trace-speedup", lag_p99_ms=s["late_p50_ms"] + 1.0)
+    assert lagged.endswith(f"; the event loop ran late (lag p99 {s['late_p50_ms'] + 1.0:.1f} ms): use more processes "
+                           "(--processes) or lower --trace-speedup") and "add users" not in lagged, lagged
+    assert stats.warning(lag_p99_ms=0.2).endswith("; add users or lower --arrival-rate")  # a small lag explains nothing
     # latency from the schedule includes the wait; service time does not
     last = slots[-1]
     assert last.latency_ms(last.sent + service_s) > 500
@@ -178,5 +185,5 @@ def test_slots_due_and_never_sent_are_counted_at_the_stop_and_at_a_rate_change()
     warning = merged.warning()  # no late send to speak of, but due requests were never sent
     assert warning.startswith("open-loop schedule not kept: no request of 1 sent late; 2 more fell due and were "
                               "never sent"), warning
-    merged.unsent = 1  # one: "was" (the message was seen saying "1 more fell due and were never sent")
-    assert "; 1 more fell due and was never sent (no user sent them" in merged.warning(), merged.warning()
+    merged.unsent = 1  # one: "was" (the message was seen saying "1 more fell due and were never sent ... sent them")
+    assert "; 1 more fell due and was never sent (no user sent it before" in merged.warning(), merged.warning()

@@ -60,6 +60,11 @@ def test_split_gives_each_worker_its_users_part_of_each_model():
     # a model nobody runs keeps its rate, shared by all users: its slots fall due there, counted as never sent
     nobody = split(plan, 40.0, {"w1": {"small": 2}, "w2": {"small": 2}})
     assert nobody["w1"]["big"] == (5.0, (0, 2)) and nobody["w2"]["big"] == (5.0, (1, 2))
+    # one model (one lane): a worker without a user has no part of the rate or of a trace's lines
+    one = LanePlan.make((), "resnet")
+    assert split(one, 40.0, {"w1": {}, "w2": {"R": 1}}) == {"w1": {"": (0.0, None)}, "w2": {"": (40.0, (0, 1))}}
+    # no user anywhere: the schedule is kept, evenly, so its slots fall due and are counted as never sent
+    assert split(one, 40.0, {"w1": {}, "w2": {}}) == {"w1": {"": (20.0, (0, 2))}, "w2": {"": (20.0, (1, 2))}}
 
 
 def _due(model):
@@ -120,6 +125,40 @@ def test_a_model_without_users_has_its_slots_counted_unsent_and_named(demo_serve
             "due and never sent); give it users") in run.output, run.output
 
 
+def test_a_trace_run_ends_saying_how_many_of_its_requests_were_sent(demo_server, run_locust, tmp_path):
+    # one user for two models: big's line falls due with no user to send it. Before, the run ended with "the
+    # trace's 3 requests were sent" (the trace has 4) and the console said "sent 1 requests"
+    server = demo_server(models=[SMALL, BIG])
+    (tmp_path / "four.csv").write_text("time,model\n0,small\n0.05,big\n0.1,small\n0.15,small\n")
+    run = run_locust("--host", server.address, "-u", "1", "-r", "10", "-t", "60s", "--arrival-trace", "four.csv",
+                     "--models", MODELS, "--status-interval", "0", "--json-summary", "s.json")
+    assert run.returncode == 0, run.output
+    assert "the trace's 4 requests fell due (3 sent, 1 never sent); ending the run" in run.output, run.output
+    loop = _summary(run)["open_loop"]
+    assert (loop["sent"], loop["unsent"], loop["trace_cut_short"]) == (3, 1, False), loop
+    assert server.counts()["requests"] == 3 + _summary(run)["warmup_requests"]
+    # 4 lines over 0.15 s: 26.666... req/s, printed as 26.67 (the JSON keeps the full value)
+    assert "Open loop (trace, target 26.67 req/s): sent 3 requests at " in run.output, run.output
+    assert "Open loop, model big (share 1, 1 trace request): sent 0 requests at " in run.output, run.output
+    assert "1 more fell due and was never sent (no user sent it before" in run.output, run.output
+    assert loop["target_rps"] == pytest.approx(4 / 0.15)
+
+
+def test_open_loop_lines_count_in_the_singular_and_round_targets():
+    from tfs_user.capacity.output import format_model, format_open_loop
+    from tfs_user.capacity.output import trace_end_line
+
+    assert trace_end_line(1, 1) == "the trace's 1 request fell due and was sent; ending the run"
+    assert trace_end_line(2, 0, " (on the 1 worker with users)") == \
+        "the trace's 2 requests fell due (0 sent, 2 never sent) (on the 1 worker with users); ending the run"
+    model = dict(share=1.0, target_rps=2 / 3, trace_requests=None, sent=1, unsent=0, late=0, sent_rps=0.7)
+    assert format_model("big", model).startswith("Open loop, model big (share 1, target 0.667 req/s): sent 1 request at")
+    run = dict(arrival="constant", target_rps=1000 / 7, sent=1, sent_rps=None, unsent=0, late=0,
+               **{k: None for k in ("send_error_p50_ms", "send_error_p99_ms", "service_p50_ms", "service_p90_ms",
+                                    "service_p99_ms")})
+    assert format_open_loop(run).startswith("Open loop (constant, target 142.86 req/s): sent 1 request at n/a req/s")
+
+
 def _trace(tmp_path, lines=40):
     """A CSV trace: ``lines`` requests over 2 s, models and batch sizes in a fixed irregular pattern, the last 4
     without a model (they go by the shares 3:1: small, small, big, small)."""
@@ -155,7 +194,7 @@ def test_trace_model_and_batch_size_columns_choose_each_request(demo_server, run
     run = run_locust("--host", server.address, "-u", "4", "-r", "100", "-t", "60s", "--arrival-trace", "mixed.csv",
                      "--trace-speedup", "2", "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0",
                      "--json-summary", "s.json")
-    assert "the trace's 40 requests were sent; ending the run" in run.output, run.output
+    assert "the trace's 40 requests fell due and were sent; ending the run" in run.output, run.output
     _check_trace_run(run, server, expected)
 
 
@@ -168,7 +207,8 @@ def test_trace_columns_with_two_processes(demo_server, run_locust, tmp_path, fre
                      "-u", "4", "-r", "100", "-t", "60s", "--arrival-trace", "mixed.csv", "--trace-speedup", "2",
                      "--models", MODELS, "--warmup-iterations", "0", "--status-interval", "0", "--json-summary", "s.json",
                      timeout=120)
-    assert "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    assert "the trace's 40 requests fell due and were sent (on the 2 workers with users); ending the run" \
+        in run.output, run.output
     _check_trace_run(run, server, expected)
     # every model's lines of each worker start at the master's one moment (trace_start), not when its first user
     # asked (the moment is 0.5 s after that: a lane opened then sent its first line ~500 ms before the moment)
@@ -192,8 +232,7 @@ def test_a_trace_ends_with_true_figures_when_a_model_has_no_user_or_the_run_time
     loop = _summary(run)["open_loop"]
     assert (loop["sent"], loop["unsent"], server.counts()["requests"]) == (2, 2, 2), loop
     # was: "the trace's 2 requests were sent" (the trace has 4)
-    assert ("the trace is over: 2 of its 4 requests were sent, the other 2 fell due with no user of their model to "
-            "send them (counted as never sent); ending the run") in run.output, run.output
+    assert "the trace's 4 requests fell due (2 sent, 2 never sent); ending the run" in run.output, run.output
     # -t ends the run before small's last line is due, while big's 1.5 s request is in flight (the stop waits for
     # it): that line falls due then with no user left, which is no end of the trace (was: "the trace's 3 requests
     # were sent; ending the run" after "--run-time limit reached")

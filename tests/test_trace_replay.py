@@ -2,9 +2,14 @@
 ``--trace-loop``, through the open loop's dispatcher; each process its share of the lines."""
 
 import json
+import os
+import signal
+import subprocess
 
 import pytest
 
+from conftest import end_group, locust_command
+from test_ctrl_c import ENV, _as_a_terminal_job, _wait_for
 from tfs_user.capacity.traces import Trace, TraceIntervals
 from tfs_user.demo.server import ModelConfig
 
@@ -70,7 +75,8 @@ def test_trace_replayed_with_two_processes_sends_every_line_once_and_ends_the_ru
                      "-u", "4", "-r", "4", "-t", "60s", "--arrival-trace", str(trace_file), "--trace-speedup", "10",
                      "--status-interval", "0", "--json-summary", "summary.json", timeout=120)
     assert run.returncode == 0, run.output
-    assert "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    assert "the trace's 200 requests fell due " in run.output, run.output
+    assert "(on the 2 workers with users); ending the run" in run.output, run.output
     data = json.loads((run.folder / "summary.json").read_text())
     loop = data["open_loop"]
     assert loop["arrival"] == "trace" and loop["trace_requests"] == LINES
@@ -80,12 +86,60 @@ def test_trace_replayed_with_two_processes_sends_every_line_once_and_ends_the_ru
     assert server.counts()["requests"] == LINES + data["warmup_requests"], (server.counts(), data["warmup_requests"])
 
 
+@pytest.mark.parametrize("schedule", [("--arrival-trace", "short.trace", "--trace-speedup", "4"),
+                                      ("--arrival-rate", "40", "--arrival", "constant", "-t", "3s")])
+def test_a_worker_without_a_user_gets_no_part_of_the_schedule(demo_server, run_locust, trace_file, free_port,
+                                                               schedule):
+    # -u 1 over 2 processes: one worker has no user. Before, it kept every 2nd line of the trace: 100 of 200 were
+    # neither sent nor counted (trace_requests 200, sent 100, unsent 0) and the run waited for -t
+    server = demo_server(workers=2, delay_ms=1, models=[TINY])
+    port = str(free_port())
+    run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
+                     "-u", "1", "-r", "10", *schedule, "--status-interval", "0", "--json-summary", "s.json",
+                     *(("-t", "60s") if "--arrival-trace" in schedule else ()), timeout=120)
+    assert run.returncode == 0, run.output
+    data = json.loads((run.folder / "s.json").read_text())
+    loop = data["open_loop"]
+    assert server.counts()["requests"] == loop["sent"] + data["warmup_requests"], (server.counts(), loop)
+    if loop["arrival"] == "trace":
+        assert loop["trace_requests"] == LINES and loop["sent"] + loop["unsent"] == LINES, loop
+        assert loop["trace_cut_short"] is False and "Trace cut short" not in run.output, loop
+        assert "the trace's 200 requests fell due " in run.output and "(on the 1 worker with users); ending the run" \
+            in run.output, run.output  # ended by itself (1.5 s at 4x), not by -t
+    else:  # the worker with the user has the whole rate (a lost half would send 20 req/s)
+        assert loop["sent_rps"] > 0.75 * 40, loop
+
+
+def test_a_trace_stopped_by_ctrl_c_says_how_much_of_it_fell_due(demo_server, tmp_path):
+    # before, a Ctrl-C after 104 of 6000 lines printed the open-loop line and nothing said the trace was cut short
+    server = demo_server(workers=2, delay_ms=1, models=[TINY])
+    lines = 600
+    (tmp_path / "long.trace").write_text("".join(f"{i / 10:.1f}\n" for i in range(lines)))  # 10 req/s for 60 s
+    process = subprocess.Popen(locust_command("--headless", "--host", server.address, "-u", "2", "-r", "2",
+                                              "--arrival-trace", "long.trace", "--status-interval", "0",
+                                              "--json-summary", "s.json"),
+                               cwd=tmp_path, env=ENV, preexec_fn=_as_a_terminal_job, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: server.counts()["ok"] >= 15)
+        os.killpg(process.pid, signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        end_group(process)
+    loop = json.loads((tmp_path / "s.json").read_text())["open_loop"]
+    due = loop["sent"] + loop["unsent"]
+    assert loop["trace_cut_short"] is True and 0 < due < lines, loop
+    assert (f"Trace cut short: the run stopped when {due} of the trace's {lines} requests had fallen due "
+            f"({loop['sent']} sent, {loop['unsent']} never sent); the other {lines - due} were not due yet") in output, \
+        output[-3000:]
+
+
 def test_a_looping_trace_goes_on_until_the_run_time(demo_server, run_locust, trace_file):
     server = demo_server(workers=2, delay_ms=1, models=[TINY])
     run = run_locust("--host", server.address, "-u", "4", "-r", "4", "-t", "3s", "--arrival-trace", str(trace_file),
                      "--trace-speedup", "10", "--trace-loop", "--warmup-iterations", "0", "--status-interval", "0")
     assert run.returncode == 0, run.output
-    assert "requests were sent; ending the run" not in run.output
+    assert "ending the run" not in run.output
     sent = int(run.tfs_csv()["Aggregated"]["Requests"])
     assert sent > LINES, sent  # 0.6 s a pass: a 3 s run is several passes
     assert server.counts()["requests"] == sent
@@ -177,7 +231,9 @@ def test_a_share_without_lines_ends_and_a_worker_joining_mid_trace_sends_none(de
     run = run_locust("--processes", "2", "--master-bind-port", port, "--master-port", port, "--host", server.address,
                      "-u", "2", "-r", "100", "-t", "60s", "--arrival-trace", "one.trace", "--status-interval", "0",
                      timeout=120)
-    assert run.returncode == 0 and "all 2 workers sent their share of the trace; ending the run" in run.output, run.output
+    assert run.returncode == 0, run.output
+    assert "the trace's 1 request fell due and was sent (on the 2 workers with users); ending the run" in run.output, \
+        run.output
     # a worker that joins while a trace runs (Locust rebalances users to it) gets no lines: the lines were split at
     # the moment and the first worker sends them all (was: 90 sends of a 60-line trace, 30 of them twice)
     (tmp_path / "t.trace").write_text("".join(f"{0.1 * i:.1f}\n" for i in range(60)))
@@ -207,4 +263,5 @@ def test_a_share_without_lines_ends_and_a_worker_joining_mid_trace_sends_none(de
     assert (loop["sent"], loop["unsent"], loop["trace_requests"]) == (60, 0, 60), loop
     warmups = json.loads((tmp_path / "s.json").read_text())["warmup_requests"]
     assert server.counts()["requests"] == 60 + warmups + 1 + 2  # + the first run's line and its 2 warm-ups
-    assert "all 1 workers sent their share of the trace; ending the run" in output, output
+    assert "the trace's 60 requests fell due and were sent (on the 1 worker with users); ending the run" in output, \
+        output

@@ -31,7 +31,10 @@ def test_plain_and_csv_traces_gzip_or_not(tmp_path, compress):
 @pytest.mark.parametrize("text, words", [
     ("", "is empty"), ("# nothing\n\n", "is empty"),
     ("0\n2\n1\n", "line 3: time 1 is before the line above's 2"), ("-1\n", "line 1: time -1 is negative"),
-    ("0\nsoon\n", "line 2: time 'soon' is not a number"), ("0\nnan\n", "line 2: time 'nan' is not a number"),
+    ("0\nsoon\n", "line 2: time 'soon' is not a number; expected seconds from the trace's start"),
+    ("0\nnan\n", "line 2: time 'nan' is not a number"),
+    # each column's own expectation (a batch size was "expected seconds from the trace's start")
+    ("time,batch_size\n0,1\n0.1,abc\n", "line 3: batch size 'abc' is not a number; expected an integer >= 1"),
     ("when,model\n1,a\n", "has no time column"), ("time\n", "has a header and no requests"),
     ("time,batch_size\n0,0\n", "line 2: batch size '0' is not an integer >= 1"),
     ("time,model\n0\n", "line 2: 1 fields; expected 2"),

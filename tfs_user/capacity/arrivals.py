@@ -30,7 +30,7 @@ from tfs_user.stats import LatencyStats, widen
 DRAW_AHEAD = 4096
 """Inter-arrival times drawn per numpy call."""
 LATE_WARN_RATIO = 0.01
-"""Warn when more than this share of the sends went out late (all users busy) ..."""
+"""Warn when more than this share of the sends went out late (no user waiting when they fell due) ..."""
 LATE_WARN_MIN = 10
 """... and at least this many did (a single late send at start-up is noise)."""
 
@@ -125,7 +125,8 @@ class DispatchStats:
     ``send_error`` holds actual-minus-scheduled send time (ms) of every send
     (the scheduling error), ``lateness`` the same for late sends only.
     ``target_rps`` is summed on merge (each process holds its share). ``unsent`` counts slots that
-    fell due and were never sent: all users were busy until the run stopped or the rate changed.
+    fell due and were never sent: no user took them before the run stopped or the rate changed. A send is late
+    when no user was already waiting for its slot as it fell due: all users busy, or the event loop behind.
     """
 
     def __init__(self, target_rps=0.0):
@@ -182,21 +183,25 @@ class DispatchStats:
             "send_error_p99_ms": self.send_error.percentile_ms(99) if self.sent else None,
         }
 
-    def warning(self, remedy="--arrival-rate"):
+    def warning(self, remedy="--arrival-rate", lag_p99_ms=None):
         """One line when the schedule was not kept (too many late sends, or due requests never sent), else None;
-        ``remedy`` is the option to lower (a trace's: --trace-speedup)."""
+        ``remedy`` is the option to lower (a trace's: --trace-speedup). ``lag_p99_ms``: the run's event-loop lag
+        p99 (``tfs_user.loop_lag``), if measured: as large as the median late send's lateness, the event loop
+        rather than busy users explains it, and the advice says so (not "add users")."""
         many_late = self.late >= LATE_WARN_MIN and self.late > LATE_WARN_RATIO * self.sent
         if not many_late and not self.unsent:
             return None
         s = self.summary()
-        late = (f"{self.late} of {self.sent} requests ({100 * s['late_ratio']:.1f} %) sent late because all users were busy "
-                f"(late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max {s['late_max_ms']:.1f} ms)"
-                if self.late else f"no request of {self.sent} sent late")
+        late = (f"{self.late} of {self.sent} requests ({100 * s['late_ratio']:.1f} %) sent late, no user waiting when "
+                f"they fell due (late by p50 {s['late_p50_ms']:.1f} ms, p99 {s['late_p99_ms']:.1f} ms, max "
+                f"{s['late_max_ms']:.1f} ms)" if self.late else f"no request of {self.sent} sent late")
         were = "was" if self.unsent == 1 else "were"
-        unsent = (f"; {self.unsent} more fell due and {were} never sent (no user sent them before the stop or the "
-                  "next step)" if self.unsent else "")
-        return (f"open-loop schedule not kept: {late}{unsent}; latencies include the wait; add users or lower "
-                f"{remedy}")
+        unsent = (f"; {self.unsent} more fell due and {were} never sent (no user sent {'it' if self.unsent == 1 else 'them'}"
+                  " before the stop or the next step)" if self.unsent else "")
+        behind = self.late and lag_p99_ms is not None and lag_p99_ms >= s["late_p50_ms"]
+        advice = (f"the event loop ran late (lag p99 {lag_p99_ms:.1f} ms): use more processes (--processes) or lower "
+                  f"{remedy}" if behind else f"add users or lower {remedy}")
+        return f"open-loop schedule not kept: {late}{unsent}; latencies include the wait; {advice}"
 
     def to_message(self):
         return {"target_rps": self.target_rps, "sent": self.sent, "late": self.late, "unsent": self.unsent,

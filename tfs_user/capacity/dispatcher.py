@@ -51,6 +51,8 @@ class Dispatcher:
         self._next = begin + self._first_interval()
         self._line = self._line_now()  # the trace line of the slot at ``_next`` (None without a trace)
         self.stats = DispatchStats(self._intervals.rate)
+        self.sent = 0
+        """Slots handed out since the start (``stats`` is started afresh at each worker report)."""
 
     def _line_now(self):
         return getattr(self._intervals, "index", None)
@@ -111,6 +113,11 @@ class Dispatcher:
         self._line = self._line_now()
 
     @property
+    def lines(self):
+        """How many slots a trace's replay has in one pass (this process's lines; 0 without a trace)."""
+        return getattr(self._intervals, "sends", 0)
+
+    @property
     def over(self):
         """The schedule has no more slots (a trace replayed to its end, not looping): every slot was taken."""
         return self._next == math.inf
@@ -160,6 +167,7 @@ class Dispatcher:
         if kept is None and still_wanted is not None and not still_wanted():
             return None
         slot = Slot(index, scheduled, self._clock(), late=late, line=line)
+        self.sent += 1
         self.stats.record(slot)
         return slot
 

@@ -116,23 +116,27 @@ def _file_line(trace, line):
     return lines[line] if line < len(lines) else line + 1
 
 
-def split(plan, rate, workers, trace=False):
+def split(plan, rate, workers):
     """Each worker's part of every lane: ``{worker: {key: (req/s, (rank, count) or None)}}``.
 
     ``workers``: ``{worker: {class name: users}}`` in worker-index order; ``rate`` the test's (0 = a trace);
     a trace lane's lines go every ``count``-th from ``rank`` among the workers that have its users (None: no
-    line); the ANY lane's among all workers (by index, whatever their users so far: a worker that spawns later
-    still gets its lines). A lane no worker has a user of is shared as if every user were its (counted unsent
-    there)."""
+    line), the ANY lane's among the workers that have any user: a worker without a user gets no part of the
+    schedule (before, it kept its every-n-th line of a trace and they were neither sent nor counted). A lane no
+    worker has a user of is shared as if every user were its (counted unsent there); with no user at all, evenly
+    among the workers (its slots fall due and are counted unsent where a schedule is open, with
+    ``no_user_warning``)."""
     out = {w: {} for w in workers}
     totals = {w: sum(classes.values()) for w, classes in workers.items()}
+    if not sum(totals.values()):
+        totals = {w: 1 for w in workers}  # no user anywhere: the slots still fall due, never dropped silently
     rates = plan.rates(rate) if rate else {key: 0.0 for key in plan.keys}
     for key in plan.keys:
         users = {w: (totals[w] if key == ANY else classes.get(key, 0)) for w, classes in workers.items()}
         if not sum(users.values()):  # nobody runs this model: its slots are counted unsent where they fall
             users = dict(totals)
         total = sum(users.values())
-        having = list(workers) if trace and key == ANY else [w for w in workers if users[w] > 0]
+        having = [w for w in workers if users[w] > 0]
         for w in workers:
             part = rates[key] * users[w] / total if total else 0.0
             out[w][key] = (part, (having.index(w), len(having)) if w in having else None)

@@ -7,6 +7,8 @@ from tfs_user.capacity import steps as steps_mod, plans as sweep_mod, trace_star
 from tfs_user.capacity.arrivals import DispatchStats
 from tfs_user.capacity import lanes
 from tfs_user.capacity.lanes import no_user_warning
+from tfs_user.loop_lag import figures as lag_figures
+from tfs_user.results.report import plural, target_text
 from tfs_user.results.summary_keys import exact_keys
 from tfs_user.server_metrics.entries import step_columns
 from tfs_user.stats import LatencyStats
@@ -58,19 +60,24 @@ def finish(c):
         summary = open_loop_summary(c)
         out["open_loop"] = summary
         lines.append(format_open_loop(summary))
+        if summary["trace_cut_short"]:
+            lines.append(cut_short_line(summary))
         if summary["trace_start"] is not None:
             lines.append(trace_start.line(summary["trace_start"]))
-        warning = c.dispatch.warning(c.config.remedy)
+        lag = lag_figures(c.run.recorder.loop_lag)["loop_lag_p99_ms"]
+        warning = c.dispatch.warning(c.config.remedy, lag)
         if warning:
             lines.append(warning)
+        if not config.lanes.per_model and not summary["sent"] and summary["unsent"]:  # no user took a slot
+            lines.append(no_user_warning(config.lanes.models[0] or "of this run", summary["unsent"]))
         summary["models"] = model_summaries(c)
         for model, s in summary["models"].items():
             lines.append(format_model(model, s))
             stats = c.dispatches.get(lanes.class_name(model)) or DispatchStats()
             if not stats.sent and stats.unsent:
                 lines.append(no_user_warning(model, stats.unsent))
-            elif stats.warning(c.config.remedy):
-                lines.append(f"model {model}: {stats.warning(c.config.remedy)}")
+            elif stats.warning(c.config.remedy, lag):
+                lines.append(f"model {model}: {stats.warning(c.config.remedy, lag)}")
     if config.plot:
         from tfs_user.web import plot  # matplotlib: imported only when a plot is asked for
         plot.write_plot(config.plot, rows, [s for s in c.samples if s[2] is not None],
@@ -114,10 +121,14 @@ def open_loop_summary(c):
     dispatch = c.dispatch.summary()
     service = c.service
     has = service.ok > 0
+    lines = len(c.config.trace.times) if c.config.trace is not None else None
     return {
         "arrival": c.config.arrival if c.config.trace is None else "trace",
         "target_rps": c.config.target_rate or None,
-        "trace_requests": len(c.config.trace.times) if c.config.trace is not None else None,
+        "trace_requests": lines,
+        # the run stopped (Ctrl-C, -t) before every line of the trace fell due; None: no trace, or a looping one
+        "trace_cut_short": (dispatch["sent"] + dispatch["unsent"] < lines
+                            if lines is not None and not c.config.trace_loop else None),
         "sent": dispatch["sent"],
         "unsent": dispatch["unsent"],
         "sent_rps": dispatch["achieved_rps"],
@@ -133,7 +144,7 @@ def open_loop_summary(c):
         "service_p50_ms": service.percentile_ms(50) if has else None,
         "service_p90_ms": service.percentile_ms(90) if has else None,
         "service_p99_ms": service.percentile_ms(99) if has else None,
-        "schedule_kept": c.dispatch.warning(c.config.remedy) is None,
+        "schedule_kept": c.dispatch.warning() is None,
         "trace_start": trace_start.summary(c),
     }
 
@@ -169,10 +180,25 @@ def add_to_model_rows(data):
 
 
 def format_model(model, s):
-    target = (f"target {s['target_rps']:g} req/s" if s["target_rps"] else
-              f"{s['trace_requests']} trace request{'s' if s['trace_requests'] != 1 else ''}" if s["trace_requests"] is not None else "target per step")
-    return (f"Open loop, model {model} (share {s['share']:g}, {target}): sent {s['sent']} requests at "
+    target = (f"target {target_text(s['target_rps'])} req/s" if s["target_rps"] else
+              plural(s["trace_requests"], "trace request") if s["trace_requests"] is not None else "target per step")
+    return (f"Open loop, model {model} (share {s['share']:g}, {target}): sent {plural(s['sent'], 'request')} at "
             f"{_f(s['sent_rps'], 1)} req/s; fell due and never sent {s['unsent']}; late {s['late']}")
+
+
+def cut_short_line(s):
+    """The line of a trace the run stopped before its end: how many of its requests fell due, were sent."""
+    due = s["sent"] + s["unsent"]
+    return (f"Trace cut short: the run stopped when {due} of the trace's {s['trace_requests']} requests had fallen due "
+            f"({s['sent']} sent, {s['unsent']} never sent); the other {s['trace_requests'] - due} were not due yet")
+
+
+def trace_end_line(lines, sent, where=""):
+    """The line a trace's replay ends the run with: how many of its requests fell due and how many were sent."""
+    s = "s" if lines != 1 else ""
+    if sent == lines:
+        return f"the trace's {lines} request{s} fell due and {'were' if s else 'was'} sent{where}; ending the run"
+    return f"the trace's {lines} request{s} fell due ({sent} sent, {lines - sent} never sent){where}; ending the run"
 
 
 def _f(value, digits=3):
@@ -180,9 +206,10 @@ def _f(value, digits=3):
 
 
 def format_open_loop(s):
-    target = f"target {s['target_rps']:g} req/s" if s["target_rps"] else "target per step"
-    return (f"Open loop ({s['arrival']}, {target}): sent {s['sent']} requests at {_f(s['sent_rps'], 1)} req/s; "
-            f"fell due and never sent (all users busy) {s['unsent']}; late (all users busy) {s['late']}"
+    target = f"target {target_text(s['target_rps'])} req/s" if s["target_rps"] else "target per step"
+    return (f"Open loop ({s['arrival']}, {target}): sent {plural(s['sent'], 'request')} at {_f(s['sent_rps'], 1)} req/s; "
+            f"fell due and never sent {s['unsent']}; late (no user was waiting when it fell due: all busy or the event "
+            f"loop behind) {s['late']}"
             + (f" (p50 {_f(s['late_p50_ms'])} ms, p99 {_f(s['late_p99_ms'])} ms, max {_f(s['late_max_ms'])} ms)"
                if s["late"] else "")
             + f"; send error (actual minus scheduled send) p50 {_f(s['send_error_p50_ms'])} ms, p99 {_f(s['send_error_p99_ms'])} ms; latency is from the scheduled send time; "

@@ -16,6 +16,7 @@ Durations are seconds (float); rates req/s; step indexes start at 1.
 import re
 from dataclasses import dataclass
 
+from tfs_user.results.report import target_text
 from tfs_user.results.verdict import apart
 
 SWEEP_KINDS = ("users", "rate")
@@ -225,6 +226,6 @@ def best_line(rows, slo):
     best = best_step(rows)
     if best is None:
         return "Highest FPS within the SLO: none (no step met it)"
-    what = f"{best['users']} user{'s' if best['users'] != 1 else ''}" + (f", target {best['target_rps']:g} req/s" if best["target_rps"] else "")
+    what = f"{best['users']} user{'s' if best['users'] != 1 else ''}" + (f", target {target_text(best['target_rps'])} req/s" if best["target_rps"] else "")
     return (f"Highest FPS within the SLO: {best['fps']:.1f} frames/s at step {best['step']} ({what}; "
             f"p99 {_fmt(best['p99_ms'])} ms)")

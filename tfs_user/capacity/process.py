@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import gevent
 from locust.runners import STATE_MISSING, WorkerRunner
 
-from tfs_user.capacity import schedules, steps as steps_mod, trace_start
+from tfs_user import loop_lag
+from tfs_user.capacity import output, schedules, steps as steps_mod, trace_start
 from tfs_user.capacity.arrivals import DispatchStats
 from tfs_user.capacity.lanes import ANY
 from tfs_user.capacity.state import CONTEXT_KEY, MESSAGE_KEY, Load
 from tfs_user.phases import Phase, sample_of
+from tfs_user.results.report import target_text
 from tfs_user.stats import LatencyStats
 
 logger = logging.getLogger(__name__)
@@ -124,30 +126,26 @@ def trace_replayed(c):
     master hears of it and ends the run when every worker's share is out. The stop waits for the requests in
     flight (``RunControl.drain``), as at any open-loop stop."""
     runner = c.environment.runner
+    lines, sent = schedules.trace_counts(c)
     if isinstance(runner, WorkerRunner):
-        runner.send_message(TRACE_DONE_MESSAGE, None)
+        runner.send_message(TRACE_DONE_MESSAGE, {"lines": lines, "sent": sent})
     else:
-        c.run.control.end_run(replayed_line(c.dispatch.sent, len(c.config.trace.times)))
-
-
-def replayed_line(sent, lines):
-    """The log line of a local run whose trace is over: ``sent`` of the trace's ``lines`` went out; the others fell
-    due with no user of their model here (``schedules.trace_done``; counted as never sent at the stop)."""
-    if sent >= lines:
-        return f"the trace's {lines} requests were sent; ending the run"
-    return (f"the trace is over: {sent} of its {lines} requests were sent, the other {lines - sent} fell due with no "
-            "user of their model to send them (counted as never sent); ending the run")
+        c.run.control.end_run(output.trace_end_line(lines, sent))
 
 
 def on_trace_done(c, msg, **kwargs):
-    """Master: a worker sent its share of the trace; end the run when every connected worker has."""
+    """Master: a worker's part of the trace is out; end the run when that of every connected worker with a part
+    of it is (a worker without a user has none: ``lanes.split``)."""
     runner = c.environment.runner
-    c.replayed_by.add(msg.node_id)
-    parts = c.trace_parts  # the workers that got lines of the trace (a worker that joined later has none)
+    data = msg.data or {}
+    c.replayed_by[msg.node_id] = (data.get("lines", 0), data.get("sent", 0))
+    parts = c.trace_parts  # the workers that got lines of the trace (one without a user, or that joined later: none)
     workers = [w for w, client in runner.clients.items() if client.state != STATE_MISSING and
                (parts is None or any(share is not None for _, share in parts.get(w, {}).values()))]
-    if c.replayed_by.issuperset(workers):
-        c.run.control.end_run(f"all {len(workers)} workers sent their share of the trace; ending the run")
+    if set(c.replayed_by).issuperset(workers):
+        lines, sent = (sum(counts) for counts in zip(*c.replayed_by.values()))
+        s = "s" if len(workers) != 1 else ""
+        c.run.control.end_run(output.trace_end_line(lines, sent, f" (on the {len(workers)} worker{s} with users)"))
 
 
 # ---- statistics from the request events --------------------------------------------------------------
@@ -259,22 +257,22 @@ def watch_schedule(c):
     while True:
         gevent.sleep(WARN_CHECK_S)
         if not c.warned and c.lanes:
-            warning = c.dispatch.warning(c.config.remedy)
+            warning = c.dispatch.warning(c.config.remedy, loop_lag.figures(c.run.recorder.loop_lag)["loop_lag_p99_ms"])
             if warning:
                 logger.warning(warning)
                 c.warned = True
         for model, rate in schedules.without_users(c):
             if model not in told:
                 told.add(model)
-                part = "its lines of the trace fall" if rate is None else f"its {rate:g} req/s fall"
+                part = "its lines of the trace fall" if rate is None else f"its {target_text(rate)} req/s fall"
                 logger.warning("open loop: model %s has no user in this process: %s due and are counted as never "
                                "sent; give it users (-u at least one per model on each process, or --config-users)",
                                model, part)
 
 
 def watch_trace(c):
-    """Local/worker, replaying a trace with a schedule per model: the run ends when this process's part is out,
-    also when a model without a user here has the last lines (nobody takes them: they fall due unsent)."""
+    """Local/worker, replaying a trace: the run ends when this process's part is out, also when its users are gone
+    (or a model without a user here has the last lines): nobody takes those, they fall due unsent."""
     while not c.replayed:
         gevent.sleep(TRACE_CHECK_S)
         # a user may have sent the last line meanwhile; after a stop (-t, Ctrl-C) a model's users are gone and

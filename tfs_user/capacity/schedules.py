@@ -117,6 +117,12 @@ def trace_done(c):
                                  for key, d in c.lanes.items())
 
 
+def trace_counts(c):
+    """(this process's lines of the trace, how many of them it sent) over all its lanes."""
+    return sum(d.lines for d in c.lanes.values()), sum(d.sent for d in c.lanes.values())
+
+
+
 def without_users(c):
     """[(model, req/s or None for a trace)] of the lanes that have a part here and no user of their model."""
     out = []

@@ -193,7 +193,7 @@ class Capacity:
         self.warned = False
         self.lanes = {}  # lane key -> Dispatcher (local runner / worker), made at the first scheduled request
         self.replayed = False  # local / worker: this process sent its share of the trace
-        self.replayed_by = set()  # master: workers that sent their share of the trace
+        self.replayed_by = {}  # master: worker id -> (its lines of the trace, how many it sent) once its part is out
         self.trace_start = None  # master: the trace's time 0 for every worker, wall-clock s (trace_start.choose)
         self.trace_starts = {}  # master: worker index -> (ready_ms, start_offset_ms) (trace_start.on_message)
         self.trace_parts = None  # master: each worker's lines of the trace as split at the moment (step_clock.send_loads)

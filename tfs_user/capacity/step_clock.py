@@ -17,6 +17,7 @@ from locust.runners import STATE_INIT, STATE_MISSING, STATE_STOPPED, LocalRunner
 from tfs_user.capacity import lanes as lanes_mod, steps as steps_mod, plans as sweep_mod
 from tfs_user.capacity.arrivals import process_rate
 from tfs_user.capacity.state import Load
+from tfs_user.results.report import target_text
 from tfs_user.stats import LatencyStats
 from tfs_user.capacity.shape import SweepShape
 
@@ -134,7 +135,7 @@ def measure_now(c, index):
 def enter_step(c, step):
     c.entered = step.index
     logger.info("sweep step %d/%d: %d user%s%s", step.index, len(c.plan), step.users, "s" if step.users != 1 else "",
-                f", target {step.rate:g} req/s" if step.rate else " (closed loop)")
+                f", target {target_text(step.rate)} req/s" if step.rate else " (closed loop)")
     set_point(c, step.index, step.rate or c.config.arrival_rate, step.warmup_s)
     c.run.server.step_start(step.index, step.warmup_s)  # --server-metrics: the step's window starts after its warm-up
 
@@ -182,8 +183,9 @@ def on_step_flushed(c, msg, **kwargs):
 
 def send_loads(c):
     """Master: send each worker the step, its share of the rate (in proportion to its users) and its part of each
-    lane (a model's rate in proportion to its users of that model, ``lanes.split``) if changed. A trace with a
-    schedule per model is split once every worker has spawned its users (workers wait for it)."""
+    lane (a model's rate in proportion to its users of that model, ``lanes.split``) if changed. A trace is split
+    once every worker has spawned its users (workers wait for it), among the workers that have users, and kept
+    so (its lines go out once whatever the users do later)."""
     runner = c.environment.runner
     ordered = sorted(runner.clients, key=runner.get_worker_index)
     classes = {w: dict(runner.clients[w].user_classes_count) for w in ordered}
@@ -195,8 +197,8 @@ def send_loads(c):
     measure_from = time.time() + (measure_at - now) if measure_at < float("inf") else None  # wall clock
     ranks = {w: rank for rank, w in enumerate(ordered)}
     trace = c.config.trace is not None
-    settled = not (trace and c.config.lanes.per_model) or getattr(runner, "spawning_completed", True)
-    parts = lanes_mod.split(c.config.lanes, 0.0 if trace else rate, classes, trace) if settled else {}
+    settled = not trace or getattr(runner, "spawning_completed", True)  # a trace: among the workers with users
+    parts = lanes_mod.split(c.config.lanes, 0.0 if trace else rate, classes) if settled else {}
     if trace and settled and c.trace_start is not None:
         # the lines are split once, at the moment: a worker that joins later (Locust rebalances users to it) gets
         # none, or it would send lines the others still send (seen: 90 sends of a 60-line trace)
@@ -206,7 +208,7 @@ def send_loads(c):
         share = process_rate(rate, users, total) if total and rate else 0.0
         lines = (ranks[worker], len(clients))  # a trace's lines: every len-th from the rank
         lanes = ({key: (part, list(at) if at else None) for key, (part, at) in parts[worker].items()}
-                 if settled else None)
+                 if worker in parts else None)  # None: not split yet (a trace waits for every worker's users)
         load = (index, share, measuring, lines, repr(lanes), c.trace_start)
         if c.sent_loads.get(worker) != load:
             runner.send_message(LOAD_MESSAGE, {"index": index, "rate": share, "measuring": measuring,

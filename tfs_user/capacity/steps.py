@@ -16,7 +16,7 @@ import time
 
 from tfs_user import loop_lag
 from tfs_user.capacity import plans as sweep_mod
-from tfs_user.results.report import _write_atomically
+from tfs_user.results.report import _write_atomically, target_text
 from tfs_user.server_metrics.entries import STEP_KEYS as SERVER_KEYS
 from tfs_user.stats import LatencyStats
 
@@ -34,7 +34,7 @@ STEP_COLUMNS = [
 
 class StepStats:
     """One step of one process (or merged): ``latency`` and ``service`` LatencyStats, warm-up count,
-    late sends (open loop: measured requests sent late because all users were busy), and
+    late sends (open loop: measured requests sent late: no user was waiting when they fell due), and
     ``loop_lag``, the event-loop lag samples (ms) taken in the step's measured part."""
 
     def __init__(self):
@@ -235,7 +235,7 @@ def format_steps(rows, best=None):
             value = row.get(key)
             return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
         verdict = {True: "ok", False: "missed: " + "; ".join(row["slo_misses"]), None: ""}[row["within_slo"]]
-        target = f"{row['target_rps']:>10g}" if row["target_rps"] else f"{'closed':>10}"
+        target = f"{target_text(row['target_rps']):>10}" if row["target_rps"] else f"{'closed':>10}"
         requests = row.get("server_requests")
         lines.append(f"{row['step']:>5}{row['users']:>7}{target}{row['requests']:>9}{row['failures']:>7}"
                      f"{num('rps', digits=1)}{num('fps', digits=1)}{num('p50_ms')}{num('p90_ms')}{num('p99_ms')}"

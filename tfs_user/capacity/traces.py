@@ -63,14 +63,13 @@ def _text(path):
         raise TraceError(f"trace {path!r} is not text; expected send times, one per line, or a CSV") from None
 
 
-def _number(text, path, line, what="time"):
+def _number(text, path, line, what="time", expected="seconds from the trace's start"):
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not math.isfinite(value):
-        raise TraceError(f"trace {path!r} line {line}: {what} {text!r} is not a number; expected seconds from the "
-                         "trace's start")
+        raise TraceError(f"trace {path!r} line {line}: {what} {text!r} is not a number; expected {expected}")
     return value
 
 
@@ -100,7 +99,7 @@ def read_trace(path):
             if "model" in at:
                 models.append(cells[at["model"]].strip())
             if "batch_size" in at:
-                size = _number(cells[at["batch_size"]], path, n, "batch size")
+                size = _number(cells[at["batch_size"]], path, n, "batch size", "an integer >= 1 (frames per request)")
                 if size < 1 or size != int(size):
                     raise TraceError(f"trace {path!r} line {n}: batch size {cells[at['batch_size']]!r} is not an "
                                      "integer >= 1")

@@ -118,5 +118,5 @@ def on_test_start(c):
         c.greenlets.append(gevent.spawn(sweep.sample, c, interval))
     if c.config.open_loop and not isinstance(runner, MasterRunner):
         c.greenlets.append(gevent.spawn(process.watch_schedule, c))
-        if c.config.trace is not None and c.config.lanes.per_model:
+        if c.config.trace is not None:
             c.greenlets.append(gevent.spawn(process.watch_trace, c))

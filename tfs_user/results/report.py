@@ -66,6 +66,11 @@ def rate_text(value, decimals=1):
     return EMPTY if value is None else f"{value:.{decimals}f}"
 
 
+def target_text(value):
+    """A target rate (req/s) as printed: as given when whole or nearly (40, 26.67, 0.333), not 26.6667."""
+    return f"{round(value, 2):g}" if abs(value) >= 1 else f"{value:.3g}"
+
+
 def percent_text(ratio):
     """A ratio (0..1) as a percentage with 2 decimals; ``-`` for None."""
     return EMPTY if ratio is None else f"{100 * ratio:.2f}"

@@ -7,7 +7,9 @@
 - Locust's CSV writer is replaced by one that writes its files once more at exit
   (``tfs_user.results.locust_csv``);
 - Locust's defaults for a worker's spawn message are computed once, not once per option (which
-  held a worker's event loop 1.4-2.3 s at each step of a sweep: ``tfs_user.locust_spawn``).
+  held a worker's event loop 1.4-2.3 s at each step of a sweep), and a worker handles the master's
+  messages only after ``init`` (a worker joining a running ``--models`` test got its spawn message
+  before its model classes existed): ``tfs_user.locust_spawn``.
 
 A locustfile that imports ``TfsUser`` or ``OptionsTfsUser`` gets all of them.
 """
@@ -33,3 +35,4 @@ def _on_parser(parser, **kwargs):
 def _on_init(environment, runner=None, web_ui=None, **kwargs):
     if runner is not None and is_ours(environment.parsed_options):
         TfsRun.of(environment).start(runner, web_ui)
+    locust_spawn.init_done(runner)  # a worker's spawn message waited for the listeners and classes made above

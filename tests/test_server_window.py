@@ -40,9 +40,13 @@ def test_a_users_sweep_shows_queue_time_rising_while_inference_stays_the_delay(d
     test = summary["server"][server.metrics_url]
     # the test's window holds every request we sent (measured, warm-up, after stop) and those a sweep's end
     # stopped in flight, which no run records (at most one per user, docs/capacity.md), and nothing else
-    assert (test["server"], test["failures"], test["warning"]) == ("TF Serving", 0, None), test
+    assert (test["server"], test["warning"]) == ("TF Serving", None), test
+    # its failures are only those calls (the page counts a call the client cancelled as a failure, status
+    # CANCELLED: 2 under two CPU hogs and other test runs), never one the server answered with an error
+    counts = server.counts()  # ok + failed + cancelled = requests
+    assert counts["failed"] == 0 and test["failures"] <= counts["cancelled"] <= 4, (test, counts)
     # (those may still be in the server when it is read at the stop: counted by its final count only)
-    assert _sent(summary) <= test["requests"] <= server.counts()["ok"] <= _sent(summary) + 4, test
+    assert _sent(summary) <= test["requests"] <= counts["requests"] <= _sent(summary) + 4, (test, counts)
     steps = summary["steps"]
     assert [s["users"] for s in steps] == [1, 2, 4]
     for step in steps:  # only requests in flight at the step's edges, or sent while an edge was read, differ

@@ -115,6 +115,19 @@ def locust_command(*args, locustfile=LOCUSTFILE):
     return [sys.executable, "-m", "locust", "-f", locustfile, *args]
 
 
+def ctrl_c_once_it_says(process, text, timeout_s=60):
+    """Read ``process``'s output (stdout, text mode, its own process group) until a line holds ``text``, send
+    SIGINT to its group (a terminal's Ctrl-C) and return everything it printed once it ended. The caller ends
+    the group (``end_group``) whatever happens."""
+    lines = []
+    for line in process.stdout:  # the tool's own line says when: no sleep that a busy machine outruns
+        lines.append(line)
+        if text in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    return "".join(lines) + process.communicate(timeout=timeout_s)[0]
+
+
 def end_group(process, grace_s=10.0):
     """End ``process`` and every process it started (its own process group, see ``run_group``): SIGTERM,
     then SIGKILL after ``grace_s`` seconds. Safe to call for a process that already ended."""

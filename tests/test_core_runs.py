@@ -190,21 +190,15 @@ def test_ctrl_c_while_waiting_for_the_server_is_one_line(tmp_path, free_port):
     import signal
     import subprocess
 
-    from conftest import end_group, locust_command
+    from conftest import ctrl_c_once_it_says, end_group, locust_command
 
     port = free_port()  # nothing listens there: the tool waits for it
     process = subprocess.Popen(locust_command("--headless", "--host", f"127.0.0.1:{port}", "--wait-for-model", "60",
                                               "-u", "1", "-t", "5s"),
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        lines = []
-        for line in process.stdout:  # send Ctrl-C once the tool says it is waiting (its own clock)
-            lines.append(line)
-            if "waiting for a gRPC server" in line:
-                break
-        os.killpg(process.pid, signal.SIGINT)
-        out = "".join(lines) + process.communicate(timeout=60)[0]
+    try:  # Ctrl-C once the tool says it is waiting (its own clock)
+        out = ctrl_c_once_it_says(process, "waiting for a gRPC server")
     finally:
         end_group(process)
     assert process.returncode == 130, out[-3000:]

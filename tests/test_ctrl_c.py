@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import end_group, locust_command
+from conftest import ctrl_c_once_it_says, end_group, locust_command
 from tfs_user.demo.server import ModelConfig
 
 SMALL = ModelConfig(name="small", shape=(-1, 8, 8, 3), output_size=10)
@@ -142,14 +142,8 @@ def test_ctrl_c_while_a_headless_master_waits_for_its_workers_is_one_line(tmp_pa
                                               str(free_port())),
                                cwd=tmp_path, env=ENV, preexec_fn=_as_a_terminal_job, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        for line in process.stdout:  # Locust's own line, 5 s into its wait (no worker comes)
-            lines.append(line)
-            if "Waiting for workers to be ready, 0 of 2 connected" in line:
-                break
-        os.killpg(process.pid, signal.SIGINT)
-        output = "".join(lines) + process.communicate(timeout=60)[0]
+    try:  # Locust's own line, 5 s into its wait (no worker comes)
+        output = ctrl_c_once_it_says(process, "Waiting for workers to be ready, 0 of 2 connected")
     finally:
         end_group(process)
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-4000:]

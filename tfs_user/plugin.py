@@ -33,6 +33,8 @@ def _on_parser(parser, **kwargs):
 
 @events.init.add_listener
 def _on_init(environment, runner=None, web_ui=None, **kwargs):
-    if runner is not None and is_ours(environment.parsed_options):
-        TfsRun.of(environment).start(runner, web_ui)
-    locust_spawn.init_done(runner)  # a worker's spawn message waited for the listeners and classes made above
+    try:
+        if runner is not None and is_ours(environment.parsed_options):
+            TfsRun.of(environment).start(runner, web_ui)
+    finally:  # even if start failed: a worker that never handles the master's messages would not even quit
+        locust_spawn.init_done(runner)  # a worker's spawn message waited for the listeners and classes made above
